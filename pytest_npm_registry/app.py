@@ -1,0 +1,204 @@
+"""HTTP in front of the registry: parse the request, call the domain, serialise the answer.
+
+``render_error`` is the one place a :class:`RegistryError` becomes a response. Packuments are
+serialised once per revision and origin and then served from a cache, so reads cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
+from werkzeug.wrappers import Request, Response
+
+from . import documents
+from .errors import MalformedBody, NotImplementedByMock, RegistryError
+from .models import Call, Credential, Operation, Package
+from .registry import Registry
+from .routes import url_map
+
+JSON = "application/json"
+_CACHE_LIMIT = 2048
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type=JSON)
+
+
+def render_error(error: RegistryError, origin: str) -> Response:
+    """The only place a registry error turns into HTTP: status, exact body, protocol headers."""
+    return json_response(error.body(origin), error.status, error.headers(origin))
+
+
+def parse_credential(header: str | None) -> Credential | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return Credential(token=value)
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise MalformedBody("Malformed Basic authorization header: expected base64 of user:password") from None
+        username, _, password = decoded.partition(":")
+        return Credential(username=username, password=password)
+    raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
+
+
+class RegistryApp:
+    """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
+
+    def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:
+        self.registry = registry
+        self.on_internal_error = on_internal_error
+        #: What ``GET /-/package/<name>/visibility`` says. False by default: npm only turns on
+        #: provenance (and contacts Sigstore) for a package the registry calls public.
+        self.advertise_public_visibility = False
+        #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
+        self.client_ip: str | None = None
+        self._adapter = url_map.bind("registry")
+        self._cache: dict[tuple[str, str, str], tuple[Package, bytes]] = {}
+        self._cache_lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        origin = request.host_url.rstrip("/")
+        try:
+            try:
+                endpoint, args = self._adapter.match(request.path, method=request.method)
+            except RouteNotFound:
+                raise NotImplementedByMock(request.method, request.full_path.rstrip("?")) from None
+            except MethodNotAllowed as exc:
+                raise NotImplementedByMock(
+                    request.method, request.path, allow=tuple(sorted(exc.valid_methods or ()))
+                ) from None
+            call = self._call(request)
+            handler: Callable[..., Response] = getattr(self, f"on_{endpoint}")
+            return handler(request, call, origin, **args)
+        except RegistryError as error:
+            return render_error(error, origin)
+        except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
+            if self.on_internal_error is not None:
+                self.on_internal_error(exc)
+            detail = traceback.format_exception_only(exc)[-1].strip()
+            return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)
+
+    def _call(self, request: Request) -> Call:
+        headers = request.headers
+        return Call(
+            credential=parse_credential(headers.get("authorization")),
+            otp=headers.get("npm-otp"),
+            auth_type=headers.get("npm-auth-type"),
+            client_ip=self.client_ip or request.remote_addr or "",
+            command=headers.get("npm-command"),
+        )
+
+    @staticmethod
+    def _json_body(request: Request) -> Any:
+        data = request.get_data()
+        if not data:
+            raise MalformedBody("Malformed request: the body is empty, expected JSON")
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedBody(f"Malformed JSON body: {exc}") from None
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def on_ping(self, request: Request, call: Call, origin: str) -> Response:
+        self.registry.ping(call)
+        return json_response({})
+
+    def on_whoami(self, request: Request, call: Call, origin: str) -> Response:
+        return json_response({"username": self.registry.whoami(call)})
+
+    def on_audit(self, request: Request, call: Call, origin: str) -> Response:
+        # `npm install` audits after every install; an empty report keeps it quiet.
+        self.registry.note(call, Operation.AUDIT)
+        return json_response({})
+
+    def on_visibility(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        self.registry.note(call, Operation.VISIBILITY)
+        return json_response({"public": self.advertise_public_visibility})
+
+    def on_package(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        if request.method == "PUT":
+            self.registry.publish(call, name, self._json_body(request))
+            return json_response({"success": True})
+        package = self.registry.read_package(call, name)
+        accept = request.headers.get("accept", "")
+        corgi = documents.CORGI in accept and request.args.get("write") != "true"
+        variant = documents.CORGI if corgi else JSON
+        return Response(self._document(package, variant, origin), content_type=variant)
+
+    def _document(self, package: Package, variant: str, origin: str) -> bytes:
+        key = (package.name, variant, origin)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is package:
+            return cached[1]
+        if variant == documents.CORGI:
+            doc = documents.corgi(package, origin)
+        else:
+            doc = documents.packument(package, origin, self.registry.users)
+        body = json.dumps(doc).encode()
+        with self._cache_lock:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = (package, body)
+        return body
+
+    def on_version(self, request: Request, call: Call, origin: str, name: str, spec: str) -> Response:
+        package, version = self.registry.read_version(call, name, spec)
+        return json_response(documents.manifest(package, version, origin, self.registry.users))
+
+    def on_tarball(self, request: Request, call: Call, origin: str, name: str, filename: str) -> Response:
+        version = self.registry.download(call, name, filename)
+        return Response(version.tarball, content_type="application/octet-stream")
+
+    def on_dist_tags(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        return json_response(self.registry.dist_tags(call, name))
+
+    def on_dist_tag(self, request: Request, call: Call, origin: str, name: str, tag: str) -> Response:
+        if request.method == "DELETE":
+            package = self.registry.remove_dist_tag(call, name, tag)
+            return json_response({"ok": True, "dist-tags": package.dist_tags})
+        # npm sends the version as a JSON string: "1.0.0"
+        package = self.registry.add_dist_tag(call, name, tag, self._json_body(request))
+        return json_response({"ok": True, "dist-tags": package.dist_tags}, 201)
+
+    def on_web_auth_done(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        otp = self.registry.poll_web_auth(call, session_id)
+        if otp is None:
+            # A 202 needs a JSON body (an empty one crashes npm) and Retry-After (without it npm
+            # polls in a tight loop).
+            return json_response({}, 202, {"Retry-After": "1"})
+        return json_response({"token": otp})
+
+    def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        session = self.registry.web_session(session_id)
+        state = "approved" if session.approved else "denied" if session.denied else "waiting for approval"
+        page = (
+            "<!doctype html><meta charset=utf-8><title>Approve npm request</title>"
+            f"<h1>{html.escape(session.user)}: {html.escape(session.description)}</h1><p>Status: {state}</p>"
+            f'<form method=post action="{session.auth_path}/approve"><button>Approve</button></form>'
+            f'<form method=post action="{session.auth_path}/deny"><button>Deny</button></form>'
+        )
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        session = self.registry.approve_web_auth(session_id)
+        return json_response({"id": session.id, "approved": True})
+
+    def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        session = self.registry.deny_web_auth(session_id)
+        return json_response({"id": session.id, "denied": True})

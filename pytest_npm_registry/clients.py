@@ -1,0 +1,200 @@
+"""Running the real npm CLI against the registry, isolated from the machine's own npm set-up.
+
+Every run gets its own user config, cache and HOME; nothing from the caller's ``npm_config_*``
+environment leaks in. By default there is no terminal, as in CI: npm never prompts, and an OTP
+challenge is final. With ``tty=True`` npm runs on a pseudo-terminal (stdin and stdout, which is
+what npm's ``otplease`` checks) and ``answers`` reply to its prompts.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
+#: What every run sets: no retries with 10-second back-offs (a deliberate 503 would cost 30 s),
+#: no update check, no funding banners, no colours, and a proxy on a closed loopback port so any
+#: attempt to reach a host other than the registry fails at once instead of leaving the machine.
+BASE_CONFIG = {
+    "fetch-retries": "0",
+    "fetch-retry-mintimeout": "100",
+    "fetch-retry-maxtimeout": "200",
+    "update-notifier": "false",
+    "fund": "false",
+    "color": "false",
+    "progress": "false",
+    "proxy": "http://127.0.0.1:9/",
+    "https-proxy": "http://127.0.0.1:9/",
+    "noproxy": "127.0.0.1,localhost,::1",
+}
+_PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
+
+Reply = str | Callable[[], str | None]
+
+
+@dataclass
+class NpmResult:
+    """What one npm run did: exit code, output, and the ``npm error code`` it printed."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    tty: bool = False
+    transcript: list[str] = field(default_factory=list)
+
+    @property
+    def error_code(self) -> str | None:
+        """``EOTP``, ``E403``, ``ENEEDAUTH`` ... from ``npm error code X``; ``None`` on success."""
+        match = _ERROR_CODE.search(self.stderr)
+        return match.group(1) if match else None
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The ``npm error ...`` lines, without the closing "A complete log ..." pointer."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if line.startswith("npm error") and "A complete log of this run" not in line
+        ]
+
+    @property
+    def notices(self) -> list[str]:
+        return [line[len("npm notice ") :] for line in self.stderr.splitlines() if line.startswith("npm notice ")]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def __str__(self) -> str:
+        return (
+            f"$ npm {' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
+            f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
+
+
+def npm_executable() -> str:
+    path = os.environ.get("PYTEST_NPM_REGISTRY_NPM") or shutil.which("npm")
+    if not path:
+        raise UsageError("npm is not on PATH: install Node.js and npm, or set PYTEST_NPM_REGISTRY_NPM")
+    return path
+
+
+def npmrc_text(registry_url: str, token: str | None, extra: Mapping[str, str] | None = None) -> str:
+    host = registry_url.split("://", 1)[1].rstrip("/")
+    lines = [f"registry={registry_url}"]
+    if token:
+        lines.append(f"//{host}/:_authToken={token}")
+    lines += [f"{k}={v}" for k, v in (extra or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment with nothing of the caller's npm configuration in it."""
+    env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
+    home = workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    globalconfig = workdir / "npmrc-global"
+    if not globalconfig.exists():
+        globalconfig.write_text("")
+    env.update(
+        {
+            "HOME": str(home),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "npm_config_userconfig": str(userconfig),
+            "npm_config_globalconfig": str(globalconfig),
+            "npm_config_cache": str(workdir / "cache"),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_npm(
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    tty: bool = False,
+    answers: Sequence[tuple[str, Reply]] = (),
+    timeout: float = 120.0,
+) -> NpmResult:
+    command = [npm_executable(), *args]
+    started = time.monotonic()
+    if not tty:
+        if answers:
+            raise UsageError("answers= needs tty=True: npm only prompts when stdin and stdout are terminals")
+        proc = subprocess.run(
+            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+        return NpmResult(list(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    return _run_on_pty(command, list(args), env=env, cwd=cwd, answers=answers, timeout=timeout, started=started)
+
+
+def _run_on_pty(
+    command: list[str],
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    answers: Sequence[tuple[str, Reply]],
+    timeout: float,
+    started: float,
+) -> NpmResult:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read() if proc.stderr else b""))
+    reader.start()
+    pending = [(re.compile(pattern), reply) for pattern, reply in answers]
+    screen = ""
+    consumed = 0  # the next prompt must appear after the one last answered
+    transcript: list[str] = []
+    deadline = started + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise UsageError(f"npm {' '.join(args)} did not finish within {timeout}s; screen so far:\n{screen}")
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    data = b""
+                if not data and proc.poll() is not None:
+                    break
+                screen += _ANSI.sub("", data.decode(errors="replace"))
+            elif proc.poll() is not None:
+                break
+            while pending and pending[0][0].search(screen, consumed):
+                pattern, reply = pending.pop(0)
+                text = reply() if callable(reply) else reply
+                transcript.append(f"{pattern.pattern} -> {text!r}")
+                consumed = len(screen)
+                if text is not None:
+                    os.write(master, (text + "\n").encode())
+    finally:
+        os.close(master)
+        proc.wait()
+        reader.join()
+    return NpmResult(
+        args, proc.returncode, screen, b"".join(stderr_chunks).decode(errors="replace"), time.monotonic() - started,
+        tty=True, transcript=transcript,
+    )

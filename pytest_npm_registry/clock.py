@@ -1,0 +1,57 @@
+"""The registry's only source of time.
+
+TOTP windows, token expiry and web-auth sessions all read this clock, so a test can step over a
+30-second OTP window or a 90-day token lifetime without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Wall-clock time plus an offset the test controls; optionally frozen."""
+
+    def __init__(self, *, frozen_at: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._frozen_at = frozen_at
+
+    def now(self) -> float:
+        """Seconds since the epoch, as the registry sees them."""
+        frozen = self._frozen_at
+        if frozen is not None:
+            return frozen
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward (or back, with a negative value); returns the new time."""
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
+            else:
+                self._offset += seconds
+        return self.now()
+
+    def freeze(self, at: float | None = None) -> float:
+        """Stop the clock at ``at`` (default: now) until :meth:`unfreeze`."""
+        with self._lock:
+            self._frozen_at = self.now() if at is None else at
+        return self._frozen_at
+
+    def unfreeze(self) -> None:
+        """Let time run again from where it stands."""
+        with self._lock:
+            if self._frozen_at is not None:
+                self._offset = self._frozen_at - time.time()
+                self._frozen_at = None
+
+    def isoformat(self, at: float | None = None) -> str:
+        """The registry's timestamp format: ISO 8601, UTC, milliseconds, ``Z``."""
+        return iso(self.now() if at is None else at)
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(at * 1000) % 1000:03d}Z"

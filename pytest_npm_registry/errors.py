@@ -1,0 +1,247 @@
+"""One class per distinct registry answer, and the fixture API's own misuse error.
+
+Each :class:`RegistryError` carries the status, the exact JSON body npm will read and the protocol
+headers; ``app.render_error`` is the one place that turns it into a response. Texts follow
+``shared/WIRE.md``. ``reason`` is the human explanation the journal shows beside the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .models import Outcome
+
+# npm-registry-fetch raises EOTP when www-authenticate, split on commas, has an item exactly "otp";
+# the body text is what `npm` shows nowhere, but other clients (yarn, pnpm) print it.
+OTP_MESSAGE = "You must provide a one-time pass. Upgrade your client to npm@latest in order to use 2FA."
+TOKEN_EXPIRED_NOTICE = "Access token expired or revoked. Please try logging in again."
+
+
+class UsageError(Exception):
+    """The fixture API was called in a way that cannot work; the message says how to fix the call."""
+
+
+class RegistryError(Exception):
+    """A registry answer other than success."""
+
+    status: ClassVar[int] = 400
+    outcome: ClassVar[Outcome] = Outcome.REJECTED
+
+    def __init__(self, message: str, *, reason: str | None = None, notice: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or message
+        self.notice = notice
+
+    def body(self, origin: str) -> dict[str, Any]:  # noqa: ARG002 - web challenges need it
+        return {"error": self.message}
+
+    def headers(self, origin: str) -> dict[str, str]:  # noqa: ARG002 - notices may name our URLs
+        return {"npm-notice": self.notice} if self.notice else {}
+
+
+# -- 400: bad input -------------------------------------------------------------------------------
+
+
+class BadRequest(RegistryError):
+    status = 400
+
+
+class MalformedBody(BadRequest):
+    """The body is not the JSON document this endpoint takes."""
+
+
+class InvalidPackageName(BadRequest):
+    pass
+
+
+class InvalidVersion(BadRequest):
+    pass
+
+
+class InvalidTag(BadRequest):
+    pass
+
+
+class AttachmentMismatch(BadRequest):
+    """Attachment bytes disagree with the declared length, integrity or shasum."""
+
+
+# -- 401: authentication and second factors ----------------------------------------------------
+
+
+class OtpRequired(RegistryError):
+    """Classic 2FA challenge (also the answer to a wrong or expired OTP).
+
+    For an account with a security key the answer carries the notice the public registry sends,
+    pointing at a page (``security_key_path``) that hands out a one-time code.
+    """
+
+    status = 401
+    outcome = Outcome.CHALLENGED
+
+    def __init__(self, *, reason: str, security_key_path: str | None = None) -> None:
+        super().__init__(OTP_MESSAGE, reason=reason)
+        self.security_key_path = security_key_path
+
+    def headers(self, origin: str) -> dict[str, str]:
+        headers = {"WWW-Authenticate": "OTP"}
+        if self.security_key_path:
+            headers["npm-notice"] = (
+                f"Open {origin}{self.security_key_path} to use your security key for authentication "
+                "or enter OTP from your authenticator app"
+            )
+        return headers
+
+
+class InvalidOtp(OtpRequired):
+    pass
+
+
+class WebAuthRequired(RegistryError):
+    """Web 2FA challenge: npm prints (or opens) ``authUrl`` and polls ``doneUrl``."""
+
+    status = 401
+    outcome = Outcome.CHALLENGED
+
+    def __init__(self, *, auth_path: str, done_path: str, reason: str) -> None:
+        super().__init__(OTP_MESSAGE, reason=reason)
+        self.auth_path = auth_path
+        self.done_path = done_path
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"authUrl": origin + self.auth_path, "doneUrl": origin + self.done_path}
+
+    def headers(self, origin: str) -> dict[str, str]:
+        return {"WWW-Authenticate": "OTP"}
+
+
+class IpNotAllowed(RegistryError):
+    """npm turns ``www-authenticate: ipaddress`` into ``EAUTHIP``."""
+
+    status = 401
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("Login is not allowed from your IP address", reason=reason)
+
+    def headers(self, origin: str) -> dict[str, str]:
+        return {"WWW-Authenticate": "ipaddress"}
+
+
+class LoginRequired(RegistryError):
+    """A write without any credential (npm itself refuses before sending with ENEEDAUTH)."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("You must be logged in to publish packages.", reason="no credential was sent")
+
+
+class Unauthorized(RegistryError):
+    """A plain 401 with no ``www-authenticate`` and no ``error``: what ``/-/whoami`` answers a bad
+    token, printed by npm as ``401 Unauthorized - GET .../-/whoami`` with nothing after it."""
+
+    status = 401
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"message": self.message}
+
+
+# -- 402 / 403 / 404 / 409 ---------------------------------------------------------------------------
+
+
+class PaymentRequired(RegistryError):
+    status = 402
+
+    def __init__(self, name: str, *, reason: str) -> None:
+        super().__init__("You must sign up for private packages", reason=reason)
+        self.name = name
+
+
+class Forbidden(RegistryError):
+    status = 403
+
+
+class CredentialsNotAllowed(Forbidden):
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("You may not perform that action with these credentials.", reason=reason)
+
+
+class TwoFactorRequiredToPublish(Forbidden):
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            "Two-factor authentication or granular access token with bypass 2fa enabled is required "
+            "to publish packages.",
+            reason=reason,
+        )
+
+
+class AutomationTokenRefused(Forbidden):
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            "Two-factor authentication is required to publish this package but an automation token "
+            "was specified",
+            reason=reason,
+        )
+
+
+class NotAMaintainer(Forbidden):
+    def __init__(self, name: str, *, reason: str) -> None:
+        super().__init__(
+            f'You do not have permission to publish "{name}". Are you logged in as the correct user?',
+            reason=reason,
+        )
+
+
+class CannotPublishOver(Forbidden):
+    def __init__(self, version: str, *, reason: str | None = None) -> None:
+        super().__init__(f"You cannot publish over the previously published versions: {version}.", reason=reason)
+
+
+class NotFound(RegistryError):
+    status = 404
+
+    def __init__(self, message: str = "Not found", *, reason: str | None = None, notice: str | None = None):
+        super().__init__(message, reason=reason, notice=notice)
+
+
+class TokenNotFound(NotFound):
+    """Expired, revoked or unknown token: 404 with a notice npm prints as ``npm notice ...``."""
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(reason=reason, notice=TOKEN_EXPIRED_NOTICE)
+
+
+class PackageNotFound(NotFound):
+    pass
+
+
+class VersionNotFound(NotFound):
+    def __init__(self, name: str, spec: str) -> None:
+        super().__init__(f"version not found: {spec}", reason=f"{name} has no version or tag {spec!r}")
+
+
+class AlreadyStaged(RegistryError):
+    """The same publish arrived again right after it was accepted (npm retries PUTs on 5xx)."""
+
+    status = 409
+
+    def __init__(self, version: str, *, reason: str) -> None:
+        super().__init__(f'Cannot publish over previously staged version "{version}".', reason=reason)
+
+
+class PayloadTooLarge(RegistryError):
+    status = 413
+
+
+class NotImplementedByMock(RegistryError):
+    """Loud, so no client mistakes a gap in the mock for "not found"."""
+
+    status = 501
+
+    def __init__(self, method: str, path: str, *, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(f"not implemented by the mock registry: {method} {path}")
+        self.allow = allow
+
+    def headers(self, origin: str) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}

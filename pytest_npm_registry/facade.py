@@ -1,0 +1,401 @@
+"""``NpmRegistry``: the typed API a test (or any script) drives the mock registry with.
+
+Usable with or without pytest::
+
+    with NpmRegistry(policy="current") as reg:
+        alice = reg.add_user("alice", tfa="auth-and-writes")
+        result = reg.npm("publish", cwd=package_dir, token=alice.create_token(bypass_2fa=True))
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm
+from .clock import Clock
+from .errors import RegistryError, UsageError
+from .journal import Journal
+from .models import (
+    Access,
+    ChallengeStyle,
+    Package,
+    Permission,
+    PublishRequirement,
+    TokenKind,
+    TwoFactorMode,
+    WebAuthSession,
+    secret_hash,
+)
+from .models import Token as TokenRecord
+from .models import User as UserRecord
+from .otp import totp_code
+from .packaging import make_tarball, manifest_for, publish_document
+from .policy import Policy
+from .registry import Registry
+from .server import RegistryServer
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token as its owner sees it once: the secret ``key`` to put in ``.npmrc``."""
+
+    key: str
+    record: TokenRecord
+    _registry: Registry
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def kind(self) -> TokenKind:
+        return self.record.kind
+
+    def revoke(self) -> None:
+        self._registry.revoke_token(self.record.id)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
+class User:
+    """An account, with its password and second factors at hand."""
+
+    name: str
+    password: str
+    record: UserRecord
+    _registry: Registry
+
+    @property
+    def email(self) -> str:
+        return self.record.email
+
+    @property
+    def tfa(self) -> TwoFactorMode:
+        return self.record.tfa
+
+    @property
+    def totp_secret(self) -> str | None:
+        return self.record.totp_secret
+
+    @property
+    def recovery_codes(self) -> list[str]:
+        """The unused recovery codes; each works once as an OTP."""
+        return list(self.record.recovery_codes)
+
+    def otp(self, *, offset_steps: int = 0) -> str:
+        """The authenticator code at the registry's current time (``offset_steps`` 30-second steps away)."""
+        if not self.record.totp_secret:
+            raise UsageError(f"{self.name} has no 2FA: add_user({self.name!r}, tfa='auth-and-writes') to get OTPs")
+        return totp_code(self.record.totp_secret, self._registry.clock.now() + 30 * offset_steps)
+
+    def create_token(
+        self,
+        kind: TokenKind | str = TokenKind.GRANULAR,
+        *,
+        read_only: bool = False,
+        bypass_2fa: bool = False,
+        packages: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        cidr: Iterable[str] | None = None,
+        expires_in_days: float | None = None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> Token:
+        """Mint a token. ``kind``: ``granular`` (default), ``session`` (what ``npm login`` gives), or
+        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``."""
+        try:
+            record, secret = self._registry.create_token(
+                self.name,
+                kind=TokenKind(kind),
+                permission=Permission.READ_ONLY if read_only else Permission.READ_WRITE,
+                bypass_2fa=bypass_2fa,
+                packages=tuple(packages) if packages is not None else None,
+                scopes=tuple(scopes) if scopes is not None else None,
+                cidr=tuple(cidr) if cidr is not None else None,
+                expires_in_days=expires_in_days,
+                name=name,
+                secret=key,
+            )
+        except ValueError:
+            raise UsageError(f"unknown token kind {kind!r}: use one of {', '.join(k.value for k in TokenKind)}") from None
+        except RegistryError as exc:
+            raise UsageError(exc.message) from None
+        return Token(secret, record, self._registry)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+TokenLike = Token | str | None
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """A read-only view of a package as the registry holds it."""
+
+    record: Package
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.record.versions)
+
+    @property
+    def dist_tags(self) -> dict[str, str]:
+        return dict(self.record.dist_tags)
+
+    @property
+    def maintainers(self) -> list[str]:
+        return list(self.record.maintainers)
+
+    @property
+    def access(self) -> Access:
+        return self.record.access
+
+    @property
+    def publish_requirement(self) -> PublishRequirement:
+        return self.record.requirement
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        return dict(self.record.versions[version].manifest)
+
+    def tarball(self, version: str) -> bytes:
+        return self.record.versions[version].tarball
+
+    def publisher(self, version: str) -> str:
+        return self.record.versions[version].publisher
+
+
+class NpmRegistry:
+    """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
+
+    def __init__(
+        self,
+        policy: str | Policy = "current",
+        *,
+        server: RegistryServer | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._owns_server = server is None
+        self.server = server or RegistryServer(host, port)
+        self.registry: Registry = self.server.registry
+        self._workdir: Path | None = None
+        self.reset(policy)
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def __enter__(self) -> NpmRegistry:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.server.start()
+
+    def close(self) -> None:
+        """Stop the server (when this object started it) and remove the npm work folders."""
+        if self._owns_server and self.server.is_running():
+            self.server.stop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def reset(self, policy: str | Policy | None = None) -> None:
+        """Back to an empty registry; also drops fault-injection handlers and the request log."""
+        self.registry.reset(policy or self.registry.policy)
+        self.server.clear()
+        self.server.app.advertise_public_visibility = False
+        self.server.app.client_ip = None
+
+    @property
+    def url(self) -> str:
+        """The registry URL, ``http://127.0.0.1:<port>/``."""
+        if not self.server.is_running():
+            raise UsageError("the registry is not running: use `with NpmRegistry() as reg:` or call reg.start()")
+        return self.server.url
+
+    @property
+    def policy(self) -> Policy:
+        return self.registry.policy
+
+    @property
+    def clock(self) -> Clock:
+        return self.registry.clock
+
+    @property
+    def journal(self) -> Journal:
+        return self.registry.journal
+
+    # -- accounts ----------------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        tfa: TwoFactorMode | str | None = None,
+        totp_secret: str | None = None,
+        paid: bool = False,
+        challenge: ChallengeStyle | str = ChallengeStyle.WEB,
+        security_key: bool = False,
+    ) -> User:
+        """Create an account. ``tfa``: ``None``/``"none"``, ``"auth-only"`` or ``"auth-and-writes"``.
+
+        ``challenge="classic"`` makes the registry ask this user for a typed OTP even when the client
+        supports web 2FA; ``security_key=True`` adds the security-key notice to those challenges.
+        """
+        try:
+            mode = TwoFactorMode(tfa or TwoFactorMode.NONE)
+            style = ChallengeStyle(challenge)
+        except ValueError as exc:
+            raise UsageError(f"{exc}: tfa is one of none, auth-only, auth-and-writes; challenge is web or classic") from None
+        password = password or f"{name}-password"
+        record = self.registry.add_user(
+            name, password=password, email=email, tfa=mode, totp_secret=totp_secret, paid=paid, challenge=style,
+            security_key=security_key,
+        )
+        return User(name, password, record, self.registry)
+
+    # -- packages ----------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        name: str,
+        version: str = "1.0.0",
+        *,
+        by: User | str,
+        tag: str = "latest",
+        access: str | None = None,
+        files: Mapping[str, str | bytes] | None = None,
+        requirement: PublishRequirement | str | None = None,
+        **manifest: Any,
+    ) -> PackageView:
+        """Seed a version without HTTP or 2FA (validation still applies). ``by`` becomes a maintainer."""
+        meta = manifest_for(name, version, **manifest)
+        document = publish_document(meta, make_tarball(meta, dict(files) if files else None), tag=tag,
+                                    access=access or ("public" if name.startswith("@") else None))
+        try:
+            record = self.registry.seed(
+                name, document, maintainer=str(by),
+                requirement=PublishRequirement(requirement) if requirement else None,
+            )
+        except RegistryError as exc:
+            raise UsageError(exc.message) from None
+        return PackageView(record)
+
+    def package(self, name: str) -> PackageView:
+        """What the registry holds for ``name``; :class:`UsageError` if nothing."""
+        try:
+            return PackageView(self.registry.package(name))
+        except RegistryError:
+            raise UsageError(f"no package {name!r} in the registry (have: {sorted(self.registry.packages)})") from None
+
+    def has_package(self, name: str, version: str | None = None) -> bool:
+        package = self.registry.packages.get(name)
+        return package is not None and (version is None or version in package.versions)
+
+    def set_publish_requirement(self, name: str, requirement: PublishRequirement | str) -> None:
+        """What ``npm access set mfa=none|automation|publish`` sets."""
+        self.registry.set_publish_requirement(name, PublishRequirement(requirement))
+
+    # -- web 2FA -----------------------------------------------------------------------------------
+
+    @property
+    def auto_approve_web_auth(self) -> bool:
+        """Approve every web-2FA challenge as it is issued (as if someone clicked at once)."""
+        return self.registry.auto_approve_web_auth
+
+    @auto_approve_web_auth.setter
+    def auto_approve_web_auth(self, value: bool) -> None:
+        self.registry.auto_approve_web_auth = value
+
+    def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
+        sessions = list(self.registry.web_auth.values())
+        return [s for s in sessions if not (s.approved or s.denied)] if pending else sessions
+
+    def approve_web_auth(self, session_id: str | None = None, *, user: User | str | None = None) -> list[WebAuthSession]:
+        """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved."""
+        if session_id is not None:
+            return [self.registry.approve_web_auth(session_id)]
+        chosen = [s for s in self.web_auth_sessions(pending=True) if user is None or s.user == str(user)]
+        if not chosen:
+            raise UsageError("no pending web-auth session to approve (has npm hit a web 2FA challenge yet?)")
+        return [self.registry.approve_web_auth(s.id) for s in chosen]
+
+    # -- clients -----------------------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        """A private folder for npm's config, cache and HOME; removed by :meth:`close`."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="npm-registry-"))
+        return self._workdir
+
+    @property
+    def client_ip(self) -> str | None:
+        """Pretend requests come from this address (loopback cannot show a CIDR mismatch otherwise)."""
+        return self.server.app.client_ip
+
+    @client_ip.setter
+    def client_ip(self, value: str | None) -> None:
+        self.server.app.client_ip = value
+
+    def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
+        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
+        path = Path(directory) / ".npmrc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(npmrc_text(self.url, _key(token), {**BASE_CONFIG, **config}))
+        return path
+
+    def env(self, token: TokenLike = None, **config: str) -> dict[str, str]:
+        """Environment variables that point an npm subprocess (or a release tool) at this registry.
+
+        Merge them into a copy of ``os.environ`` for tools that need more of the environment.
+        """
+        key = _key(token)
+        userconfig = self.workdir / f"npmrc-{secret_hash(key)[:12] if key else 'anonymous'}"
+        userconfig.write_text(npmrc_text(self.url, _key(token), {**BASE_CONFIG, **config}))
+        return isolated_env(self.workdir, userconfig)
+
+    def npm(
+        self,
+        *args: str,
+        token: TokenLike = None,
+        cwd: Path | str | None = None,
+        otp: str | None = None,
+        tty: bool = False,
+        answers: Sequence[tuple[str, Reply]] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> NpmResult:
+        """Run the real ``npm`` CLI against this registry with an isolated config, cache and HOME.
+
+        No terminal by default, as in CI. ``otp`` adds ``--otp=<code>``. With ``tty=True`` npm runs
+        on a pseudo-terminal and each ``(regex, reply)`` in ``answers`` types ``reply`` (or calls it)
+        when ``regex`` shows up on the screen.
+        """
+        argv = list(args) + ([f"--otp={otp}"] if otp else [])
+        environment = self.env(token)
+        environment.update(env or {})
+        return run_npm(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+
+
+def _key(token: TokenLike) -> str | None:
+    if token is None or isinstance(token, str):
+        return token
+    return token.key

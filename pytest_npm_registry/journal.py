@@ -1,0 +1,98 @@
+"""The registry's account of every request: who asked for what, and what came of it.
+
+Entries are domain events, not HTTP lines: they name the credential kind and the second factor
+used, and a human reason for every refusal. Secrets never appear: a token shows its prefix only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .clock import iso
+from .models import Operation, OtpPath, Outcome
+
+DEFAULT_JOURNAL_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    time: float
+    operation: Operation
+    outcome: Outcome
+    status: int
+    package: str | None = None
+    version: str | None = None
+    tag: str | None = None
+    user: str | None = None
+    credential: str | None = None
+    token: str | None = None
+    otp: OtpPath = OtpPath.NONE
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time"] = iso(self.time)
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in data.items()}
+
+    def __str__(self) -> str:
+        target = self.package or ""
+        if self.version:
+            target += f"@{self.version}"
+        if self.tag:
+            target += f" tag={self.tag}"
+        who = f"{self.user or 'anonymous'}"
+        if self.credential:
+            who += f" ({self.credential}{' ' + self.token if self.token else ''})"
+        otp = f" otp={self.otp.value}" if self.otp is not OtpPath.NONE else ""
+        line = f"{self.operation.value} {target} by {who}{otp} -> {self.status} {self.outcome.value}"
+        return line + (f": {self.reason}" if self.reason else "")
+
+
+class Journal:
+    """A bounded, thread-safe list of :class:`JournalEntry`, oldest first."""
+
+    def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=limit)
+        self._lock = threading.Lock()
+
+    def record(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(
+        self,
+        *,
+        operation: Operation | str | None = None,
+        outcome: Outcome | str | None = None,
+        package: str | None = None,
+    ) -> list[JournalEntry]:
+        """Entries matching every filter given."""
+        with self._lock:
+            items = list(self._entries)
+        return [
+            e
+            for e in items
+            if (operation is None or e.operation == operation)
+            and (outcome is None or e.outcome == outcome)
+            and (package is None or e.package == package)
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: int) -> JournalEntry:
+        return self.entries()[index]
+
+    def format(self) -> str:
+        return "\n".join(str(e) for e in self.entries())

@@ -1,0 +1,285 @@
+"""Registry records and the wire vocabularies they use.
+
+Plain data: the rules that read these records live in ``policy.py`` and ``registry.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TwoFactorMode(StrEnum):
+    """An account's 2FA setting, as ``npm profile enable-2fa`` names it."""
+
+    NONE = "none"
+    AUTH_ONLY = "auth-only"
+    AUTH_AND_WRITES = "auth-and-writes"
+
+
+class TokenKind(StrEnum):
+    """What kind of credential a token is.
+
+    ``session`` tokens come from ``npm login``; ``granular`` are today's access tokens;
+    ``read-only`` / ``publish`` / ``automation`` are the legacy kinds of the ``classic`` policy;
+    ``oidc`` tokens come from a trusted-publishing exchange.
+    """
+
+    SESSION = "session"
+    GRANULAR = "granular"
+    READ_ONLY = "read-only"
+    PUBLISH = "publish"
+    AUTOMATION = "automation"
+    OIDC = "oidc"
+
+    @property
+    def legacy(self) -> bool:
+        return self in (TokenKind.READ_ONLY, TokenKind.PUBLISH, TokenKind.AUTOMATION)
+
+
+class Permission(StrEnum):
+    """A granular token's package permission (``--packages-and-scopes-permission``)."""
+
+    READ_ONLY = "read-only"
+    READ_WRITE = "read-write"
+
+
+class PublishRequirement(StrEnum):
+    """A package's publishing rule, as ``npm access set mfa=<value>`` names it.
+
+    ``none``: ``publish_requires_tfa: false``; ``automation``: 2FA or a bypass token (the default for
+    new packages today); ``publish``: 2FA and no tokens.
+    """
+
+    NONE = "none"
+    AUTOMATION = "automation"
+    PUBLISH = "publish"
+
+
+class Access(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+
+class ChallengeStyle(StrEnum):
+    """How the registry asks a user for a second factor when the client supports both."""
+
+    WEB = "web"
+    CLASSIC = "classic"
+
+
+class OtpPath(StrEnum):
+    """Which second factor let a request through."""
+
+    NONE = "none"
+    TOTP = "totp"
+    RECOVERY_CODE = "recovery-code"
+    WEB = "web"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    CHALLENGED = "challenged"
+    REJECTED = "rejected"
+
+
+class Operation(StrEnum):
+    """Registry operations, as the journal names them."""
+
+    PING = "ping"
+    WHOAMI = "whoami"
+    READ_PACKAGE = "read-package"
+    READ_VERSION = "read-version"
+    DOWNLOAD = "download"
+    PUBLISH = "publish"
+    LIST_DIST_TAGS = "dist-tag-ls"
+    ADD_DIST_TAG = "dist-tag-add"
+    REMOVE_DIST_TAG = "dist-tag-rm"
+    AUDIT = "audit"
+    WEB_AUTH_POLL = "web-auth-poll"
+    WEB_AUTH_APPROVE = "web-auth-approve"
+    VISIBILITY = "visibility"
+    UNKNOWN = "unknown"
+
+
+def secret_hash(secret: str) -> str:
+    """Tokens are stored by hash: the registry only needs to recognise them."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class User:
+    name: str
+    email: str
+    password_hash: str
+    tfa: TwoFactorMode = TwoFactorMode.NONE
+    totp_secret: str | None = None
+    recovery_codes: list[str] = field(default_factory=list)
+    used_recovery_codes: list[str] = field(default_factory=list)
+    web_otps: list[str] = field(default_factory=list)
+    paid: bool = False
+    challenge: ChallengeStyle = ChallengeStyle.WEB
+    security_key: bool = False
+    created: float = 0.0
+
+    @property
+    def tfa_enabled(self) -> bool:
+        return self.tfa is not TwoFactorMode.NONE
+
+
+@dataclass
+class Token:
+    """A bearer credential. Only the hash of the secret is kept."""
+
+    id: str
+    key_hash: str
+    prefix: str
+    user: str
+    kind: TokenKind
+    permission: Permission = Permission.READ_WRITE
+    bypass_2fa: bool = False
+    packages: tuple[str, ...] | None = None
+    scopes: tuple[str, ...] | None = None
+    cidr: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    expires: float | None = None
+    created: float = 0.0
+    revoked: bool = False
+    name: str | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.kind is TokenKind.READ_ONLY or self.permission is Permission.READ_ONLY
+
+    @property
+    def bypasses_2fa(self) -> bool:
+        """Legacy automation tokens and bypass-2FA granular tokens skip account 2FA."""
+        return self.kind is TokenKind.AUTOMATION or (self.kind is TokenKind.GRANULAR and self.bypass_2fa)
+
+    def covers(self, package: str) -> bool:
+        """Whether the token's package and scope allow-lists include ``package``."""
+        if self.packages is None and self.scopes is None:
+            return True
+        if self.packages and package in self.packages:
+            return True
+        if self.scopes and package.startswith("@"):
+            scope = package.split("/", 1)[0]
+            return scope in self.scopes or scope[1:] in self.scopes
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: the user, and the token it came with (``None`` for Basic auth)."""
+
+    user: User
+    token: Token | None
+
+    @property
+    def credential(self) -> str:
+        """The credential kind as the journal and the policy name it."""
+        return "basic" if self.token is None else self.token.kind.value
+
+    @property
+    def bypasses_2fa(self) -> bool:
+        return self.token is not None and self.token.bypasses_2fa
+
+    @property
+    def read_only(self) -> bool:
+        return self.token is not None and self.token.read_only
+
+    def describe(self) -> str:
+        if self.token is None:
+            return f"{self.user.name}'s password (Basic auth)"
+        kind = self.token.kind.value
+        if self.token.kind is TokenKind.GRANULAR:
+            kind = f"{self.token.permission.value} granular" + (" bypass-2FA" if self.token.bypass_2fa else "")
+        return f"{self.user.name}'s {kind} token"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request authenticated with: a bearer token, or a username and password (Basic)."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the registry needs to know about the request behind an operation."""
+
+    credential: Credential | None = None
+    otp: str | None = None
+    #: ``npm-auth-type``: ``web`` means the client can follow authUrl/doneUrl challenges.
+    auth_type: str | None = None
+    client_ip: str = "127.0.0.1"
+    command: str | None = None
+
+    @property
+    def web_auth(self) -> bool:
+        return self.auth_type == "web"
+
+
+@dataclass(frozen=True)
+class Version:
+    version: str
+    manifest: dict[str, Any]
+    tarball: bytes
+    integrity: str
+    shasum: str
+    published: float
+    publisher: str
+    attachments: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.tarball)
+
+
+@dataclass(frozen=True)
+class Package:
+    """One package. Replaced, never mutated, so a reader always sees a whole revision."""
+
+    name: str
+    versions: dict[str, Version]
+    dist_tags: dict[str, str]
+    maintainers: tuple[str, ...]
+    access: Access
+    requirement: PublishRequirement
+    created: float
+    modified: float
+    rev: int = 1
+
+    @property
+    def scope(self) -> str | None:
+        return self.name.split("/", 1)[0] if self.name.startswith("@") else None
+
+    @property
+    def rev_id(self) -> str:
+        return f"{self.rev}-{hashlib.md5(f'{self.name}:{self.rev}'.encode()).hexdigest()}"  # noqa: S324
+
+
+@dataclass
+class WebAuthSession:
+    """A pending web 2FA approval: the ``authUrl`` a person opens and the ``doneUrl`` npm polls."""
+
+    id: str
+    user: str
+    operation: Operation
+    description: str
+    created: float
+    approved: bool = False
+    denied: bool = False
+    otp: str | None = None
+
+    @property
+    def auth_path(self) -> str:
+        return f"/-/_mock/auth/{self.id}"
+
+    @property
+    def done_path(self) -> str:
+        return f"/-/v1/done/{self.id}"

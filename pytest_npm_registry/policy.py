@@ -1,0 +1,148 @@
+"""Who may do what, and when a second factor is needed.
+
+The registry's rules changed over time; a :class:`Policy` bundles the switches and the rules read
+the switches, never dates. ``current`` (the default) is the public registry of late 2026;
+``classic`` is the registry before November 2025, with legacy read-only / publish / automation tokens.
+
+Each gate answers :data:`Gate.ALLOW` or :data:`Gate.CHALLENGE`, or raises the refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import (
+    AutomationTokenRefused,
+    CredentialsNotAllowed,
+    TwoFactorRequiredToPublish,
+    UsageError,
+)
+from .models import Principal, PublishRequirement, TokenKind, TwoFactorMode
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+class Gate(Enum):
+    ALLOW = "allow"
+    CHALLENGE = "challenge"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The registry rules in force. Build one with :meth:`preset` or change a preset with
+    :func:`dataclasses.replace`."""
+
+    name: str
+    #: Legacy ``read-only`` / ``publish`` / ``automation`` tokens may be created.
+    legacy_tokens: bool
+    #: Since Dec 2025 an account without 2FA may publish only with a bypass-2FA token.
+    publish_needs_2fa_or_bypass: bool
+    #: Since Dec 2025 every publish by a non-bypass credential of a 2FA account is challenged,
+    #: whatever the account's mode; before, ``auth-only`` accounts published freely.
+    publish_always_challenges_2fa_accounts: bool
+    #: Lifetime of ``npm login`` session tokens (2 h today; unlimited before).
+    session_ttl: float | None
+    #: Longest allowed lifetime of a write token, in days.
+    max_write_token_days: int | None
+    #: Since Aug 2026 bypass-2FA tokens may not do governance actions.
+    bypass_barred_from_governance: bool
+    #: ``npm owner add`` sends an invitation instead of adding at once.
+    owner_add_invites: bool
+    #: The publishing rule of a new package.
+    default_requirement: PublishRequirement
+
+    @classmethod
+    def preset(cls, name: str) -> Policy:
+        try:
+            return PRESETS[name]
+        except KeyError:
+            raise UsageError(f"unknown policy {name!r}: choose one of {', '.join(sorted(PRESETS))}") from None
+
+    # -- gates ------------------------------------------------------------------------------------
+
+    def publish_gate(self, principal: Principal, requirement: PublishRequirement, package: str) -> Gate:
+        """``PUT /<name>``: the matrix of WIRE.md §4."""
+        who = principal.describe()
+        user = principal.user
+        token = principal.token
+        if token is not None and token.read_only:
+            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if token is not None and not token.covers(package):
+            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+        if token is not None and token.kind is TokenKind.OIDC:
+            return Gate.ALLOW
+        if principal.bypasses_2fa:
+            if requirement is PublishRequirement.PUBLISH:
+                if token is not None and token.kind is TokenKind.AUTOMATION:
+                    raise AutomationTokenRefused(reason=f"{package} requires 2FA and disallows tokens (mfa=publish)")
+                return Gate.CHALLENGE
+            return Gate.ALLOW
+        if not user.tfa_enabled:
+            if self.publish_needs_2fa_or_bypass:
+                raise TwoFactorRequiredToPublish(
+                    reason=f"{who} cannot publish: the account has no 2FA and the token does not bypass 2FA"
+                )
+            return Gate.ALLOW if requirement is PublishRequirement.NONE else Gate.CHALLENGE
+        if self.publish_always_challenges_2fa_accounts or token is None:
+            return Gate.CHALLENGE
+        if user.tfa is TwoFactorMode.AUTH_AND_WRITES or requirement is not PublishRequirement.NONE:
+            return Gate.CHALLENGE
+        return Gate.ALLOW
+
+    def write_gate(self, principal: Principal, package: str, *, tfa_exempt: bool = False) -> Gate:
+        """Package writes other than publish (dist-tags, deprecate, ...).
+
+        ``auth-and-writes`` gates every write except adding or removing a non-``latest`` dist-tag;
+        ``auth-only`` gates any request authenticated with a password.
+        """
+        token = principal.token
+        who = principal.describe()
+        if token is not None and token.read_only:
+            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if token is not None and not token.covers(package):
+            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+        if principal.bypasses_2fa:
+            return Gate.ALLOW
+        if principal.user.tfa is TwoFactorMode.AUTH_AND_WRITES and not tfa_exempt:
+            return Gate.CHALLENGE
+        if token is None and principal.user.tfa_enabled:
+            return Gate.CHALLENGE
+        return Gate.ALLOW
+
+    def challenge_reason(self, principal: Principal, requirement: PublishRequirement | None = None) -> str:
+        """The journal's explanation of a challenge."""
+        why = f"account 2FA is {principal.user.tfa.value}"
+        if principal.bypasses_2fa and requirement is PublishRequirement.PUBLISH:
+            why = "the package requires 2FA and disallows tokens (mfa=publish)"
+        elif self.publish_always_challenges_2fa_accounts and requirement is not None:
+            why = f"publishing always needs 2FA for a non-bypass credential ({why})"
+        return f"{principal.describe()} needs an OTP: {why}"
+
+
+CURRENT = Policy(
+    name="current",
+    legacy_tokens=False,
+    publish_needs_2fa_or_bypass=True,
+    publish_always_challenges_2fa_accounts=True,
+    session_ttl=2 * HOUR,
+    max_write_token_days=90,
+    bypass_barred_from_governance=True,
+    owner_add_invites=True,
+    default_requirement=PublishRequirement.AUTOMATION,
+)
+
+CLASSIC = Policy(
+    name="classic",
+    legacy_tokens=True,
+    publish_needs_2fa_or_bypass=False,
+    publish_always_challenges_2fa_accounts=False,
+    session_ttl=None,
+    max_write_token_days=None,
+    bypass_barred_from_governance=False,
+    owner_add_invites=False,
+    default_requirement=PublishRequirement.NONE,
+)
+
+PRESETS: dict[str, Policy] = {p.name: p for p in (CURRENT, CLASSIC)}

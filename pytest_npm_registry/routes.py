@@ -1,0 +1,44 @@
+"""The one route table of the registry.
+
+Werkzeug unquotes ``%2f`` before routing, so ``/@scope%2fname`` arrives as ``/@scope/name``: the
+``package`` converter matches an unscoped name or ``@scope/name`` as one value.
+"""
+
+from __future__ import annotations
+
+from werkzeug.routing import BaseConverter, Map, Rule
+
+
+class PackageNameConverter(BaseConverter):
+    """``name`` or ``@scope/name``. Never starts with ``-``: ``/-/...`` is the registry's own space.
+
+    Matching is loose on purpose (``.hidden`` or ``UPPER`` still route), so a bad name gets the
+    registry's 400 naming the rule it breaks instead of a 501.
+    """
+
+    regex = r"@[^/]+/[^/]+|[^/@\-][^/]*"
+    part_isolating = False
+    weight = 200
+
+
+url_map = Map(
+    [
+        Rule("/-/ping", endpoint="ping", methods=["GET"]),
+        Rule("/-/whoami", endpoint="whoami", methods=["GET"]),
+        Rule("/-/npm/v1/security/advisories/bulk", endpoint="audit", methods=["POST"]),
+        Rule("/-/npm/v1/security/audits/quick", endpoint="audit", methods=["POST"]),
+        Rule("/-/v1/done/<session_id>", endpoint="web_auth_done", methods=["GET"]),
+        Rule("/-/_mock/auth/<session_id>", endpoint="web_auth_page", methods=["GET"]),
+        Rule("/-/_mock/auth/<session_id>/approve", endpoint="web_auth_approve", methods=["POST"]),
+        Rule("/-/_mock/auth/<session_id>/deny", endpoint="web_auth_deny", methods=["POST"]),
+        Rule("/-/package/<package:name>/dist-tags", endpoint="dist_tags", methods=["GET"]),
+        Rule("/-/package/<package:name>/dist-tags/<tag>", endpoint="dist_tag", methods=["PUT", "POST", "DELETE"]),
+        Rule("/-/package/<package:name>/visibility", endpoint="visibility", methods=["GET"]),
+        Rule("/<package:name>", endpoint="package", methods=["GET", "PUT"]),
+        Rule("/<package:name>/-/<path:filename>", endpoint="tarball", methods=["GET"]),
+        Rule("/<package:name>/<spec>", endpoint="version", methods=["GET"]),
+    ],
+    converters={"package": PackageNameConverter},
+    strict_slashes=False,
+    merge_slashes=False,
+)

@@ -1,0 +1,179 @@
+"""Serving the registry: a pytest-httpserver ``HTTPServer`` whose unmatched requests go to the registry.
+
+Handlers a test registers (``expect_oneshot_request(...).respond_with_json(..., status=503)``) are
+tried first: that is fault injection with the API pytest-httpserver users know. Everything else is
+answered by the registry app.
+
+Two things differ from a stock pytest-httpserver: the request log is bounded (it keeps every
+request and response forever otherwise), and connections are kept alive (werkzeug's development
+server closes every connection, which costs a TCP handshake and a thread per request).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from .app import RegistryApp, json_response
+from .registry import Registry
+
+DEFAULT_LOG_LIMIT = 200
+#: Largest request body accepted (the public registry refuses packages past a few hundred MB).
+DEFAULT_MAX_BODY = 256 * 1024 * 1024
+#: Idle keep-alive connections are closed after this many seconds.
+IDLE_TIMEOUT = 30.0
+
+
+class BoundedLog(list[tuple[Request, Response]]):
+    """pytest-httpserver's ``log``, keeping only the newest ``limit`` exchanges."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def append(self, item: tuple[Request, Response]) -> None:
+        super().append(item)
+        if len(self) > 2 * self.limit:  # trim in batches: amortised O(1)
+            del self[: len(self) - self.limit]
+
+
+class _Handler(WSGIRequestHandler):
+    """A keep-alive request handler: reads each body whole, then answers with a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+    server: Any
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # werkzeug logs every request to stderr; the journal says more
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.environ = self.make_environ()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        limit: int = self.server.max_body
+        if length > limit:
+            self.close_connection = True  # the body stays unread: this connection is done
+            self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
+            return
+        if environ.get("wsgi.input_terminated"):  # chunked upload
+            body = environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                self.close_connection = True
+                self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
+                return
+        else:
+            body = self.rfile.read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("wsgi.input_terminated", None)
+
+        status_line = "500 INTERNAL SERVER ERROR"
+        headers: list[tuple[str, str]] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status_line, headers
+            status_line, headers = status, response_headers
+            return lambda data: None
+
+        try:
+            chunks = self.server.app(environ, start_response)
+            try:
+                payload = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # a fault-injection handler raised: pytest-httpserver keeps it for check()
+            self.close_connection = True
+            self._send(500, {"error": f"internal error in the mock registry: {exc!r}"})
+            return
+        code, _, reason = status_line.partition(" ")
+        self.send_response(int(code), reason)
+        for key, value in headers:
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _send(self, status: int, body: dict[str, str]) -> None:
+        response = json_response(body, status)
+        payload = response.get_data()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class RegistryServer(HTTPServer):
+    """A threaded loopback server: test-registered handlers first, then the registry."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        registry: Registry | None = None,
+        log_limit: int = DEFAULT_LOG_LIMIT,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        super().__init__(host, port, threaded=True)
+        self.registry = registry or Registry()
+        self.app = RegistryApp(self.registry, on_internal_error=self.handler_errors_append)
+        self.log_limit = log_limit
+        self.max_body = max_body
+        self.log = BoundedLog(log_limit)
+
+    def handler_errors_append(self, exc: Exception) -> None:
+        self.handler_errors.append(exc)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>/``: the registry URL npm is configured with."""
+        return self.url_for("/")
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        wsgi = Request.application(self.application)  # type: ignore[arg-type]
+        self.server = make_server(self.host, self.port, wsgi, threaded=True, request_handler=_Handler)
+        self.server.max_body = self.max_body  # type: ignore[attr-defined]
+        self.server.daemon_threads = True  # type: ignore[attr-defined]
+        self.port = self.server.port
+        self.server_thread = threading.Thread(target=self.thread_target, name="npm-registry", daemon=True)
+        self.server_thread.start()
+
+    def clear_log(self) -> None:
+        self.log = BoundedLog(self.log_limit)
+
+    def application(self, request: Request) -> Response:
+        response = self.dispatch(request)
+        self.log.append((request, response))
+        return response
+
+    def dispatch(self, request: Request) -> Response:
+        if self.permanently_failed or self._has_handler_for(request):
+            return super().dispatch(request)
+        return self.app(request)
+
+    def _has_handler_for(self, request: Request) -> bool:
+        if self.ordered_handlers and self.ordered_handlers[0].matcher.match(request):
+            return True
+        if self.oneshot_handlers and self.oneshot_handlers.match(request):
+            return True
+        return bool(self.handlers) and self.handlers.match(request) is not None
