@@ -97,8 +97,8 @@ class _Handler(WSGIRequestHandler):
             self.close_connection = True
             self._send(500, {"error": f"internal error in the mock registry: {exc!r}"})
             return
-        code, _, reason = status_line.partition(" ")
-        self.send_response(int(code), reason)
+        # Standard reason phrases ("Forbidden", not werkzeug's "FORBIDDEN"): npm prints them.
+        self.send_response(int(status_line.split(" ", 1)[0]))
         for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(key, value)
