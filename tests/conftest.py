@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
+from http.client import HTTPConnection
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ def http(
 ) -> HttpAnswer:
     """One raw HTTP request to the registry, with exactly the path given (no re-quoting)."""
     parts = urlsplit(reg.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
     sent = dict(headers or {})
     if token is not None:
         sent["authorization"] = f"Bearer {token if isinstance(token, str) else token.key}"
