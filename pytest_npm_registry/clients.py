@@ -139,7 +139,13 @@ def run_npm(
         if answers:
             raise UsageError("answers= needs tty=True: npm only prompts when stdin and stdout are terminals")
         proc = subprocess.run(
-            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
         return NpmResult(list(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
@@ -195,6 +201,11 @@ def _run_on_pty(
         proc.wait()
         reader.join()
     return NpmResult(
-        args, proc.returncode, screen, b"".join(stderr_chunks).decode(errors="replace"), time.monotonic() - started,
-        tty=True, transcript=transcript,
+        args,
+        proc.returncode,
+        screen,
+        b"".join(stderr_chunks).decode(errors="replace"),
+        time.monotonic() - started,
+        tty=True,
+        transcript=transcript,
     )

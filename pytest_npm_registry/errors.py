@@ -33,10 +33,10 @@ class RegistryError(Exception):
         self.reason = reason or message
         self.notice = notice
 
-    def body(self, origin: str) -> dict[str, Any]:  # noqa: ARG002 - web challenges need it
+    def body(self, origin: str) -> dict[str, Any]:
         return {"error": self.message}
 
-    def headers(self, origin: str) -> dict[str, str]:  # noqa: ARG002 - notices may name our URLs
+    def headers(self, origin: str) -> dict[str, str]:
         return {"npm-notice": self.notice} if self.notice else {}
 
 
@@ -179,8 +179,7 @@ class TwoFactorRequiredToPublish(Forbidden):
 class AutomationTokenRefused(Forbidden):
     def __init__(self, *, reason: str) -> None:
         super().__init__(
-            "Two-factor authentication is required to publish this package but an automation token "
-            "was specified",
+            "Two-factor authentication is required to publish this package but an automation token was specified",
             reason=reason,
         )
 

@@ -125,7 +125,9 @@ class User:
                 secret=key,
             )
         except ValueError:
-            raise UsageError(f"unknown token kind {kind!r}: use one of {', '.join(k.value for k in TokenKind)}") from None
+            raise UsageError(
+                f"unknown token kind {kind!r}: use one of {', '.join(k.value for k in TokenKind)}"
+            ) from None
         except RegistryError as exc:
             raise UsageError(exc.message) from None
         return Token(secret, record, self._registry)
@@ -200,7 +202,9 @@ class NpmRegistry:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def start(self) -> None:
@@ -263,10 +267,18 @@ class NpmRegistry:
             mode = TwoFactorMode(tfa or TwoFactorMode.NONE)
             style = ChallengeStyle(challenge)
         except ValueError as exc:
-            raise UsageError(f"{exc}: tfa is one of none, auth-only, auth-and-writes; challenge is web or classic") from None
+            raise UsageError(
+                f"{exc}: tfa is one of none, auth-only, auth-and-writes; challenge is web or classic"
+            ) from None
         password = password or f"{name}-password"
         record = self.registry.add_user(
-            name, password=password, email=email, tfa=mode, totp_secret=totp_secret, paid=paid, challenge=style,
+            name,
+            password=password,
+            email=email,
+            tfa=mode,
+            totp_secret=totp_secret,
+            paid=paid,
+            challenge=style,
             security_key=security_key,
         )
         return User(name, password, record, self.registry)
@@ -287,11 +299,17 @@ class NpmRegistry:
     ) -> PackageView:
         """Seed a version without HTTP or 2FA (validation still applies). ``by`` becomes a maintainer."""
         meta = manifest_for(name, version, **manifest)
-        document = publish_document(meta, make_tarball(meta, dict(files) if files else None), tag=tag,
-                                    access=access or ("public" if name.startswith("@") else None))
+        document = publish_document(
+            meta,
+            make_tarball(meta, dict(files) if files else None),
+            tag=tag,
+            access=access or ("public" if name.startswith("@") else None),
+        )
         try:
             record = self.registry.seed(
-                name, document, maintainer=str(by),
+                name,
+                document,
+                maintainer=str(by),
                 requirement=PublishRequirement(requirement) if requirement else None,
             )
         except RegistryError as exc:
@@ -328,7 +346,9 @@ class NpmRegistry:
         sessions = list(self.registry.web_auth.values())
         return [s for s in sessions if not (s.approved or s.denied)] if pending else sessions
 
-    def approve_web_auth(self, session_id: str | None = None, *, user: User | str | None = None) -> list[WebAuthSession]:
+    def approve_web_auth(
+        self, session_id: str | None = None, *, user: User | str | None = None
+    ) -> list[WebAuthSession]:
         """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved."""
         if session_id is not None:
             return [self.registry.approve_web_auth(session_id)]

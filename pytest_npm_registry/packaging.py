@@ -16,8 +16,14 @@ from typing import Any
 
 
 def manifest_for(name: str, version: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "version": version, "description": f"{name} test package", "main": "index.js",
-            "license": "MIT", **fields}
+    return {
+        "name": name,
+        "version": version,
+        "description": f"{name} test package",
+        "main": "index.js",
+        "license": "MIT",
+        **fields,
+    }
 
 
 def make_tarball(manifest: dict[str, Any], files: dict[str, str | bytes] | None = None) -> bytes:

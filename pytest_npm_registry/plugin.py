@@ -45,7 +45,10 @@ def npm_registry(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item,
+    call: pytest.CallInfo[None],  # noqa: ARG001 - pytest passes hook arguments by name
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     registry = item.stash.get(_REGISTRY_KEY, None)
     if registry is not None and report.failed and len(registry.journal):

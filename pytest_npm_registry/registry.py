@@ -1,4 +1,4 @@
-"""The registry: all state, and one method per registry operation.
+"""The registry: one method per registry operation.
 
 Nothing here knows HTTP. Each operation takes a :class:`Call` (credential, OTP, client address),
 raises the registry's real error when it refuses, and leaves a journal entry either way. Writes
@@ -8,319 +8,33 @@ without its tarball and a refused publish leaves nothing behind.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import secrets
-import string
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from .clock import Clock
+from .accounts import Accounts
 from .errors import (
     AlreadyStaged,
     BadRequest,
     CannotPublishOver,
-    InvalidOtp,
-    IpNotAllowed,
-    LoginRequired,
     NotAMaintainer,
     NotFound,
-    OtpRequired,
     PackageNotFound,
     PaymentRequired,
-    RegistryError,
     TokenNotFound,
-    Unauthorized,
-    UsageError,
     VersionNotFound,
-    WebAuthRequired,
 )
-from .journal import Journal, JournalEntry
-from .models import (
-    Access,
-    Call,
-    ChallengeStyle,
-    Operation,
-    OtpPath,
-    Outcome,
-    Package,
-    Permission,
-    Principal,
-    PublishRequirement,
-    Token,
-    TokenKind,
-    TwoFactorMode,
-    User,
-    Version,
-    WebAuthSession,
-    secret_hash,
-)
-from .otp import check_second_factor, new_recovery_codes, new_totp_secret, new_web_otp
-from .policy import DAY, Gate, Policy
-from .validation import check_package_name, check_tag, check_version, parse_publish, version_key
+from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
+from .policy import Gate
+from .state import _Record
+from .validation import check_tag, check_version, parse_publish
 
 #: A publish of the very bytes just accepted, within this many seconds, is a client retry (npm
 #: retries PUTs after a 5xx or a timeout) and gets the public registry's 409; later it is a 403.
 REPLAY_WINDOW = 120.0
-#: How long a web-2FA session can wait for approval.
-WEB_AUTH_TTL = 300.0
-
-_TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 
-def new_token_secret() -> str:
-    """``npm_`` and 36 characters, the shape of a public-registry token."""
-    return "npm_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
-
-
-@dataclass
-class _Record:
-    """What an operation learns as it goes, for its journal entry."""
-
-    principal: Principal | None = None
-    version: str | None = None
-    tag: str | None = None
-    otp: OtpPath = OtpPath.NONE
-    status: int = 200
-
-
-class Registry:
-    """All registry state. ``reset()`` rebuilds it from scratch."""
-
-    def __init__(self, policy: Policy | str = "current", *, journal_limit: int = 20_000) -> None:
-        self.policy = Policy.preset(policy) if isinstance(policy, str) else policy
-        self.clock = Clock()
-        self.journal = Journal(journal_limit)
-        self.users: dict[str, User] = {}
-        self.tokens: dict[str, Token] = {}  # by hash of the secret
-        self.packages: dict[str, Package] = {}
-        self.web_auth: dict[str, WebAuthSession] = {}
-        self.auto_approve_web_auth = False
-        self._journal_limit = journal_limit
-        self._lock = threading.RLock()
-
-    def reset(self, policy: Policy | str | None = None) -> None:
-        """Forget everything: users, tokens, packages, journal, clock offset."""
-        self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
-
-    # -- accounts and tokens (fixture side) ---------------------------------------------------------
-
-    def add_user(
-        self,
-        name: str,
-        *,
-        password: str,
-        email: str | None = None,
-        tfa: TwoFactorMode = TwoFactorMode.NONE,
-        totp_secret: str | None = None,
-        paid: bool = False,
-        challenge: ChallengeStyle = ChallengeStyle.WEB,
-        security_key: bool = False,
-    ) -> User:
-        with self._lock:
-            if name in self.users:
-                raise UsageError(f"user {name!r} already exists")
-            user = User(
-                name=name,
-                email=email or f"{name}@example.com",
-                password_hash=secret_hash(password),
-                tfa=tfa,
-                paid=paid,
-                challenge=challenge,
-                security_key=security_key,
-                created=self.clock.now(),
-            )
-            if tfa is not TwoFactorMode.NONE:
-                user.totp_secret = totp_secret or new_totp_secret()
-                user.recovery_codes = new_recovery_codes()
-            self.users[name] = user
-            return user
-
-    def user(self, name: str) -> User:
-        try:
-            return self.users[name]
-        except KeyError:
-            raise NotFound(f"User not found: {name}", reason=f"there is no user {name!r}") from None
-
-    def create_token(
-        self,
-        user: str,
-        *,
-        kind: TokenKind = TokenKind.GRANULAR,
-        permission: Permission = Permission.READ_WRITE,
-        bypass_2fa: bool = False,
-        packages: tuple[str, ...] | None = None,
-        scopes: tuple[str, ...] | None = None,
-        cidr: tuple[str, ...] | None = None,
-        expires_in_days: float | None = None,
-        name: str | None = None,
-        secret: str | None = None,
-    ) -> tuple[Token, str]:
-        """Mint a token for ``user``; returns the record and the secret (shown once, like npm)."""
-        owner = self.user(user)
-        if kind.legacy and not self.policy.legacy_tokens:
-            raise BadRequest(
-                f"Legacy {kind.value} tokens cannot be created under the {self.policy.name!r} policy; "
-                "use a granular token (kind='granular'), or the 'classic' policy"
-            )
-        writes = not (kind is TokenKind.READ_ONLY or permission is Permission.READ_ONLY)
-        limit = self.policy.max_write_token_days
-        if kind is TokenKind.GRANULAR and writes and limit is not None:
-            if expires_in_days is None:
-                expires_in_days = 7  # the public registry's default for write tokens
-            if expires_in_days > limit:
-                raise BadRequest(f"Write tokens may live at most {limit} days, {expires_in_days} requested")
-        networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
-        if cidr is not None:
-            try:
-                networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidr)
-            except ValueError as exc:
-                raise BadRequest(f"Invalid CIDR allow-list: {exc}") from None
-        for package in packages or ():
-            check_package_name(package)
-        secret = secret or new_token_secret()
-        now = self.clock.now()
-        expires = None if expires_in_days is None else now + expires_in_days * DAY
-        if kind is TokenKind.SESSION and self.policy.session_ttl is not None:
-            expires = now + self.policy.session_ttl
-        token = Token(
-            id=str(uuid.uuid4()),
-            key_hash=secret_hash(secret),
-            prefix=secret[:8],
-            user=owner.name,
-            kind=kind,
-            permission=Permission.READ_ONLY if kind is TokenKind.READ_ONLY else permission,
-            bypass_2fa=bypass_2fa,
-            packages=packages,
-            scopes=scopes,
-            cidr=networks,
-            expires=expires,
-            created=now,
-            name=name,
-        )
-        with self._lock:
-            self.tokens[token.key_hash] = token
-        return token, secret
-
-    def revoke_token(self, token_id: str) -> None:
-        with self._lock:
-            for token in self.tokens.values():
-                if token.id == token_id:
-                    token.revoked = True
-                    return
-        raise NotFound(f"Token not found: {token_id}")
-
-    # -- authentication ----------------------------------------------------------------------------
-
-    def identify(self, call: Call) -> Principal | None:
-        """The principal behind ``call``; ``None`` when it carries no credential.
-
-        Raises :class:`TokenNotFound` for an unknown, expired or revoked token, :class:`IpNotAllowed`
-        when the token's CIDR allow-list excludes the client, :class:`Unauthorized` for a bad password.
-        """
-        credential = call.credential
-        if credential is None:
-            return None
-        if credential.token is not None:
-            token = self.tokens.get(secret_hash(credential.token))
-            if token is None:
-                raise TokenNotFound(reason=f"token {credential.token[:8]}... is unknown")
-            who = f"{token.user}'s {token.kind.value} token {token.prefix}..."
-            if token.revoked:
-                raise TokenNotFound(reason=f"{who} was revoked")
-            if token.expires is not None and self.clock.now() >= token.expires:
-                raise TokenNotFound(reason=f"{who} expired")
-            if token.cidr is not None and not _ip_in(call.client_ip, token.cidr):
-                allowed = ", ".join(str(n) for n in token.cidr)
-                raise IpNotAllowed(reason=f"{who} is limited to {allowed}; the client is {call.client_ip}")
-            return Principal(self.users[token.user], token)
-        user = self.users.get(credential.username or "")
-        if user is None or not hmac.compare_digest(user.password_hash, secret_hash(credential.password or "")):
-            raise Unauthorized("Incorrect username or password", reason=f"bad password for {credential.username!r}")
-        return Principal(user, None)
-
-    def _require_principal(self, call: Call) -> Principal:
-        principal = self.identify(call)
-        if principal is None:
-            raise LoginRequired
-        return principal
-
-    def _reader(self, call: Call) -> tuple[Principal | None, bool]:
-        """For reads a bad token counts as anonymous; the flag says to add the expiry notice to a 404."""
-        try:
-            return self.identify(call), False
-        except TokenNotFound:
-            return None, True
-
-    # -- second factors ----------------------------------------------------------------------------
-
-    def _second_factor(self, call: Call, principal: Principal, operation: Operation, what: str, reason: str) -> OtpPath:
-        """Verify the OTP the call carries, or raise the challenge the client understands."""
-        user = principal.user
-        if call.otp:
-            path = check_second_factor(user, call.otp, self.clock.now())
-            if path is not None:
-                return path
-            raise InvalidOtp(reason=f"{reason}; the OTP sent was wrong, used or expired")
-        if call.web_auth and user.challenge is ChallengeStyle.WEB and not user.security_key:
-            session = self._open_web_auth(user, operation, what)
-            raise WebAuthRequired(auth_path=session.auth_path, done_path=session.done_path, reason=reason)
-        if user.security_key:
-            session = self._open_web_auth(user, operation, what)
-            raise OtpRequired(reason=reason, security_key_path=session.auth_path)
-        raise OtpRequired(reason=reason)
-
-    def _open_web_auth(self, user: User, operation: Operation, what: str) -> WebAuthSession:
-        # Not a UUID: npm redacts UUIDs in what it prints, and the URLs must stay readable.
-        session = WebAuthSession(
-            id=secrets.token_hex(8), user=user.name, operation=operation, description=what, created=self.clock.now()
-        )
-        self.web_auth[session.id] = session
-        if self.auto_approve_web_auth:
-            self.approve_web_auth(session.id)
-        return session
-
-    def approve_web_auth(self, session_id: str) -> WebAuthSession:
-        """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time OTP."""
-        with self._lock:
-            session = self.web_session(session_id)
-            if not session.approved:
-                session.approved = True
-                session.otp = new_web_otp()
-                self.users[session.user].web_otps.append(session.otp)
-            return session
-
-    def deny_web_auth(self, session_id: str) -> WebAuthSession:
-        with self._lock:
-            session = self.web_session(session_id)
-            session.denied = True
-            return session
-
-    def web_session(self, session_id: str) -> WebAuthSession:
-        session = self.web_auth.get(session_id)
-        if session is None:
-            raise NotFound(reason=f"no web-auth session {session_id}")
-        if self.clock.now() > session.created + WEB_AUTH_TTL:
-            raise NotFound(reason=f"web-auth session {session_id} expired")
-        return session
-
-    def poll_web_auth(self, call: Call, session_id: str) -> str | None:
-        """``GET doneUrl``: ``None`` while pending, then the one-time OTP npm sends back as ``npm-otp``."""
-        with self._recording(Operation.WEB_AUTH_POLL, call, None) as rec:
-            session = self.web_session(session_id)
-            principal = self.identify(call)
-            rec.principal = principal
-            # The poll carries the user's own bearer token; anyone else is told nothing.
-            if principal is None or principal.user.name != session.user:
-                raise NotFound(reason=f"web-auth poll for {session.user}'s session without their credential")
-            if session.denied:
-                raise NotFound("Web authentication was denied", reason=f"{session.user} denied {session.description}")
-            rec.status = 200 if session.approved else 202
-            return session.otp if session.approved else None
+class Registry(Accounts):
+    """The mock registry's state and operations (accounts come from :class:`Accounts`)."""
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -333,9 +47,8 @@ class Registry:
 
     def _visible(self, name: str, principal: Principal | None, bad_token: bool) -> Package:
         package = self.packages.get(name)
-        if package is not None and package.access is Access.RESTRICTED:
-            if principal is None or principal.user.name not in package.maintainers:
-                package = None
+        if package is not None and package.access is Access.RESTRICTED and not _maintains(principal, package):
+            package = None
         if package is None:
             raise PackageNotFound(
                 reason=f"{name} does not exist or is not visible to this credential",
@@ -371,17 +84,6 @@ class Registry:
                         return package.versions[rec.version]
             raise NotFound(reason=f"{name} has no tarball {filename!r}")
 
-    def whoami(self, call: Call) -> str:
-        with self._recording(Operation.WHOAMI, call, None) as rec:
-            try:
-                rec.principal = self.identify(call)
-            except TokenNotFound as exc:
-                # The public registry answers a dead token on /-/whoami with a bare 401.
-                raise Unauthorized("Unauthorized", reason=exc.reason) from None
-            if rec.principal is None:
-                raise Unauthorized("Unauthorized", reason="no credential was sent")
-            return rec.principal.user.name
-
     def ping(self, call: Call) -> None:
         with self._recording(Operation.PING, call, None) as rec:
             rec.principal, _ = self._reader(call)
@@ -404,20 +106,31 @@ class Registry:
                 existing = self.packages.get(name)
                 if existing is not None and principal.user.name not in existing.maintainers:
                     raise NotAMaintainer(
-                        name, reason=f"{principal.user.name} is not a maintainer of {name} ({', '.join(existing.maintainers)})"
+                        name,
+                        reason=f"{principal.user.name} is not a maintainer of {name}"
+                        f" ({', '.join(existing.maintainers)})",
                     )
                 requirement = existing.requirement if existing else self.policy.default_requirement
                 gate = self.policy.publish_gate(principal, requirement, name)
                 if existing is not None and request.version in existing.versions:
                     self._refuse_republish(existing, request.version, request.shasum)
                 access = Access(request.access) if request.access else None
-                if existing is None and name.startswith("@") and access is not Access.PUBLIC and not principal.user.paid:
+                if (
+                    existing is None
+                    and name.startswith("@")
+                    and access is not Access.PUBLIC
+                    and not principal.user.paid
+                ):
                     raise PaymentRequired(
-                        name, reason=f"new scoped package {name} would be restricted and {principal.user.name} has no paid plan"
+                        name,
+                        reason=f"new scoped package {name} would be restricted and"
+                        f" {principal.user.name} has no paid plan",
                     )
                 if gate is Gate.CHALLENGE:
                     reason = self.policy.challenge_reason(principal, requirement)
-                    rec.otp = self._second_factor(call, principal, Operation.PUBLISH, f"publish {name}@{request.version}", reason)
+                    rec.otp = self._second_factor(
+                        call, principal, Operation.PUBLISH, f"publish {name}@{request.version}", reason
+                    )
                 self._commit_version(
                     existing,
                     name,
@@ -526,7 +239,7 @@ class Registry:
             rec.principal = self._require_principal(call)
             check_tag(tag)
             if not isinstance(version, str):
-                raise BadRequest("Invalid dist-tag body: expected a JSON string holding a version, like \"1.0.0\"")
+                raise BadRequest('Invalid dist-tag body: expected a JSON string holding a version, like "1.0.0"')
             check_version(version)
             rec.version = version
             return self._change_dist_tag(call, rec, name, tag, version)
@@ -554,7 +267,9 @@ class Registry:
                 raise NotFound(f"dist-tag not found: {tag}", reason=f"{name} has no dist-tag {tag!r}")
             if gate is Gate.CHALLENGE:
                 what = f"dist-tag {'add' if version else 'rm'} {name} {tag}"
-                rec.otp = self._second_factor(call, principal, rec_operation(version), what, self.policy.challenge_reason(principal))
+                rec.otp = self._second_factor(
+                    call, principal, rec_operation(version), what, self.policy.challenge_reason(principal)
+                )
             tags = dict(package.dist_tags)
             if version is None:
                 rec.version = tags.pop(tag)
@@ -564,52 +279,10 @@ class Registry:
             self.packages[name] = package
             return package
 
-    # -- journal -----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _recording(self, operation: Operation, call: Call, package: str | None) -> Iterator[_Record]:
-        rec = _Record()
-        try:
-            yield rec
-        except RegistryError as exc:
-            self._record(operation, call, package, rec, exc.outcome, exc.status, exc.reason)
-            raise
-        else:
-            self._record(operation, call, package, rec, Outcome.ACCEPTED, rec.status, None)
-
-    def _record(
-        self, operation: Operation, call: Call, package: str | None, rec: _Record, outcome: Outcome, status: int, reason: str | None
-    ) -> None:
-        principal = rec.principal
-        token = principal.token if principal else None
-        credential = principal.credential if principal else None
-        if principal is None and call.credential is not None:
-            credential = "invalid"
-        self.journal.record(
-            JournalEntry(
-                time=self.clock.now(),
-                operation=operation,
-                outcome=outcome,
-                status=status,
-                package=package,
-                version=rec.version,
-                tag=rec.tag,
-                user=principal.user.name if principal else None,
-                credential=credential,
-                token=f"{token.prefix}..." if token else None,
-                otp=rec.otp,
-                reason=reason,
-            )
-        )
-
 
 def rec_operation(version: str | None) -> Operation:
     return Operation.ADD_DIST_TAG if version is not None else Operation.REMOVE_DIST_TAG
 
 
-def _ip_in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+def _maintains(principal: Principal | None, package: Package) -> bool:
+    return principal is not None and principal.user.name in package.maintainers

@@ -52,7 +52,7 @@ class _Handler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # werkzeug logs every request to stderr; the journal says more
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+    def log(self, type: str, message: str, *args: Any) -> None:
         pass
 
     def run_wsgi(self) -> None:
@@ -80,10 +80,10 @@ class _Handler(WSGIRequestHandler):
         status_line = "500 INTERNAL SERVER ERROR"
         headers: list[tuple[str, str]] = []
 
-        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:  # noqa: ARG001
             nonlocal status_line, headers
             status_line, headers = status, response_headers
-            return lambda data: None
+            return lambda _data: None
 
         try:
             chunks = self.server.app(environ, start_response)
@@ -150,7 +150,7 @@ class RegistryServer(HTTPServer):
     def start(self) -> None:
         if self.is_running():
             return
-        wsgi = Request.application(self.application)  # type: ignore[arg-type]
+        wsgi = Request.application(self.application)
         self.server = make_server(self.host, self.port, wsgi, threaded=True, request_handler=_Handler)
         self.server.max_body = self.max_body  # type: ignore[attr-defined]
         self.server.daemon_threads = True  # type: ignore[attr-defined]

@@ -21,10 +21,12 @@ MAX_NAME_LENGTH = 214
 _BLOCKED_NAMES = frozenset({"node_modules", "favicon.ico"})
 # Node's core modules: validate-npm-package-name refuses them for new packages.
 _CORE_MODULES = frozenset(
-    "assert async_hooks buffer child_process cluster console constants crypto dgram diagnostics_channel dns "
-    "domain events fs http http2 https inspector module net os path perf_hooks process punycode querystring "
-    "readline repl stream string_decoder sys timers tls trace_events tty url util v8 vm wasi worker_threads "
-    "zlib".split()
+    (
+        "assert async_hooks buffer child_process cluster console constants crypto dgram diagnostics_channel dns"
+        " domain events fs http http2 https inspector module net os path perf_hooks process punycode querystring"
+        " readline repl stream string_decoder sys timers tls trace_events tty url util v8 vm wasi worker_threads"
+        " zlib"
+    ).split()
 )
 _SPECIAL = re.compile(r"[~'!()*]")
 
@@ -67,7 +69,7 @@ def package_name_problem(name: str) -> str | None:
         return f"{name} is a core module name"
     if name.lower() != name:
         return "name can no longer contain capital letters"
-    if _SPECIAL.search(name.split("/")[-1]):
+    if _SPECIAL.search(name.rsplit("/", maxsplit=1)[-1]):
         return 'name can no longer contain special characters ("~\'!()*")'
     parts = name[1:].split("/") if name.startswith("@") else [name]
     if name.startswith("@") and (len(parts) != 2 or not all(parts)):
@@ -104,8 +106,8 @@ def is_semver_range(text: str) -> bool:
     text = text.strip()
     if text in ("", "*", "x", "X"):
         return True
-    for alternative in re.split(r"\s*\|\|\s*", text):
-        alternative = alternative.strip()
+    for part in re.split(r"\s*\|\|\s*", text):
+        alternative = part.strip()
         if not alternative:
             continue  # `1.x || ` is still a range for node-semver
         if _HYPHEN.match(alternative):
@@ -140,12 +142,12 @@ class PublishRequest:
     extra_attachments: dict[str, bytes]
 
 
-def _require(cond: bool, message: str) -> None:  # noqa: FBT001
+def _require(cond: bool, message: str) -> None:
     if not cond:
         raise MalformedBody(message)
 
 
-def parse_publish(url_name: str, doc: Any) -> PublishRequest:
+def parse_publish(url_name: str, doc: Any) -> PublishRequest:  # noqa: PLR0915 - one check per rule, in order
     """Check a ``PUT /<name>`` body against everything npm sends and the registry verifies."""
     _require(isinstance(doc, dict), "Invalid publish body: expected a JSON object")
     check_package_name(url_name)
@@ -182,7 +184,7 @@ def parse_publish(url_name: str, doc: Any) -> PublishRequest:
     _require(access in (None, "public", "restricted"), f"Invalid access {access!r}: use 'public' or 'restricted'")
 
     attachments = doc.get("_attachments")
-    _require(isinstance(attachments, dict) and attachments, "Invalid publish body: missing '_attachments'")
+    _require(isinstance(attachments, dict) and bool(attachments), "Invalid publish body: missing '_attachments'")
     assert isinstance(attachments, dict)
     tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
     _require(len(tarballs) == 1, f"Invalid publish body: expected one .tgz attachment, got {len(tarballs)}")
@@ -201,7 +203,9 @@ def parse_publish(url_name: str, doc: Any) -> PublishRequest:
     shasum = hashlib.sha1(tarball).hexdigest()  # noqa: S324 - npm's shasum is sha1 by definition
     declared_integrity = dist.get("integrity")
     if declared_integrity is not None and declared_integrity != integrity:
-        raise AttachmentMismatch(f"dist.integrity {declared_integrity!r} does not match the attached tarball ({integrity})")
+        raise AttachmentMismatch(
+            f"dist.integrity {declared_integrity!r} does not match the attached tarball ({integrity})"
+        )
     declared_shasum = dist.get("shasum")
     if declared_shasum is not None and declared_shasum != shasum:
         raise AttachmentMismatch(f"dist.shasum {declared_shasum!r} does not match the attached tarball ({shasum})")
@@ -230,7 +234,10 @@ def _decode_attachment(key: str, attachment: Any) -> bytes:
     except (binascii.Error, ValueError) as exc:
         raise AttachmentMismatch(f"Invalid attachment {key!r}: 'data' is not valid base64 ({exc})") from None
     length = attachment.get("length")
-    _require(isinstance(length, int) and not isinstance(length, bool), f"Invalid attachment {key!r}: 'length' must be an integer")
+    _require(
+        isinstance(length, int) and not isinstance(length, bool),
+        f"Invalid attachment {key!r}: 'length' must be an integer",
+    )
     if length != len(raw):
         raise AttachmentMismatch(f"Attachment {key!r} declares length {length} but holds {len(raw)} bytes")
     return raw

@@ -85,7 +85,8 @@ def test_new_scoped_package_without_access_needs_a_paid_account(npm_registry, pa
     result = npm_registry.npm("publish", cwd=package_dir("@obs/private-pkg"), token=ci_token)
     assert result.error_code == "E402"
     assert result.error_lines[1] == (
-        f"npm error 402 Payment Required - PUT {npm_registry.url}@obs%2fprivate-pkg - You must sign up for private packages"
+        f"npm error 402 Payment Required - PUT {npm_registry.url}@obs%2fprivate-pkg"
+        " - You must sign up for private packages"
     )
     assert not npm_registry.has_package("@obs/private-pkg")
 

@@ -118,7 +118,7 @@ def test_registry_as_a_context_manager_without_pytest() -> None:
         assert reg.url.startswith("http://127.0.0.1:")
         assert urllib.request.urlopen(reg.url + "-/ping").read() == b"{}"
         url = reg.url
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Connection refused"):
         urllib.request.urlopen(url + "-/ping", timeout=2)
     with pytest.raises(UsageError, match="not running"):
         _ = reg.url

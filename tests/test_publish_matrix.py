@@ -18,16 +18,16 @@ from pytest_npm_registry import NpmRegistry, NpmResult, Token, User
 PKG = "matrix-pkg"
 RULES = ["none", "automation", "publish"]
 
-NO_2FA = (
-    "Two-factor authentication or granular access token with bypass 2fa enabled is required to publish packages."
-)
+NO_2FA = "Two-factor authentication or granular access token with bypass 2fa enabled is required to publish packages."
 CREDENTIALS = "You may not perform that action with these credentials."
 AUTOMATION_REFUSED = (
     "Two-factor authentication is required to publish this package but an automation token was specified"
 )
 
 
-def _publish(reg: NpmRegistry, package_dir: Callable[..., Path], owner: User, rule: str, token: Token | str) -> NpmResult:
+def _publish(
+    reg: NpmRegistry, package_dir: Callable[..., Path], owner: User, rule: str, token: Token | str
+) -> NpmResult:
     reg.publish(PKG, "1.0.0", by=owner, requirement=rule)
     return reg.npm("publish", cwd=package_dir(PKG, "1.1.0"), token=token)
 
@@ -42,8 +42,10 @@ def assert_challenged(reg: NpmRegistry, result: NpmResult) -> None:
     assert result.returncode == 1, result
     assert result.error_code == "EOTP"
     lines = result.error_lines
-    assert lines[1:3] == ["npm error This operation requires a one-time password.",
-                          "npm error Open this URL in your browser to authenticate:"]
+    assert lines[1:3] == [
+        "npm error This operation requires a one-time password.",
+        "npm error Open this URL in your browser to authenticate:",
+    ]
     assert re.fullmatch(rf"npm error   {re.escape(reg.url)}-/_mock/auth/\w+", lines[3])
     assert re.fullmatch(rf"npm error   {re.escape(reg.url)}-/v1/done/\w+", lines[6])
     assert "1.1.0" not in reg.package(PKG).versions
@@ -168,9 +170,7 @@ def test_non_maintainer_is_refused(npm_registry, package_dir):
     alice = npm_registry.add_user("alice")
     mallory = npm_registry.add_user("mallory")
     npm_registry.publish(PKG, "1.0.0", by=alice)
-    result = npm_registry.npm(
-        "publish", cwd=package_dir(PKG, "1.1.0"), token=mallory.create_token(bypass_2fa=True)
-    )
+    result = npm_registry.npm("publish", cwd=package_dir(PKG, "1.1.0"), token=mallory.create_token(bypass_2fa=True))
     assert_forbidden(
         npm_registry, result, f'You do not have permission to publish "{PKG}". Are you logged in as the correct user?'
     )

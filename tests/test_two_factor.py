@@ -35,8 +35,9 @@ def test_publish_with_otp_flag(npm_registry, package_dir, alice, session):
 
 def test_previous_and_next_codes_are_accepted(npm_registry, package_dir, alice, session):
     for step, version in ((-1, "1.0.0"), (1, "1.1.0")):
-        result = npm_registry.npm("publish", cwd=package_dir("demo-pkg", version), token=session,
-                                  otp=alice.otp(offset_steps=step))
+        result = npm_registry.npm(
+            "publish", cwd=package_dir("demo-pkg", version), token=session, otp=alice.otp(offset_steps=step)
+        )
         assert result.returncode == 0, result
 
 
@@ -118,7 +119,10 @@ def test_security_key_user_sees_the_notice(npm_registry, package_dir):
 def test_tty_prompt_retries_with_the_typed_code(npm_registry, package_dir, alice):
     bob = npm_registry.add_user("bob", tfa="auth-and-writes", challenge="classic")
     result = npm_registry.npm(
-        "publish", cwd=package_dir("demo-pkg"), token=bob.create_token("session"), tty=True,
+        "publish",
+        cwd=package_dir("demo-pkg"),
+        token=bob.create_token("session"),
+        tty=True,
         answers=[("Enter OTP:", bob.otp)],
     )
     assert result.returncode == 0, result
@@ -131,7 +135,10 @@ def test_tty_prompt_retries_with_the_typed_code(npm_registry, package_dir, alice
 def test_tty_wrong_code_is_final_after_one_retry(npm_registry, package_dir):
     bob = npm_registry.add_user("bob", tfa="auth-and-writes", challenge="classic")
     result = npm_registry.npm(
-        "publish", cwd=package_dir("demo-pkg"), token=bob.create_token("session"), tty=True,
+        "publish",
+        cwd=package_dir("demo-pkg"),
+        token=bob.create_token("session"),
+        tty=True,
         answers=[("Enter OTP:", "000000")],
     )
     assert result.error_lines == CLASSIC_EOTP
@@ -145,14 +152,18 @@ def test_tty_web_flow_end_to_end(npm_registry, package_dir, alice, session):
         npm_registry.approve_web_auth(user=alice)
 
     result = npm_registry.npm(
-        "publish", cwd=package_dir("demo-pkg"), token=session, tty=True,
+        "publish",
+        cwd=package_dir("demo-pkg"),
+        token=session,
+        tty=True,
         answers=[(r"Authenticate your account at:\s*\n\S+/-/_mock/auth/\w+", approve)],
     )
     assert result.returncode == 0, result
     assert re.search(rf"Authenticate your account at:\n{re.escape(npm_registry.url)}-/_mock/auth/\w+\n", result.stdout)
     assert result.stdout.rstrip().endswith("+ demo-pkg@1.0.0")
     polls = npm_registry.journal.entries(operation="web-auth-poll")
-    assert polls and polls[-1].status == 200
+    assert polls
+    assert polls[-1].status == 200
     assert npm_registry.journal.entries(operation="publish")[-1].otp.value == "web"
     assert npm_registry.package("demo-pkg").versions == ["1.0.0"]
 

@@ -1,0 +1,106 @@
+"""The registry's state and its journal bookkeeping, shared by the operation modules.
+
+``Registry`` (``registry.py``) is built from ``RegistryState`` -> ``Accounts`` (``accounts.py``:
+users, tokens, authentication, second factors) -> package operations. Each layer adds methods,
+never state of its own: ``reset()`` re-runs ``__init__`` here and everything is new.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .clock import Clock
+from .errors import RegistryError
+from .journal import Journal, JournalEntry
+from .models import Call, Operation, OtpPath, Outcome, Package, Principal, Token, User, WebAuthSession
+from .policy import Policy
+
+
+@dataclass
+class _Record:
+    """What an operation learns as it goes, for its journal entry."""
+
+    principal: Principal | None = None
+    version: str | None = None
+    tag: str | None = None
+    otp: OtpPath = OtpPath.NONE
+    status: int = 200
+
+
+class RegistryState:
+    """All registry state. ``reset()`` rebuilds it from scratch."""
+
+    def __init__(self, policy: Policy | str = "current", *, journal_limit: int = 20_000) -> None:
+        self.policy = Policy.preset(policy) if isinstance(policy, str) else policy
+        self.clock = Clock()
+        self.journal = Journal(journal_limit)
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, Token] = {}  # by hash of the secret
+        self.packages: dict[str, Package] = {}
+        self.web_auth: dict[str, WebAuthSession] = {}
+        self.auto_approve_web_auth = False
+        self._journal_limit = journal_limit
+        self._lock = threading.RLock()
+
+    def reset(self, policy: Policy | str | None = None) -> None:
+        """Forget everything: users, tokens, packages, journal, clock offset."""
+        self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
+
+    # -- journal -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _recording(self, operation: Operation, call: Call, package: str | None) -> Iterator[_Record]:
+        rec = _Record()
+        try:
+            yield rec
+        except RegistryError as exc:
+            self._record(
+                operation,
+                call=call,
+                package=package,
+                rec=rec,
+                outcome=exc.outcome,
+                status=exc.status,
+                reason=exc.reason,
+            )
+            raise
+        else:
+            self._record(
+                operation, call=call, package=package, rec=rec, outcome=Outcome.ACCEPTED, status=rec.status, reason=None
+            )
+
+    def _record(
+        self,
+        operation: Operation,
+        *,
+        call: Call,
+        package: str | None,
+        rec: _Record,
+        outcome: Outcome,
+        status: int,
+        reason: str | None,
+    ) -> None:
+        principal = rec.principal
+        token = principal.token if principal else None
+        credential = principal.credential if principal else None
+        if principal is None and call.credential is not None:
+            credential = "invalid"
+        self.journal.record(
+            JournalEntry(
+                time=self.clock.now(),
+                operation=operation,
+                outcome=outcome,
+                status=status,
+                package=package,
+                version=rec.version,
+                tag=rec.tag,
+                user=principal.user.name if principal else None,
+                credential=credential,
+                token=f"{token.prefix}..." if token else None,
+                otp=rec.otp,
+                reason=reason,
+            )
+        )

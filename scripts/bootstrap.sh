@@ -1,0 +1,34 @@
+# Sourced by demo.sh and test.sh: everything a fresh machine needs, installed on first use.
+# - a virtual environment in .venv with the package and its dev tools (re-installed when pyproject changes)
+# - Node.js >= 20 and npm 11, the real client every test runs
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python_bin="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$python_bin" -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing pytest-npm-registry[dev] into .venv" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip >&2
+  .venv/bin/python -m pip install --quiet -e '.[dev]' >&2
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+npm_major() { npm --version 2>/dev/null | cut -d. -f1 || echo 0; }
+if [ "$(node_major)" -lt 20 ] || ! command -v npm >/dev/null; then
+  echo "bootstrap: installing Node.js and npm from Debian's packages" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq nodejs npm >&2
+  else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq nodejs npm >&2; fi
+fi
+if [ "$(npm_major)" -lt 11 ]; then
+  echo "bootstrap: installing npm 11" >&2
+  npm install --global --silent npm@11 >&2
+fi
+
+export PATH="$root/.venv/bin:$PATH"
