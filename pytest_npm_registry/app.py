@@ -12,7 +12,7 @@ import html
 import json
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed
@@ -36,6 +36,29 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def render_error(error: RegistryError, origin: str) -> Response:
     """The only place a registry error turns into HTTP: status, exact body, protocol headers."""
     return json_response(error.body(origin), error.status, error.headers(origin))
+
+
+_OPERATIONS = {
+    ("package", "GET"): Operation.READ_PACKAGE,
+    ("package", "PUT"): Operation.PUBLISH,
+    ("root", "PUT"): Operation.PUBLISH,
+    ("version", "GET"): Operation.READ_VERSION,
+    ("tarball", "GET"): Operation.DOWNLOAD,
+    ("dist_tags", "GET"): Operation.LIST_DIST_TAGS,
+    ("dist_tag", "PUT"): Operation.ADD_DIST_TAG,
+    ("dist_tag", "POST"): Operation.ADD_DIST_TAG,
+    ("dist_tag", "DELETE"): Operation.REMOVE_DIST_TAG,
+    ("whoami", "GET"): Operation.WHOAMI,
+    ("ping", "GET"): Operation.PING,
+    ("audit", "POST"): Operation.AUDIT,
+    ("visibility", "GET"): Operation.VISIBILITY,
+    ("web_auth_done", "GET"): Operation.WEB_AUTH_POLL,
+    ("web_auth_approve", "POST"): Operation.WEB_AUTH_APPROVE,
+}
+
+
+def _operation(endpoint: str, method: str) -> Operation:
+    return _OPERATIONS.get((endpoint, method), Operation.UNKNOWN)
 
 
 def parse_credential(header: str | None) -> Credential | None:
@@ -73,6 +96,8 @@ class RegistryApp:
 
     def __call__(self, request: Request) -> Response:
         origin = request.host_url.rstrip("/")
+        endpoint, call = "unknown", Call(client_ip=self.client_ip or request.remote_addr or "")
+        args: Mapping[str, Any] = {}
         try:
             try:
                 endpoint, args = self._adapter.match(request.path, method=request.method)
@@ -86,6 +111,7 @@ class RegistryApp:
             handler: Callable[..., Response] = getattr(self, f"on_{endpoint}")
             return handler(request, call, origin, **args)
         except RegistryError as error:
+            self.registry.refuse(_operation(endpoint, request.method), call, args.get("name"), error)
             return render_error(error, origin)
         except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
             if self.on_internal_error is not None:
@@ -130,6 +156,10 @@ class RegistryApp:
     def on_visibility(self, request: Request, call: Call, origin: str, name: str) -> Response:
         self.registry.note(call, Operation.VISIBILITY)
         return json_response({"public": self.advertise_public_visibility})
+
+    def on_root(self, request: Request, call: Call, origin: str) -> Response:
+        # `PUT /` is a publish with an empty name: refuse it as the naming rules say, not as a gap.
+        return self.on_package(request, call, origin, "")
 
     def on_package(self, request: Request, call: Call, origin: str, name: str) -> Response:
         if request.method == "PUT":

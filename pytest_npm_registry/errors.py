@@ -32,6 +32,9 @@ class RegistryError(Exception):
         self.message = message
         self.reason = reason or message
         self.notice = notice
+        #: Set once the refusal is in the journal, so the HTTP layer journals only what the domain
+        #: never saw (an unparsable body, an unknown route).
+        self.journaled = False
 
     def body(self, origin: str) -> dict[str, Any]:
         return {"error": self.message}

@@ -34,6 +34,7 @@ url_map = Map(
         Rule("/-/package/<package:name>/dist-tags", endpoint="dist_tags", methods=["GET"]),
         Rule("/-/package/<package:name>/dist-tags/<tag>", endpoint="dist_tag", methods=["PUT", "POST", "DELETE"]),
         Rule("/-/package/<package:name>/visibility", endpoint="visibility", methods=["GET"]),
+        Rule("/", endpoint="root", methods=["PUT"]),
         Rule("/<package:name>", endpoint="package", methods=["GET", "PUT"]),
         Rule("/<package:name>/-/<path:filename>", endpoint="tarball", methods=["GET"]),
         Rule("/<package:name>/<spec>", endpoint="version", methods=["GET"]),

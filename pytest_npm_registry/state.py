@@ -57,6 +57,7 @@ class RegistryState:
         try:
             yield rec
         except RegistryError as exc:
+            exc.journaled = True
             self._record(
                 operation,
                 call=call,
@@ -70,6 +71,21 @@ class RegistryState:
         else:
             self._record(
                 operation, call=call, package=package, rec=rec, outcome=Outcome.ACCEPTED, status=rec.status, reason=None
+            )
+
+    def refuse(self, operation: Operation, call: Call, package: str | None, error: RegistryError) -> None:
+        """Journal a refusal decided before any operation ran (a body that is not JSON, say)."""
+        if not error.journaled:
+            error.journaled = True
+            rec = _Record()
+            self._record(
+                operation,
+                call=call,
+                package=package,
+                rec=rec,
+                outcome=error.outcome,
+                status=error.status,
+                reason=error.reason,
             )
 
     def _record(
