@@ -6,7 +6,6 @@ import hmac
 import ipaddress
 import secrets
 import string
-import uuid
 
 from .errors import (
     BadRequest,
@@ -104,6 +103,9 @@ class Accounts(RegistryState):
         cidr: tuple[str, ...] | None = None,
         expires_in_days: float | None = None,
         name: str | None = None,
+        description: str | None = None,
+        orgs: tuple[str, ...] | None = None,
+        orgs_permission: Permission | None = None,
         secret: str | None = None,
     ) -> tuple[Token, str]:
         """Mint a token for ``user``; returns the record and the secret (shown once, like npm)."""
@@ -134,7 +136,8 @@ class Accounts(RegistryState):
         if kind is TokenKind.SESSION and self.policy.session_ttl is not None:
             expires = now + self.policy.session_ttl
         token = Token(
-            id=str(uuid.uuid4()),
+            # The public "key" npm lists tokens by and revokes them with: 64 hex digits.
+            id=secrets.token_hex(32),
             key_hash=secret_hash(secret),
             prefix=secret[:8],
             user=owner.name,
@@ -147,18 +150,28 @@ class Accounts(RegistryState):
             expires=expires,
             created=now,
             name=name,
+            description=description,
+            orgs=orgs,
+            orgs_permission=orgs_permission,
         )
         with self._lock:
             self.tokens[token.key_hash] = token
         return token, secret
 
-    def revoke_token(self, token_id: str) -> None:
+    def find_token(self, key_or_secret: str) -> Token:
+        """A token by its public key (``npm token list``'s ``key``) or by the secret itself."""
+        token = self.tokens.get(secret_hash(key_or_secret))
+        if token is None:
+            token = next((t for t in self.tokens.values() if t.id == key_or_secret), None)
+        if token is None:
+            raise NotFound(f"Token not found: {key_or_secret[:8]}...", reason="no such token")
+        return token
+
+    def revoke_token(self, key_or_secret: str) -> Token:
         with self._lock:
-            for token in self.tokens.values():
-                if token.id == token_id:
-                    token.revoked = True
-                    return
-        raise NotFound(f"Token not found: {token_id}")
+            token = self.find_token(key_or_secret)
+            token.revoked = True
+            return token
 
     # -- authentication ----------------------------------------------------------------------------
 
@@ -218,6 +231,12 @@ class Accounts(RegistryState):
         if user.security_key:
             session = self._open_web_auth(user, operation, what)
             raise OtpRequired(reason=reason, security_key_path=session.auth_path)
+        if not user.tfa_enabled and self.policy.email_otp_without_2fa:
+            # An account without 2FA gets its one-time code by email (8 digits, public registry).
+            code = "".join(secrets.choice("0123456789") for _ in range(8))
+            user.web_otps.append(code)
+            user.outbox.append(code)
+            raise OtpRequired(reason=f"{reason}; a one-time code was emailed to {user.email}")
         raise OtpRequired(reason=reason)
 
     def _open_web_auth(self, user: User, operation: Operation, what: str) -> WebAuthSession:

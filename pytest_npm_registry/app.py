@@ -20,7 +20,7 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Request, Response
 
 from . import documents
-from .errors import MalformedBody, NotImplementedByMock, RegistryError
+from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError
 from .models import Call, Credential, Operation, Package
 from .registry import Registry
 from .routes import url_map
@@ -54,6 +54,16 @@ _OPERATIONS = {
     ("visibility", "GET"): Operation.VISIBILITY,
     ("web_auth_done", "GET"): Operation.WEB_AUTH_POLL,
     ("web_auth_approve", "POST"): Operation.WEB_AUTH_APPROVE,
+    ("web_login", "POST"): Operation.LOGIN,
+    ("web_login_done", "GET"): Operation.LOGIN_POLL,
+    ("couch_user", "GET"): Operation.READ_USER,
+    ("couch_user", "PUT"): Operation.LOGIN,
+    ("logout", "DELETE"): Operation.LOGOUT,
+    ("profile", "GET"): Operation.READ_PROFILE,
+    ("profile", "POST"): Operation.SET_PROFILE,
+    ("tokens", "GET"): Operation.LIST_TOKENS,
+    ("tokens", "POST"): Operation.CREATE_TOKEN,
+    ("token", "DELETE"): Operation.REVOKE_TOKEN,
 }
 
 
@@ -232,3 +242,79 @@ class RegistryApp:
     def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         session = self.registry.deny_web_auth(session_id)
         return json_response({"id": session.id, "denied": True})
+
+    # -- accounts: login, logout, profile, tokens ----------------------------------------------------
+
+    @staticmethod
+    def _poll_answer(token: str | None) -> Response:
+        # A 202 needs a JSON body (an empty one crashes npm) and Retry-After (without it npm polls
+        # in a tight loop); 200 carries {"token"}.
+        if token is None:
+            return json_response({}, 202, {"Retry-After": "1"})
+        return json_response({"token": token})
+
+    def on_web_login(self, request: Request, call: Call, origin: str) -> Response:
+        body = self._json_body(request) if request.get_data() else {}
+        create = isinstance(body, dict) and body.get("create") is True
+        login = self.registry.begin_web_login(call, create=create)
+        return json_response({"loginUrl": origin + login.login_path, "doneUrl": origin + login.done_path})
+
+    def on_web_login_done(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        return self._poll_answer(self.registry.poll_web_login(call, login_id))
+
+    def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        login = self.registry.web_login(login_id)
+        what = "Create an account" if login.create else "Log in"
+        state = f"logged in as {html.escape(login.user)}" if login.user else "waiting"
+        page = (
+            f"<!doctype html><meta charset=utf-8><title>{what}</title><h1>{what} on the mock npm registry</h1>"
+            f"<p>Status: {state}</p><p>Approve with POST {login.login_path}/approve and a JSON body "
+            '{"user": "&lt;name&gt;"}, or from the test with reg.approve_web_login(...).</p>'
+        )
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    def on_web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        body = self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+            raise MalformedBody('Approve a login with {"user": "<name>"}')
+        login = self.registry.approve_web_login(login_id, body["user"], password=body.get("password"))
+        return json_response({"id": login.id, "user": login.user})
+
+    def on_couch_user(self, request: Request, call: Call, origin: str, user: str, rev: str | None = None) -> Response:
+        if request.method == "GET":
+            return json_response(documents.couch_user(self.registry.couch_user(call, user)))
+        token = self.registry.couch_login(call, user, self._json_body(request))
+        return json_response(
+            {"ok": True, "id": f"org.couchdb.user:{user}", "rev": "_we_dont_use_revs_any_more", "token": token}, 201
+        )
+
+    def on_logout(self, request: Request, call: Call, origin: str, secret: str) -> Response:
+        self.registry.logout(call, secret)
+        return json_response({"ok": True})
+
+    def on_profile(self, request: Request, call: Call, origin: str) -> Response:
+        if request.method == "GET":
+            user = self.registry.profile(call)
+            return json_response(documents.profile(user, self.registry.tfa_state(user)))
+        user, tfa = self.registry.set_profile(call, self._json_body(request))
+        return json_response(documents.profile(user, tfa))
+
+    def on_tokens(self, request: Request, call: Call, origin: str) -> Response:
+        if request.method == "POST":
+            record, secret = self.registry.create_token_api(call, self._json_body(request))
+            return json_response(documents.token(record, secret))
+        try:
+            page = int(request.args.get("page", 0))
+            per_page = int(request.args.get("perPage", 100))
+        except ValueError:
+            raise BadRequest("Invalid paging: page and perPage are integers") from None
+        listing = self.registry.list_tokens(call, page=page, per_page=per_page)
+        urls = {}
+        if listing.next_page is not None:
+            urls["next"] = f"{origin}/-/npm/v1/tokens?page={listing.next_page}&perPage={listing.per_page}"
+        objects = [documents.token(t) for t in listing.tokens]
+        return json_response({"objects": objects, "total": listing.total, "urls": urls})
+
+    def on_token(self, request: Request, call: Call, origin: str, key: str) -> Response:
+        self.registry.revoke_token_api(call, key)
+        return Response(status=204)

@@ -8,6 +8,7 @@ what npm's ``otplease`` checks) and ``answers`` reply to its prompts.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pty
 import re
@@ -41,7 +42,19 @@ BASE_CONFIG = {
 }
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
 
-Reply = str | Callable[[], str | None]
+#: What to type at a prompt: text, or a callable computing it (``None`` types nothing). A callable
+#: taking one argument gets the regex match, so an answer can use what npm printed.
+Reply = str | Callable[[], str | None] | Callable[["re.Match[str]"], str | None]
+
+
+def _answer(reply: Reply, match: re.Match[str]) -> str | None:
+    if not callable(reply):
+        return reply
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in inspect.signature(reply).parameters.values() if p.kind in kinds]
+    if positional:
+        return reply(match)  # type: ignore[call-arg]
+    return reply()  # type: ignore[call-arg]
 
 
 @dataclass
@@ -189,9 +202,9 @@ def _run_on_pty(
                 screen += _ANSI.sub("", data.decode(errors="replace"))
             elif proc.poll() is not None:
                 break
-            while pending and pending[0][0].search(screen, consumed):
+            while pending and (match := pending[0][0].search(screen, consumed)):
                 pattern, reply = pending.pop(0)
-                text = reply() if callable(reply) else reply
+                text = _answer(reply, match)
                 transcript.append(f"{pattern.pattern} -> {text!r}")
                 consumed = len(screen)
                 if text is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import iso
-from .models import Package, User, Version
+from .models import Package, Permission, Token, TokenKind, User, Version
 from .validation import is_prerelease, version_key
 
 CORGI = "application/vnd.npm.install-v1+json"
@@ -114,3 +114,62 @@ def corgi(package: Package, origin: str) -> dict[str, Any]:
         "dist-tags": dict(package.dist_tags),
         "versions": out,
     }
+
+
+def couch_user(user: User) -> dict[str, Any]:
+    """``GET /-/user/org.couchdb.user:<name>``: what ``npm owner`` and the login 409 path read."""
+    return {
+        "_id": f"org.couchdb.user:{user.name}",
+        "_rev": "1-" + user.password_hash[:32],
+        "name": user.name,
+        "email": user.email,
+        "type": "user",
+        "roles": [],
+    }
+
+
+def profile(user: User, tfa: Any) -> dict[str, Any]:
+    """``GET|POST /-/npm/v1/user``; ``tfa`` is whatever the operation must answer there."""
+    return {
+        "tfa": tfa,
+        "name": user.name,
+        "email": user.email,
+        "email_verified": True,
+        "created": iso(user.created),
+        "updated": iso(user.updated or user.created),
+        "cidr_whitelist": None,
+        **{key: user.profile.get(key, "") for key in ("fullname", "homepage", "freenode", "twitter", "github")},
+    }
+
+
+def token(record: Token, secret: str | None = None) -> dict[str, Any]:
+    """A token as ``GET|POST /-/npm/v1/tokens`` shows it: npm 11 reads ``key``, ``token``, ``name``,
+    ``created``, ``readonly``, ``cidr_whitelist`` and ``expires``; the rest is today's GAT shape."""
+    expires = iso(record.expires) if record.expires is not None else None
+    action = "read" if record.read_only else "write"
+    doc: dict[str, Any] = {
+        "key": record.id,
+        "token": secret if secret is not None else record.prefix,
+        "name": record.name,
+        "description": record.description,
+        "cidr_whitelist": [str(n) for n in record.cidr] if record.cidr is not None else None,
+        "readonly": record.read_only,
+        "automation": record.kind is TokenKind.AUTOMATION,
+        "bypass_2fa": record.bypasses_2fa,
+        "type": record.kind.value,
+        "created": iso(record.created),
+        "updated": iso(record.created),
+        "accessed": iso(record.last_used) if record.last_used else None,
+        "expiry": expires,
+        "expires": expires,
+        "revoked": None,
+        "permissions": [{"name": "package", "action": action}],
+        "packages": list(record.packages) if record.packages is not None else None,
+        "scopes": list(record.scopes) if record.scopes is not None else None,
+    }
+    if record.orgs is not None:
+        doc["orgs"] = list(record.orgs)
+        doc["permissions"].append(
+            {"name": "org", "action": "read" if record.orgs_permission is not Permission.READ_WRITE else "write"}
+        )
+    return doc

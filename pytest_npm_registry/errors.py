@@ -140,6 +140,31 @@ class LoginRequired(RegistryError):
         super().__init__("You must be logged in to publish packages.", reason="no credential was sent")
 
 
+class IncorrectPassword(RegistryError):
+    """A password in a body (token create, 2FA changes, couch login) that does not match."""
+
+    status = 401
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("incorrect username or password", reason=reason)
+
+
+class NoSuchUser(BadRequest):
+    """npm shows a 400 on couch login as ``There is no user with the username "<name>".``"""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no user with the username {name!r}", reason=f"there is no user {name!r}")
+
+
+class UserExists(RegistryError):
+    """``npm adduser`` of a taken name: npm then logs in with Basic auth through ``/-rev/``."""
+
+    status = 409
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"User {name} already exists", reason=f"{name} already exists: npm retries as a login")
+
+
 class Unauthorized(RegistryError):
     """A plain 401 with no ``www-authenticate`` and no ``error``: what ``/-/whoami`` answers a bad
     token, printed by npm as ``401 Unauthorized - GET .../-/whoami`` with nothing after it."""
@@ -198,6 +223,24 @@ class NotAMaintainer(Forbidden):
 class CannotPublishOver(Forbidden):
     def __init__(self, version: str, *, reason: str | None = None) -> None:
         super().__init__(f"You cannot publish over the previously published versions: {version}.", reason=reason)
+
+
+class BypassTokenRefused(Forbidden):
+    """Since Aug 2026 bypass-2FA tokens may not do governance actions."""
+
+    def __init__(self, action: str, *, reason: str) -> None:
+        super().__init__(
+            f"Granular access tokens with bypass 2FA enabled cannot be used to {action}. "
+            "Use an interactive session (npm login) instead.",
+            reason=reason,
+        )
+
+
+class SessionRequired(Forbidden):
+    """Token management is for the account holder's own session, not for access tokens."""
+
+    def __init__(self, action: str, *, reason: str) -> None:
+        super().__init__(f"Only a logged-in session (npm login) can {action}.", reason=reason)
 
 
 class NotFound(RegistryError):

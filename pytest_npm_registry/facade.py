@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from .models import (
     TokenKind,
     TwoFactorMode,
     WebAuthSession,
+    WebLogin,
     secret_hash,
 )
 from .models import Token as TokenRecord
@@ -69,7 +71,8 @@ class User:
     """An account, with its password and second factors at hand."""
 
     name: str
-    password: str
+    #: ``None`` for an account created through npm (``npm adduser``): the registry keeps only a hash.
+    password: str | None
     record: UserRecord
     _registry: Registry
 
@@ -107,10 +110,13 @@ class User:
         cidr: Iterable[str] | None = None,
         expires_in_days: float | None = None,
         name: str | None = None,
+        description: str | None = None,
+        orgs: Iterable[str] | None = None,
         key: str | None = None,
     ) -> Token:
         """Mint a token. ``kind``: ``granular`` (default), ``session`` (what ``npm login`` gives), or
-        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``."""
+        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``. ``key`` fixes the
+        secret (a CI fixture that must match a stored value)."""
         try:
             record, secret = self._registry.create_token(
                 self.name,
@@ -122,6 +128,8 @@ class User:
                 cidr=tuple(cidr) if cidr is not None else None,
                 expires_in_days=expires_in_days,
                 name=name,
+                description=description,
+                orgs=tuple(orgs) if orgs is not None else None,
                 secret=key,
             )
         except ValueError:
@@ -131,6 +139,15 @@ class User:
         except RegistryError as exc:
             raise UsageError(exc.message) from None
         return Token(secret, record, self._registry)
+
+    def tokens(self, *, include_revoked: bool = False) -> list[TokenRecord]:
+        """This user's tokens (records: the secrets are shown only once, at creation)."""
+        return [t for t in self._registry.tokens.values() if t.user == self.name and (include_revoked or not t.revoked)]
+
+    @property
+    def emails(self) -> list[str]:
+        """One-time codes the registry "emailed" (accounts without 2FA confirm governance actions so)."""
+        return list(self.record.outbox)
 
     def __str__(self) -> str:
         return self.name
@@ -283,6 +300,13 @@ class NpmRegistry:
         )
         return User(name, password, record, self.registry)
 
+    def user(self, name: str) -> User:
+        """An account by name, including one made by ``npm adduser``."""
+        record = self.registry.users.get(name)
+        if record is None:
+            raise UsageError(f"no user {name!r} (have: {sorted(self.registry.users)})")
+        return User(name, None, record, self.registry)
+
     # -- packages ----------------------------------------------------------------------------------
 
     def publish(
@@ -357,6 +381,37 @@ class NpmRegistry:
             raise UsageError("no pending web-auth session to approve (has npm hit a web 2FA challenge yet?)")
         return [self.registry.approve_web_auth(s.id) for s in chosen]
 
+    # -- web login -----------------------------------------------------------------------------------
+
+    @property
+    def auto_approve_web_login(self) -> str | None:
+        """Complete every ``npm login`` in the browser as this user, at once."""
+        return self.registry.auto_approve_web_login
+
+    @auto_approve_web_login.setter
+    def auto_approve_web_login(self, user: User | str | None) -> None:
+        self.registry.auto_approve_web_login = None if user is None else str(user)
+
+    def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
+        logins = list(self.registry.web_logins.values())
+        return [login for login in logins if login.token is None] if pending else logins
+
+    def approve_web_login(self, user: User | str, *, wait: float = 0.0, password: str | None = None) -> WebLogin:
+        """Complete the pending ``npm login`` / ``npm adduser`` as ``user`` (created for adduser).
+
+        ``wait`` seconds to let npm start the login first: call it from a thread while ``reg.npm("login")``
+        runs, or use :attr:`auto_approve_web_login`.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            pending = self.web_logins(pending=True)
+            if pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        if not pending:
+            raise UsageError("no pending web login to approve: has `npm login` started?")
+        return self.registry.approve_web_login(pending[-1].id, str(user), password=password)
+
     # -- clients -----------------------------------------------------------------------------------
 
     @property
@@ -389,7 +444,11 @@ class NpmRegistry:
         """
         key = _key(token)
         userconfig = self.workdir / f"npmrc-{secret_hash(key)[:12] if key else 'anonymous'}"
-        userconfig.write_text(npmrc_text(self.url, _key(token), {**BASE_CONFIG, **config}))
+        # A run with a token always gets that token. Without one, the config is written once, so
+        # what npm writes there itself (`npm login`, `npm logout`) stays for the next run, as on a
+        # real machine.
+        if key or config or not userconfig.exists():
+            userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
         return isolated_env(self.workdir, userconfig)
 
     def npm(

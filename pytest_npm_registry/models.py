@@ -102,6 +102,20 @@ class Operation(StrEnum):
     WEB_AUTH_POLL = "web-auth-poll"
     WEB_AUTH_APPROVE = "web-auth-approve"
     VISIBILITY = "visibility"
+    LOGIN = "login"
+    LOGIN_POLL = "login-poll"
+    ADDUSER = "adduser"
+    LOGOUT = "logout"
+    READ_USER = "read-user"
+    READ_PROFILE = "profile-get"
+    SET_PROFILE = "profile-set"
+    ENABLE_2FA = "tfa-enable"
+    CONFIRM_2FA = "tfa-confirm"
+    CHANGE_2FA = "tfa-change"
+    DISABLE_2FA = "tfa-disable"
+    LIST_TOKENS = "token-list"
+    CREATE_TOKEN = "token-create"  # noqa: S105 - an operation name, not a secret
+    REVOKE_TOKEN = "token-revoke"  # noqa: S105
     UNKNOWN = "unknown"
 
 
@@ -124,6 +138,14 @@ class User:
     challenge: ChallengeStyle = ChallengeStyle.WEB
     security_key: bool = False
     created: float = 0.0
+    updated: float = 0.0
+    #: Writable profile fields (``npm profile set``): fullname, homepage, freenode, twitter, github.
+    profile: dict[str, str] = field(default_factory=dict)
+    #: A TOTP secret handed out by ``npm profile enable-2fa`` and not yet confirmed with a code.
+    pending_secret: str | None = None
+    pending_mode: TwoFactorMode | None = None
+    #: Messages the registry "sent" this user: one-time codes for accounts without 2FA.
+    outbox: list[str] = field(default_factory=list)
 
     @property
     def tfa_enabled(self) -> bool:
@@ -148,6 +170,10 @@ class Token:
     created: float = 0.0
     revoked: bool = False
     name: str | None = None
+    description: str | None = None
+    orgs: tuple[str, ...] | None = None
+    orgs_permission: Permission | None = None
+    last_used: float | None = None
 
     @property
     def read_only(self) -> bool:
@@ -261,6 +287,25 @@ class Package:
     @property
     def rev_id(self) -> str:
         return f"{self.rev}-{hashlib.md5(f'{self.name}:{self.rev}'.encode()).hexdigest()}"  # noqa: S324
+
+
+@dataclass
+class WebLogin:
+    """A pending ``npm login`` / ``npm adduser`` in the browser: ``loginUrl`` and its ``doneUrl``."""
+
+    id: str
+    create: bool
+    created: float
+    user: str | None = None
+    token: str | None = None
+
+    @property
+    def login_path(self) -> str:
+        return f"/-/_mock/login/{self.id}"
+
+    @property
+    def done_path(self) -> str:
+        return f"/-/v1/login/done/{self.id}"
 
 
 @dataclass

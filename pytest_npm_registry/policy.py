@@ -14,7 +14,9 @@ from enum import Enum
 
 from .errors import (
     AutomationTokenRefused,
+    BypassTokenRefused,
     CredentialsNotAllowed,
+    SessionRequired,
     TwoFactorRequiredToPublish,
     UsageError,
 )
@@ -48,6 +50,10 @@ class Policy:
     max_write_token_days: int | None
     #: Since Aug 2026 bypass-2FA tokens may not do governance actions.
     bypass_barred_from_governance: bool
+    #: Token management needs the user's own session (or password), not an access token.
+    tokens_managed_by_sessions_only: bool
+    #: Accounts without 2FA confirm governance actions with a code the registry emails them.
+    email_otp_without_2fa: bool
     #: ``npm owner add`` sends an invitation instead of adding at once.
     owner_add_invites: bool
     #: The publishing rule of a new package.
@@ -111,6 +117,24 @@ class Policy:
             return Gate.CHALLENGE
         return Gate.ALLOW
 
+    def governance_gate(self, principal: Principal, action: str, *, tokens_api: bool = False) -> Gate:
+        """Account governance: token create/revoke, profile and 2FA changes (and, later, owners,
+        access settings, trust, org membership). Gated by 2FA in both account modes."""
+        token = principal.token
+        who = principal.describe()
+        if token is not None and token.kind is TokenKind.OIDC:
+            raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
+        if self.bypass_barred_from_governance and principal.bypasses_2fa:
+            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
+        if token is not None and token.read_only:
+            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        managed = tokens_api and self.tokens_managed_by_sessions_only
+        if managed and token is not None and token.kind is not TokenKind.SESSION:
+            raise SessionRequired(action, reason=f"{who} is not a login session")
+        if principal.user.tfa_enabled:
+            return Gate.CHALLENGE
+        return Gate.CHALLENGE if self.email_otp_without_2fa else Gate.ALLOW
+
     def challenge_reason(self, principal: Principal, requirement: PublishRequirement | None = None) -> str:
         """The journal's explanation of a challenge."""
         why = f"account 2FA is {principal.user.tfa.value}"
@@ -129,6 +153,8 @@ CURRENT = Policy(
     session_ttl=2 * HOUR,
     max_write_token_days=90,
     bypass_barred_from_governance=True,
+    tokens_managed_by_sessions_only=True,
+    email_otp_without_2fa=True,
     owner_add_invites=True,
     default_requirement=PublishRequirement.AUTOMATION,
 )
@@ -141,6 +167,8 @@ CLASSIC = Policy(
     session_ttl=None,
     max_write_token_days=None,
     bypass_barred_from_governance=False,
+    tokens_managed_by_sessions_only=False,
+    email_otp_without_2fa=False,
     owner_add_invites=False,
     default_requirement=PublishRequirement.NONE,
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .accounts import Accounts
 from .errors import (
     AlreadyStaged,
     BadRequest,
@@ -25,6 +24,7 @@ from .errors import (
 )
 from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .policy import Gate
+from .profiles import Profiles
 from .state import _Record
 from .validation import check_tag, check_version, parse_publish
 
@@ -33,8 +33,9 @@ from .validation import check_tag, check_version, parse_publish
 REPLAY_WINDOW = 120.0
 
 
-class Registry(Accounts):
-    """The mock registry's state and operations (accounts come from :class:`Accounts`)."""
+class Registry(Profiles):
+    """The mock registry's state and package operations; account operations come from
+    :class:`~.profiles.Profiles` and :class:`~.accounts.Accounts`."""
 
     # -- reads -------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .clock import Clock
 from .errors import RegistryError
 from .journal import Journal, JournalEntry
-from .models import Call, Operation, OtpPath, Outcome, Package, Principal, Token, User, WebAuthSession
+from .models import Call, Operation, OtpPath, Outcome, Package, Principal, Token, User, WebAuthSession, WebLogin
 from .policy import Policy
 
 
@@ -41,7 +41,10 @@ class RegistryState:
         self.tokens: dict[str, Token] = {}  # by hash of the secret
         self.packages: dict[str, Package] = {}
         self.web_auth: dict[str, WebAuthSession] = {}
+        self.web_logins: dict[str, WebLogin] = {}
         self.auto_approve_web_auth = False
+        #: Complete every web login as this user as soon as it starts.
+        self.auto_approve_web_login: str | None = None
         self._journal_limit = journal_limit
         self._lock = threading.RLock()
 

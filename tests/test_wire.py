@@ -771,7 +771,7 @@ def test_publish_with_read_only_token_is_403(npm_registry: NpmRegistry, alice: U
     ("method", "path"),
     [
         ("GET", "/-/no/such/endpoint"),
-        ("POST", "/-/v1/login"),
+        ("GET", "/-/v1/search"),
         ("GET", "/-/org/acme/package"),
         ("PUT", "/demo/-rev/1-0123456789abcdef"),
         ("DELETE", "/demo/-rev/1-0123456789abcdef"),
