@@ -40,6 +40,7 @@ def run_release(reg: NpmRegistry, package: Path, token: Token) -> subprocess.Com
 
 def test_release_script_reports_eotp_then_succeeds_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path):
     maintainer = npm_registry.add_user("maintainer", tfa="auth-and-writes")
+    npm_registry.add_org("acme", owner=maintainer)  # the @acme scope
     package = write_package(tmp_path / "lib", "@acme/lib", "2.0.0")
 
     blocked = run_release(npm_registry, package, maintainer.create_token("session"))

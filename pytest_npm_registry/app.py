@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import documents
 from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError
+from .maintainers import OwnersChange
 from .models import Call, Credential, Operation, Package
 from .registry import Registry
 from .routes import url_map
@@ -52,6 +53,25 @@ _OPERATIONS = {
     ("ping", "GET"): Operation.PING,
     ("audit", "POST"): Operation.AUDIT,
     ("visibility", "GET"): Operation.VISIBILITY,
+    ("access", "POST"): Operation.SET_ACCESS,
+    ("collaborators", "GET"): Operation.LIST_COLLABORATORS,
+    ("user_packages", "GET"): Operation.LIST_PACKAGES,
+    ("org_packages", "GET"): Operation.LIST_PACKAGES,
+    ("team_packages", "GET"): Operation.LIST_PACKAGES,
+    ("team_packages", "PUT"): Operation.GRANT,
+    ("team_packages", "DELETE"): Operation.REVOKE_GRANT,
+    ("org_members", "GET"): Operation.ORG_MEMBERS,
+    ("org_members", "PUT"): Operation.SET_ORG_MEMBER,
+    ("org_members", "DELETE"): Operation.REMOVE_ORG_MEMBER,
+    ("org_teams", "GET"): Operation.TEAM_MEMBERS,
+    ("org_teams", "PUT"): Operation.CREATE_TEAM,
+    ("team", "DELETE"): Operation.DESTROY_TEAM,
+    ("team_members", "GET"): Operation.TEAM_MEMBERS,
+    ("team_members", "PUT"): Operation.ADD_TEAM_MEMBER,
+    ("team_members", "DELETE"): Operation.REMOVE_TEAM_MEMBER,
+    ("package_rev", "PUT"): Operation.CHANGE_OWNERS,
+    ("package_rev", "DELETE"): Operation.UNPUBLISH,
+    ("tarball_rev", "DELETE"): Operation.UNPUBLISH,
     ("web_auth_done", "GET"): Operation.WEB_AUTH_POLL,
     ("web_auth_approve", "POST"): Operation.WEB_AUTH_APPROVE,
     ("web_login", "POST"): Operation.LOGIN,
@@ -164,8 +184,12 @@ class RegistryApp:
         return json_response({})
 
     def on_visibility(self, request: Request, call: Call, origin: str, name: str) -> Response:
-        self.registry.note(call, Operation.VISIBILITY)
-        return json_response({"public": self.advertise_public_visibility})
+        public = self.registry.visibility(call, name)
+        # npm asks during `publish` whether to turn on provenance, which contacts Sigstore's public
+        # servers: there the answer is "not public" unless the test opted in.
+        if call.command in ("publish", "stage") and not self.advertise_public_visibility:
+            public = False
+        return json_response({"public": public})
 
     def on_root(self, request: Request, call: Call, origin: str) -> Response:
         # `PUT /` is a publish with an empty name: refuse it as the naming rules say, not as a gap.
@@ -173,7 +197,7 @@ class RegistryApp:
 
     def on_package(self, request: Request, call: Call, origin: str, name: str) -> Response:
         if request.method == "PUT":
-            self.registry.publish(call, name, self._json_body(request))
+            self.registry.put_package(call, name, self._json_body(request))
             return json_response({"success": True})
         package = self.registry.read_package(call, name)
         accept = request.headers.get("accept", "")
@@ -318,3 +342,73 @@ class RegistryApp:
     def on_token(self, request: Request, call: Call, origin: str, key: str) -> Response:
         self.registry.revoke_token_api(call, key)
         return Response(status=204)
+
+    # -- package governance: owners, access, deprecate, unpublish ----------------------------------
+
+    def on_package_rev(self, request: Request, call: Call, origin: str, name: str, rev: str) -> Response:
+        if request.method == "DELETE":
+            self.registry.unpublish_package(call, name, rev)
+            return json_response({"ok": True})
+        change = self.registry.change_package(call, name, rev, self._json_body(request))
+        headers = {}
+        if isinstance(change, OwnersChange) and change.invited:
+            # What the public registry says when `npm owner add` sends an invitation.
+            headers["npm-notice"] = " ".join(
+                f"INFO: User {i.user} invited to package {name} successfully." for i in change.invited
+            )
+        return json_response({"ok": True}, headers=headers)
+
+    def on_tarball_rev(self, request: Request, call: Call, origin: str, name: str, filename: str, rev: str) -> Response:
+        self.registry.delete_tarball(call, name, filename, rev)
+        return json_response({"ok": True})
+
+    def on_access(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        self.registry.set_access(call, name, self._json_body(request))
+        return json_response({"ok": True})
+
+    def on_collaborators(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        return json_response(self.registry.collaborators(call, name))
+
+    def on_user_packages(self, request: Request, call: Call, origin: str, user: str) -> Response:
+        return json_response(self.registry.user_packages(call, user))
+
+    def on_org_packages(self, request: Request, call: Call, origin: str, org: str) -> Response:
+        return json_response(self.registry.org_packages(call, org))
+
+    # -- orgs and teams ------------------------------------------------------------------------------
+
+    def on_org_members(self, request: Request, call: Call, origin: str, org: str) -> Response:
+        if request.method == "GET":
+            return json_response({u: r.value for u, r in self.registry.org_members(call, org).items()})
+        if request.method == "DELETE":
+            self.registry.remove_org_member(call, org, self._json_body(request))
+            return json_response({})
+        record, user, role, invited = self.registry.set_org_member(call, org, self._json_body(request))
+        headers = {"npm-notice": f"INFO: User {user} invited to org {org} successfully."} if invited else {}
+        return json_response(
+            {"org": {"name": org, "size": len(record.members)}, "user": user, "role": role.value}, headers=headers
+        )
+
+    def on_org_teams(self, request: Request, call: Call, origin: str, org: str) -> Response:
+        if request.method == "PUT":
+            team = self.registry.create_team(call, org, self._json_body(request))
+            return json_response({"name": team.name, "description": team.description}, 201)
+        return json_response(self.registry.teams(call, org))
+
+    def on_team(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:
+        self.registry.destroy_team(call, org, team)
+        return json_response({})
+
+    def on_team_members(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:
+        if request.method == "GET":
+            return json_response(self.registry.team_members(call, org, team))
+        add = request.method == "PUT"
+        self.registry.change_team_member(call, org, team, self._json_body(request), add=add)
+        return json_response({}, 201 if add else 200)
+
+    def on_team_packages(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:
+        if request.method == "GET":
+            return json_response(self.registry.team_packages(call, org, team))
+        revoke = request.method == "DELETE"
+        self.registry.grant(call, org, team, self._json_body(request), revoke=revoke)
+        return json_response({}, 200 if revoke else 201)

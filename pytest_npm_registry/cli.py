@@ -34,7 +34,8 @@ def demo() -> int:
         with NpmRegistry() as reg:
             print(f"Mock npm registry on {reg.url} (policy: {reg.policy.name})")
             alice = reg.add_user("alice", tfa="auth-and-writes")
-            print("Account alice: 2FA auth-and-writes; she logs in and gets a session token.")
+            reg.add_org("demo", owner=alice)
+            print("Account alice: 2FA auth-and-writes, owner of the @demo org; she logs in (a session token).")
             session = alice.create_token("session")
             pkg = write_package(work / "hello-pkg", "@demo/hello-pkg", "1.0.0")
             print(f"Package @demo/hello-pkg@1.0.0 in {pkg}")

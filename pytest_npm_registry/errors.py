@@ -213,10 +213,33 @@ class AutomationTokenRefused(Forbidden):
 
 
 class NotAMaintainer(Forbidden):
-    def __init__(self, name: str, *, reason: str) -> None:
+    def __init__(self, name: str, *, reason: str, verb: str = "publish") -> None:
         super().__init__(
-            f'You do not have permission to publish "{name}". Are you logged in as the correct user?',
+            f'You do not have permission to {verb} "{name}". Are you logged in as the correct user?',
             reason=reason,
+        )
+
+
+class NotAnOrgAdmin(Forbidden):
+    def __init__(self, org: str, *, reason: str) -> None:
+        super().__init__(f"You must be an owner or admin of the {org} org to do that.", reason=reason)
+
+
+class UnpublishRefused(Forbidden):
+    """The unpublish policy: free for 72 hours, later only without dependents, with fewer than 300
+    downloads in the last week and a single maintainer."""
+
+    def __init__(self, failed: list[str], *, reason: str) -> None:
+        super().__init__(
+            f"You can no longer unpublish this package. Failed criteria: {'; '.join(failed)}.", reason=reason
+        )
+
+
+class RecentlyUnpublished(Forbidden):
+    def __init__(self, name: str, until: str) -> None:
+        super().__init__(
+            f"{name} was unpublished less than 24 hours ago and cannot be published again until {until}.",
+            reason=f"{name} was fully unpublished; blocked until {until}",
         )
 
 
@@ -250,6 +273,13 @@ class NotFound(RegistryError):
         super().__init__(message, reason=reason, notice=notice)
 
 
+class ScopeNotFound(NotFound):
+    """A new scoped package whose scope is neither a user nor an org."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__("Scope not found", reason=f"{scope} is neither a user nor an org")
+
+
 class TokenNotFound(NotFound):
     """Expired, revoked or unknown token: 404 with a notice npm prints as ``npm notice ...``."""
 
@@ -264,6 +294,15 @@ class PackageNotFound(NotFound):
 class VersionNotFound(NotFound):
     def __init__(self, name: str, spec: str) -> None:
         super().__init__(f"version not found: {spec}", reason=f"{name} has no version or tag {spec!r}")
+
+
+class AlreadyInvited(RegistryError):
+    status = 409
+
+    def __init__(self, user: str, target: str) -> None:
+        super().__init__(
+            "User already has a pending invite", reason=f"{user} already has a pending invitation to {target}"
+        )
 
 
 class AlreadyStaged(RegistryError):

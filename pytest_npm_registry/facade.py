@@ -25,6 +25,9 @@ from .journal import Journal
 from .models import (
     Access,
     ChallengeStyle,
+    Invitation,
+    Org,
+    OrgRole,
     Package,
     Permission,
     PublishRequirement,
@@ -306,6 +309,46 @@ class NpmRegistry:
         if record is None:
             raise UsageError(f"no user {name!r} (have: {sorted(self.registry.users)})")
         return User(name, None, record, self.registry)
+
+    # -- orgs and invitations ------------------------------------------------------------------------
+
+    def add_org(
+        self, name: str, *, owner: User | str, members: Mapping[str, str] | None = None, paid: bool = False
+    ) -> Org:
+        """An org owning the ``@name`` scope (orgs are made on the website, not by npm).
+
+        ``members`` maps user names to roles (``developer``, ``admin``, ``owner``); ``paid`` lets
+        the org's scope hold restricted packages.
+        """
+        org = self.registry.add_org(name, owner=str(owner), paid=paid)
+        for user, role in (members or {}).items():
+            self.registry.user(user)
+            self.registry.join_org(org, user, OrgRole(role))
+        return org
+
+    def invitations(self, user: User | str | None = None) -> list[Invitation]:
+        """Pending invitations (package maintainership, org membership), of ``user`` if given."""
+        return self.registry.pending_invitations(None if user is None else str(user))
+
+    def accept_invitation(self, user: User | str, *, package: str | None = None, org: str | None = None) -> Invitation:
+        """What the invitee does from the email: become a maintainer (or org member)."""
+        return self.registry.answer_invitation(self._invitation(user, package, org).id, accept=True)
+
+    def decline_invitation(self, user: User | str, *, package: str | None = None, org: str | None = None) -> Invitation:
+        return self.registry.answer_invitation(self._invitation(user, package, org).id, accept=False)
+
+    def _invitation(self, user: User | str, package: str | None, org: str | None) -> Invitation:
+        found = [
+            i
+            for i in self.invitations(user)
+            if (package is None or i.package == package) and (org is None or i.org == org)
+        ]
+        if len(found) != 1:
+            raise UsageError(
+                f"{len(found)} pending invitations for {user} match package={package!r} org={org!r}:"
+                f" {[i.target for i in self.invitations(user)]}"
+            )
+        return found[0]
 
     # -- packages ----------------------------------------------------------------------------------
 

@@ -64,6 +64,14 @@ class Access(StrEnum):
     RESTRICTED = "restricted"
 
 
+class OrgRole(StrEnum):
+    """An org member's role, as ``npm org set`` names it."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    DEVELOPER = "developer"
+
+
 class ChallengeStyle(StrEnum):
     """How the registry asks a user for a second factor when the client supports both."""
 
@@ -116,6 +124,23 @@ class Operation(StrEnum):
     LIST_TOKENS = "token-list"
     CREATE_TOKEN = "token-create"  # noqa: S105 - an operation name, not a secret
     REVOKE_TOKEN = "token-revoke"  # noqa: S105
+    CHANGE_OWNERS = "owner-change"
+    ACCEPT_INVITATION = "invitation-accept"
+    SET_ACCESS = "access-set"
+    LIST_COLLABORATORS = "access-collaborators"
+    LIST_PACKAGES = "access-packages"
+    GRANT = "access-grant"
+    REVOKE_GRANT = "access-revoke"
+    DEPRECATE = "deprecate"
+    UNPUBLISH = "unpublish"
+    ORG_MEMBERS = "org-ls"
+    SET_ORG_MEMBER = "org-set"
+    REMOVE_ORG_MEMBER = "org-rm"
+    CREATE_TEAM = "team-create"
+    DESTROY_TEAM = "team-destroy"
+    TEAM_MEMBERS = "team-ls"
+    ADD_TEAM_MEMBER = "team-add"
+    REMOVE_TEAM_MEMBER = "team-rm"
     UNKNOWN = "unknown"
 
 
@@ -287,6 +312,42 @@ class Package:
     @property
     def rev_id(self) -> str:
         return f"{self.rev}-{hashlib.md5(f'{self.name}:{self.rev}'.encode()).hexdigest()}"  # noqa: S324
+
+
+@dataclass
+class Invitation:
+    """An invitation to maintain a package (``npm owner add``) or to join an org (``npm org set``)."""
+
+    id: str
+    user: str
+    inviter: str
+    created: float
+    expires: float
+    package: str | None = None
+    org: str | None = None
+    role: OrgRole | None = None
+    state: str = "pending"  # pending | accepted | declined
+
+    @property
+    def target(self) -> str:
+        return self.package or f"org {self.org}"
+
+
+@dataclass
+class Team:
+    name: str
+    description: str | None = None
+    members: set[str] = field(default_factory=set)
+    #: package name -> permission
+    grants: dict[str, Permission] = field(default_factory=dict)
+
+
+@dataclass
+class Org:
+    name: str
+    members: dict[str, OrgRole] = field(default_factory=dict)
+    teams: dict[str, Team] = field(default_factory=dict)
+    paid: bool = False
 
 
 @dataclass

@@ -54,8 +54,10 @@ class Policy:
     tokens_managed_by_sessions_only: bool
     #: Accounts without 2FA confirm governance actions with a code the registry emails them.
     email_otp_without_2fa: bool
-    #: ``npm owner add`` sends an invitation instead of adding at once.
+    #: ``npm owner add`` and ``npm org set`` send an invitation instead of adding at once.
     owner_add_invites: bool
+    #: A new scoped package needs its scope to be the publisher's user name or an org they belong to.
+    scopes_are_owned: bool
     #: The publishing rule of a new package.
     default_requirement: PublishRequirement
 
@@ -135,6 +137,28 @@ class Policy:
             return Gate.CHALLENGE
         return Gate.CHALLENGE if self.email_otp_without_2fa else Gate.ALLOW
 
+    def settings_gate(self, principal: Principal, action: str, package: str | None = None) -> Gate:
+        """Owners, access settings, grants, org and team membership: writes that are also governance.
+
+        Refused to OIDC, read-only and (under ``current``) bypass-2FA tokens; challenged like any
+        other write (``auth-and-writes``, or a password under 2FA).
+        """
+        token = principal.token
+        who = principal.describe()
+        if token is not None and token.kind is TokenKind.OIDC:
+            raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
+        if self.bypass_barred_from_governance and principal.bypasses_2fa:
+            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
+        if token is not None and token.read_only:
+            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if package is not None and token is not None and not token.covers(package):
+            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+        if principal.bypasses_2fa:
+            return Gate.ALLOW
+        if principal.user.tfa is TwoFactorMode.AUTH_AND_WRITES or (token is None and principal.user.tfa_enabled):
+            return Gate.CHALLENGE
+        return Gate.ALLOW
+
     def challenge_reason(self, principal: Principal, requirement: PublishRequirement | None = None) -> str:
         """The journal's explanation of a challenge."""
         why = f"account 2FA is {principal.user.tfa.value}"
@@ -156,6 +180,7 @@ CURRENT = Policy(
     tokens_managed_by_sessions_only=True,
     email_otp_without_2fa=True,
     owner_add_invites=True,
+    scopes_are_owned=True,
     default_requirement=PublishRequirement.AUTOMATION,
 )
 
@@ -170,6 +195,7 @@ CLASSIC = Policy(
     tokens_managed_by_sessions_only=False,
     email_otp_without_2fa=False,
     owner_add_invites=False,
+    scopes_are_owned=True,
     default_requirement=PublishRequirement.NONE,
 )
 

@@ -8,23 +8,24 @@ without its tarball and a refused publish leaves nothing behind.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
+from .clock import iso
 from .errors import (
     AlreadyStaged,
     BadRequest,
     CannotPublishOver,
     NotAMaintainer,
     NotFound,
-    PackageNotFound,
     PaymentRequired,
-    TokenNotFound,
+    RecentlyUnpublished,
     VersionNotFound,
 )
-from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
+from .maintainers import REPUBLISH_BLOCK, UNPUBLISH_DOWNLOAD_LIMIT, Maintainers
+from .models import Access, Call, Operation, Package, PublishRequirement, Version
 from .policy import Gate
-from .profiles import Profiles
 from .state import _Record
 from .validation import check_tag, check_version, parse_publish
 
@@ -33,29 +34,12 @@ from .validation import check_tag, check_version, parse_publish
 REPLAY_WINDOW = 120.0
 
 
-class Registry(Profiles):
-    """The mock registry's state and package operations; account operations come from
+class Registry(Maintainers):
+    """The mock registry's state and operations: reads, publish and dist-tags here; governance in
+    :class:`~.maintainers.Maintainers`, orgs in :class:`~.orgs.Orgs`, accounts in
     :class:`~.profiles.Profiles` and :class:`~.accounts.Accounts`."""
 
     # -- reads -------------------------------------------------------------------------------------
-
-    def package(self, name: str) -> Package:
-        """A package record, for the fixture API; raises :class:`PackageNotFound`."""
-        package = self.packages.get(name)
-        if package is None:
-            raise PackageNotFound(reason=f"{name} does not exist")
-        return package
-
-    def _visible(self, name: str, principal: Principal | None, bad_token: bool) -> Package:
-        package = self.packages.get(name)
-        if package is not None and package.access is Access.RESTRICTED and not _maintains(principal, package):
-            package = None
-        if package is None:
-            raise PackageNotFound(
-                reason=f"{name} does not exist or is not visible to this credential",
-                notice=TokenNotFound(reason="").notice if bad_token else None,
-            )
-        return package
 
     def read_package(self, call: Call, name: str) -> Package:
         with self._recording(Operation.READ_PACKAGE, call, name) as rec:
@@ -82,6 +66,7 @@ class Registry(Profiles):
                 if filename.startswith(prefix) and filename.endswith(".tgz"):
                     rec.version = filename[len(prefix) : -len(".tgz")]
                     if rec.version in package.versions:
+                        self.downloads.setdefault(name, deque(maxlen=UNPUBLISH_DOWNLOAD_LIMIT)).append(self.clock.now())
                         return package.versions[rec.version]
             raise NotFound(reason=f"{name} has no tarball {filename!r}")
 
@@ -97,6 +82,19 @@ class Registry(Profiles):
 
     # -- publish -----------------------------------------------------------------------------------
 
+    def put_package(self, call: Call, name: str, document: Any) -> Package:
+        """``PUT /<name>``: a publish, or (no attachments, every existing version) ``npm deprecate``."""
+        existing = self.packages.get(name)
+        if (
+            existing is not None
+            and isinstance(document, dict)
+            and "_attachments" not in document
+            and isinstance(document.get("versions"), dict)
+            and set(document["versions"]) == set(existing.versions)
+        ):
+            return self.update_metadata(call, name, document)
+        return self.publish(call, name, document)
+
     def publish(self, call: Call, name: str, document: Any) -> Package:
         """``PUT /<name>``: validate, authorise, challenge, then commit the one version atomically."""
         with self._recording(Operation.PUBLISH, call, name) as rec:
@@ -105,22 +103,29 @@ class Registry(Profiles):
             rec.version, rec.tag = request.version, request.tag
             with self._lock:
                 existing = self.packages.get(name)
-                if existing is not None and principal.user.name not in existing.maintainers:
+                if existing is not None and not self.may_write(principal.user.name, existing):
                     raise NotAMaintainer(
                         name,
                         reason=f"{principal.user.name} is not a maintainer of {name}"
                         f" ({', '.join(existing.maintainers)})",
                     )
+                if existing is None:
+                    self._refuse_recently_unpublished(name)
+                    self.check_scope(principal, name)
                 requirement = existing.requirement if existing else self.policy.default_requirement
                 gate = self.policy.publish_gate(principal, requirement, name)
                 if existing is not None and request.version in existing.versions:
                     self._refuse_republish(existing, request.version, request.shasum)
+                if request.version in self.retired_versions.get(name, ()):
+                    raise CannotPublishOver(
+                        request.version, reason=f"{name}@{request.version} was unpublished: a version is never reusable"
+                    )
                 access = Access(request.access) if request.access else None
                 if (
                     existing is None
                     and name.startswith("@")
                     and access is not Access.PUBLIC
-                    and not principal.user.paid
+                    and not self.pays_for(name, principal.user.paid)
                 ):
                     raise PaymentRequired(
                         name,
@@ -150,6 +155,11 @@ class Registry(Profiles):
                     access=access,
                 )
             return self.packages[name]
+
+    def _refuse_recently_unpublished(self, name: str) -> None:
+        gone = self.unpublished.get(name)
+        if gone is not None and self.clock.now() < gone + REPUBLISH_BLOCK:
+            raise RecentlyUnpublished(name, iso(gone + REPUBLISH_BLOCK))
 
     def _refuse_republish(self, package: Package, version: str, shasum: str) -> None:
         existing = package.versions[version]
@@ -190,6 +200,9 @@ class Registry(Profiles):
             rev=existing.rev + 1,
         )
         self.packages[name] = package
+        self.retired_versions.setdefault(name, set()).add(version.version)
+        if package.rev == 1:
+            self.on_package_created(package)
         return package
 
     def seed(
@@ -258,8 +271,10 @@ class Registry(Profiles):
         assert principal is not None
         with self._lock:
             package = self._visible(name, principal, bad_token=False)
-            if principal.user.name not in package.maintainers:
-                raise NotAMaintainer(name, reason=f"{principal.user.name} is not a maintainer of {name}")
+            if not self.may_write(principal.user.name, package):
+                raise NotAMaintainer(
+                    name, verb="change the dist-tags of", reason=f"{principal.user.name} may not write to {name}"
+                )
             # Adding or removing a non-latest tag is exempt from auth-and-writes 2FA (npm docs).
             gate = self.policy.write_gate(principal, name, tfa_exempt=tag != "latest")
             if version is not None and version not in package.versions:
@@ -283,7 +298,3 @@ class Registry(Profiles):
 
 def rec_operation(version: str | None) -> Operation:
     return Operation.ADD_DIST_TAG if version is not None else Operation.REMOVE_DIST_TAG
-
-
-def _maintains(principal: Principal | None, package: Package) -> bool:
-    return principal is not None and principal.user.name in package.maintainers

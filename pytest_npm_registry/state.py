@@ -8,14 +8,28 @@ never state of its own: ``reset()`` re-runs ``__init__`` here and everything is 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .clock import Clock
-from .errors import RegistryError
+from .errors import PackageNotFound, RegistryError
 from .journal import Journal, JournalEntry
-from .models import Call, Operation, OtpPath, Outcome, Package, Principal, Token, User, WebAuthSession, WebLogin
+from .models import (
+    Call,
+    Invitation,
+    Operation,
+    Org,
+    OtpPath,
+    Outcome,
+    Package,
+    Principal,
+    Token,
+    User,
+    WebAuthSession,
+    WebLogin,
+)
 from .policy import Policy
 
 
@@ -42,6 +56,15 @@ class RegistryState:
         self.packages: dict[str, Package] = {}
         self.web_auth: dict[str, WebAuthSession] = {}
         self.web_logins: dict[str, WebLogin] = {}
+        self.orgs: dict[str, Org] = {}
+        self.invitations: dict[str, Invitation] = {}
+        #: Fully unpublished package names, and when: a name is blocked from new publishes for 24 h.
+        self.unpublished: dict[str, float] = {}
+        #: Versions ever published per package: a name@version is never reusable, even after unpublish.
+        self.retired_versions: dict[str, set[str]] = {}
+        #: Recent tarball download times per package: the unpublish policy asks whether the last
+        #: week had 300 or more, so the newest 300 are all it needs.
+        self.downloads: dict[str, deque[float]] = {}
         self.auto_approve_web_auth = False
         #: Complete every web login as this user as soon as it starts.
         self.auto_approve_web_login: str | None = None
@@ -75,6 +98,29 @@ class RegistryState:
             self._record(
                 operation, call=call, package=package, rec=rec, outcome=Outcome.ACCEPTED, status=rec.status, reason=None
             )
+
+    def package(self, name: str) -> Package:
+        """A package record; raises :class:`PackageNotFound`."""
+        package = self.packages.get(name)
+        if package is None:
+            raise PackageNotFound(reason=f"{name} does not exist")
+        return package
+
+    def journal_event(
+        self, operation: Operation, *, user: str, package: str | None, accepted: bool, reason: str
+    ) -> None:
+        """Journal something a person did outside any request (accepting an invitation, say)."""
+        self.journal.record(
+            JournalEntry(
+                time=self.clock.now(),
+                operation=operation,
+                outcome=Outcome.ACCEPTED if accepted else Outcome.REJECTED,
+                status=200,
+                package=package,
+                user=user,
+                reason=reason,
+            )
+        )
 
     def refuse(self, operation: Operation, call: Call, package: str | None, error: RegistryError) -> None:
         """Journal a refusal decided before any operation ran (a body that is not JSON, say)."""

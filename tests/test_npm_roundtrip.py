@@ -20,6 +20,7 @@ def ci_token(alice):
 
 @pytest.mark.parametrize(("name", "args"), [("demo-pkg", []), ("@obs/scoped-pkg", ["--access", "public"])])
 def test_publish_view_install_round_trip(npm_registry, package_dir, ci_token, tmp_path, name, args):
+    npm_registry.add_org("obs", owner="alice")
     published = npm_registry.npm("publish", *args, cwd=package_dir(name, "1.2.3"), token=ci_token)
     assert published.returncode == 0, published
     assert published.stdout == f"+ {name}@1.2.3\n"
@@ -82,6 +83,7 @@ def test_force_publish_over_existing_version_is_refused_by_the_registry(npm_regi
 
 
 def test_new_scoped_package_without_access_needs_a_paid_account(npm_registry, package_dir, ci_token):
+    npm_registry.add_org("obs", owner="alice")  # an unpaid org
     result = npm_registry.npm("publish", cwd=package_dir("@obs/private-pkg"), token=ci_token)
     assert result.error_code == "E402"
     assert result.error_lines[1] == (
@@ -94,13 +96,25 @@ def test_new_scoped_package_without_access_needs_a_paid_account(npm_registry, pa
 def test_paid_account_publishes_restricted_scoped_package(npm_registry, package_dir, tmp_path):
     bob = npm_registry.add_user("bob", paid=True)
     token = bob.create_token(bypass_2fa=True)
-    result = npm_registry.npm("publish", cwd=package_dir("@obs/private-pkg"), token=token)
+    result = npm_registry.npm("publish", cwd=package_dir("@bob/private-pkg"), token=token)
     assert result.returncode == 0, result
-    assert npm_registry.package("@obs/private-pkg").access.value == "restricted"
+    assert npm_registry.package("@bob/private-pkg").access.value == "restricted"
     # Restricted packages are invisible to others.
     other = npm_registry.add_user("eve").create_token(bypass_2fa=True)
-    assert npm_registry.npm("view", "@obs/private-pkg", token=other).error_code == "E404"
-    assert npm_registry.npm("view", "@obs/private-pkg", "version", token=token).stdout.strip() == "1.0.0"
+    assert npm_registry.npm("view", "@bob/private-pkg", token=other).error_code == "E404"
+    assert npm_registry.npm("view", "@bob/private-pkg", "version", token=token).stdout.strip() == "1.0.0"
+
+
+def test_new_package_in_someone_elses_scope_is_refused(npm_registry, package_dir, ci_token):
+    npm_registry.add_user("bob")
+    others = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@bob/pkg"), token=ci_token)
+    assert others.error_code == "E404"
+    nobody = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@nobody/pkg"), token=ci_token)
+    assert nobody.error_lines[1] == (
+        f"npm error 404 Not Found - PUT {npm_registry.url}@nobody%2fpkg - Scope not found"
+    )
+    own = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@alice/pkg"), token=ci_token)
+    assert own.returncode == 0, own
 
 
 def test_whoami(npm_registry, alice, ci_token):
