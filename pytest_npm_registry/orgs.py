@@ -324,7 +324,7 @@ class Orgs(Profiles):
                 raise NotFound("Invitation expired", reason=f"the invitation of {invitation.user} expired")
             invitation.state = "accepted" if accept else "declined"
             if accept and invitation.package is not None:
-                self._add_maintainer(invitation.package, invitation.user)
+                self.add_maintainer(invitation.package, invitation.user)
             elif accept and invitation.org is not None:
                 self.join_org(self.org(invitation.org), invitation.user, invitation.role or OrgRole.DEVELOPER)
             self.journal_event(
@@ -336,7 +336,7 @@ class Orgs(Profiles):
             )
             return invitation
 
-    def _add_maintainer(self, name: str, user: str) -> None:
+    def add_maintainer(self, name: str, user: str) -> None:
         package = self.package(name)
         if user not in package.maintainers:
             self.packages[name] = replace(
