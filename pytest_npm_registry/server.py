@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_httpserver import HTTPServer
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .app import RegistryApp, json_response
+from .journal import Journal
 from .registry import Registry
 
 DEFAULT_LOG_LIMIT = 200
+#: A response header a fault-injection handler sets to have the connection closed after that many
+#: body bytes (the full Content-Length is announced first), or before the status line when
+#: negative: a connection dropped mid-response. Never sent.
+TRUNCATE_HEADER = "x-npm-registry-truncate-after"
+#: ``request.environ`` key holding the :class:`JournalSpan` of an exchange in ``server.log``.
+JOURNAL_SPAN_KEY = "npm_registry.journal_span"
 #: Largest request body accepted (the public registry refuses packages past a few hundred MB).
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
 #: Idle keep-alive connections are closed after this many seconds.
@@ -40,6 +47,19 @@ class BoundedLog(list[tuple[Request, Response]]):
         super().append(item)
         if len(self) > 2 * self.limit:  # trim in batches: amortised O(1)
             del self[: len(self) - self.limit]
+
+
+class JournalSpan(NamedTuple):
+    """The journal entries one request produced: ``journal.entries()[start:end]``.
+
+    Journal entries carry no HTTP method or path; this ties them to the request for the failure
+    report. ``exact`` is false when another request overlapped this one (the span may mix both).
+    """
+
+    journal: Journal
+    start: int
+    end: int
+    exact: bool
 
 
 class _Handler(WSGIRequestHandler):
@@ -97,17 +117,22 @@ class _Handler(WSGIRequestHandler):
             self.close_connection = True
             self._send(500, {"error": f"internal error in the mock registry: {exc!r}"})
             return
+        truncate = next((int(v) for k, v in headers if k.lower() == TRUNCATE_HEADER), None)
+        if truncate is not None:
+            self.close_connection = True  # the fault: announce the whole body, send part, hang up
+            if truncate < 0:
+                return  # hang up before the status line: the client sees a reset socket
         # Standard reason phrases ("Forbidden", not werkzeug's "FORBIDDEN"): npm prints them.
         self.send_response(int(status_line.split(" ", 1)[0]))
         for key, value in headers:
-            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", TRUNCATE_HEADER):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
+        if self.close_connection and truncate is None:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(payload)
+            self.wfile.write(payload if truncate is None else payload[:truncate])
 
     def _send(self, status: int, body: dict[str, str]) -> None:
         response = json_response(body, status)
@@ -138,6 +163,9 @@ class RegistryServer(HTTPServer):
         self.log_limit = log_limit
         self.max_body = max_body
         self.log = BoundedLog(log_limit)
+        self._span_lock = threading.Lock()
+        self._in_flight = 0
+        self._started = 0
 
     def handler_errors_append(self, exc: Exception) -> None:
         self.handler_errors.append(exc)
@@ -162,7 +190,19 @@ class RegistryServer(HTTPServer):
         self.log = BoundedLog(self.log_limit)
 
     def application(self, request: Request) -> Response:
-        response = self.dispatch(request)
+        journal = self.registry.journal
+        with self._span_lock:
+            self._in_flight += 1
+            self._started += 1
+            start, started, alone = len(journal), self._started, self._in_flight == 1
+        try:
+            response = self.dispatch(request)
+        finally:
+            with self._span_lock:
+                self._in_flight -= 1
+                exact = alone and self._started == started
+                end = len(journal)
+        request.environ[JOURNAL_SPAN_KEY] = JournalSpan(journal, start, end, exact)
         self.log.append((request, response))
         return response
 
