@@ -18,9 +18,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .assertions import AssertionsMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm
 from .clock import Clock
 from .errors import RegistryError, UsageError
+from .faults import FaultsMixin
 from .journal import Journal
 from .models import (
     Access,
@@ -199,7 +201,7 @@ class PackageView:
         return self.record.versions[version].publisher
 
 
-class NpmRegistry:
+class NpmRegistry(AssertionsMixin, FaultsMixin):
     """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
 
     def __init__(
