@@ -1,19 +1,74 @@
 """The pytest plugin: a session-scoped server and a per-test, freshly reset registry.
 
-``npm_registry`` is the fixture tests use. Override ``npm_registry_policy`` (a plain fixture) to
-run a module or a whole suite under the ``classic`` rules.
+``npm_registry`` is the fixture tests use. The starting state can be declared with
+``@pytest.mark.npm_registry(policy=..., users=..., packages=...)``; the policy for the whole run
+comes from ``--npm-registry-policy`` / ``PYTEST_NPM_REGISTRY_POLICY`` / the ``npm_registry_policy``
+ini option, and a module can still override the ``npm_registry_policy`` fixture. Under
+pytest-xdist every worker process starts its own server: workers share nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import inspect
+import json
+import os
+import re
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from typing import Any
 
 import pytest
 
-from .facade import NpmRegistry
+from .assertions import exchanges, format_report, parse_spec
+from .errors import UsageError
+from .facade import NpmRegistry, User
+from .options import NPM_ENV, Options, add_options, npm_version
 from .server import RegistryServer
 
 _REGISTRY_KEY = pytest.StashKey[NpmRegistry]()
+_OPTIONS_KEY = pytest.StashKey[Options]()
+_SAVED_NPM_ENV = pytest.StashKey[str | None]()
+MARKER = "npm_registry"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*, policy=None, users=(), packages=()): the registry's starting state for this test "
+        "(users: names or {name: add_user kwargs}; packages: 'name@version' or {spec: maintainer or publish kwargs})",
+    )
+    options = Options.from_config(config)
+    config.stash[_OPTIONS_KEY] = options
+    # clients.npm_executable reads the environment; a command-line or ini path must win over it.
+    config.stash[_SAVED_NPM_ENV] = os.environ.get(NPM_ENV)
+    if options.npm:
+        os.environ[NPM_ENV] = options.npm
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SAVED_NPM_ENV not in config.stash:
+        return
+    saved = config.stash[_SAVED_NPM_ENV]
+    if saved is None:
+        os.environ.pop(NPM_ENV, None)
+    else:
+        os.environ[NPM_ENV] = saved
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    options = config.stash[_OPTIONS_KEY]
+    version, where = npm_version()
+    line = f"npm registry: policy {options.policy}, npm {version} ({where})"
+    if options.journal_dir is not None:
+        line += f", journals in {options.journal_dir}"
+    return line
+
+
+def _options(config: pytest.Config) -> Options:
+    return config.stash.get(_OPTIONS_KEY, None) or Options.from_config(config)
 
 
 @pytest.fixture(scope="session")
@@ -26,22 +81,106 @@ def npm_registry_server() -> Iterator[RegistryServer]:
 
 
 @pytest.fixture
-def npm_registry_policy() -> str:
-    """The policy preset each test starts with: ``current`` unless overridden."""
-    return "current"
+def npm_registry_policy(pytestconfig: pytest.Config) -> str:
+    """The policy preset each test starts with: ``--npm-registry-policy`` (or its environment
+    variable or ini option), ``current`` by default. Override the fixture to change it for a module."""
+    return _options(pytestconfig).policy
 
 
 @pytest.fixture
 def npm_registry(
     npm_registry_server: RegistryServer, npm_registry_policy: str, request: pytest.FixtureRequest
 ) -> Iterator[NpmRegistry]:
-    """An empty registry for this test, on the session's server."""
-    registry = NpmRegistry(npm_registry_policy, server=npm_registry_server)
+    """An empty registry for this test (or the state its ``npm_registry`` marker declares), on the
+    session's server."""
+    declared = _marker_state(request.node)
+    try:
+        registry = NpmRegistry(declared.get("policy") or npm_registry_policy, server=npm_registry_server)
+    except UsageError as exc:
+        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+    registry.assertion_verbosity = request.config.get_verbosity()
     request.node.stash[_REGISTRY_KEY] = registry
+    _seed(registry, declared.get("users", ()), declared.get("packages", ()))
     yield registry
+    journal_dir = _options(request.config).journal_dir
+    if journal_dir is not None:
+        _write_journal(registry, journal_dir, request.node.nodeid)
     registry.close()
     # Errors raised inside the server thread fail the test here, never as silent 500s.
     npm_registry_server.check()
+
+
+# -- the marker --------------------------------------------------------------------------------------
+
+
+def _marker_signature(
+    *,
+    policy: str | None = None,
+    users: Iterable[str] | Mapping[str, Mapping[str, Any] | None] = (),
+    packages: Iterable[str] | Mapping[str, str | Mapping[str, Any]] = (),
+) -> None:
+    """``@pytest.mark.npm_registry(...)``: arguments are checked against this signature."""
+
+
+def _marker_state(node: pytest.Item) -> dict[str, Any]:
+    """The markers' arguments, the closest marker winning per argument (function over class over module)."""
+    signature = inspect.signature(_marker_signature)
+    state: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers(MARKER))):
+        try:
+            bound = signature.bind(*marker.args, **marker.kwargs)
+        except TypeError as exc:
+            pytest.fail(f"@pytest.mark.{MARKER}{signature}: {exc}", pytrace=False)
+        state.update(bound.arguments)
+    policy = state.get("policy")
+    if policy is not None and not isinstance(policy, str):
+        pytest.fail(f"@pytest.mark.{MARKER}: policy={policy!r} should be a preset name: 'classic'", pytrace=False)
+    for name in ("users", "packages"):
+        if isinstance(state.get(name), str):
+            value = state[name]
+            pytest.fail(f"@pytest.mark.{MARKER}: {name}={value!r} should be a list: [{value!r}]", pytrace=False)
+    return state
+
+
+def _seed(
+    registry: NpmRegistry,
+    users: Iterable[str] | Mapping[str, Mapping[str, Any] | None],
+    packages: Iterable[str] | Mapping[str, str | Mapping[str, Any]],
+) -> None:
+    made: list[User] = []
+    user_specs = users.items() if isinstance(users, Mapping) else ((name, None) for name in users)
+    for name, options in user_specs:
+        try:
+            made.append(registry.add_user(name, **dict(options or {})))
+        except (TypeError, UsageError) as exc:
+            pytest.fail(f"@pytest.mark.{MARKER}: users: {name}: {exc}", pytrace=False)
+    package_specs = packages.items() if isinstance(packages, Mapping) else ((spec, None) for spec in packages)
+    for spec, how in package_specs:
+        publish: dict[str, Any] = {"by": how} if isinstance(how, str) else dict(how or {})
+        if "by" not in publish:
+            if not made:
+                pytest.fail(
+                    f"@pytest.mark.{MARKER}: packages: {spec} needs a maintainer: declare users=[...] "
+                    f"or write packages={{{spec!r}: 'alice'}}",
+                    pytrace=False,
+                )
+            publish["by"] = made[0]
+        try:
+            name, version = parse_spec(spec)
+            registry.publish(name, version or "1.0.0", **publish)
+        except (TypeError, UsageError) as exc:
+            pytest.fail(f"@pytest.mark.{MARKER}: packages: {spec}: {exc}", pytrace=False)
+
+
+# -- reports ----------------------------------------------------------------------------------------
+
+
+def _write_journal(registry: NpmRegistry, directory: os.PathLike[str] | str, nodeid: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    filename = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_") + ".jsonl"
+    rows = exchanges(registry.server, registry.registry)
+    with open(os.path.join(directory, filename), "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row.as_dict()) + "\n" for row in rows)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -51,6 +190,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     registry = item.stash.get(_REGISTRY_KEY, None)
-    if registry is not None and report.failed and len(registry.journal):
-        report.sections.append(("npm registry journal", registry.journal.format()))
+    if registry is not None and report.failed:
+        rows = exchanges(registry.server, registry.registry)
+        if rows:
+            verbose = item.config.get_verbosity() > 0
+            report.sections.append(("npm registry journal", format_report(rows, verbose=verbose)))
     return report
+
