@@ -119,7 +119,12 @@ def _marker_signature(
     users: Iterable[str] | Mapping[str, Mapping[str, Any] | None] = (),
     packages: Iterable[str] | Mapping[str, str | Mapping[str, Any]] = (),
 ) -> None:
-    """``@pytest.mark.npm_registry(...)``: arguments are checked against this signature."""
+    """Declare the registry's starting state; arguments are checked against this signature.
+
+    ``policy``: a preset name (``current``, ``classic``). ``users``: names, or ``{name: add_user
+    keyword arguments}``. ``packages``: ``"name@version"`` specs (maintained by the first user), or
+    ``{spec: maintainer}`` / ``{spec: publish keyword arguments}``. Module, class and function
+    markers combine; the closest one wins per argument."""
 
 
 def _marker_state(node: pytest.Item) -> dict[str, Any]:

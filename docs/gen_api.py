@@ -1,0 +1,65 @@
+"""Write docs/api.md from the package's docstrings: ``python docs/gen_api.py``.
+
+The reference is generated so it cannot drift from the code; the prose pages link to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+from pytest_npm_registry import JournalEntry, NpmRegistry, NpmResult, PackageView, Token, User, plugin
+from pytest_npm_registry.faults import Fault, Faults
+from pytest_npm_registry.options import SETTINGS
+
+FIXTURES = ("npm_registry", "npm_registry_policy", "npm_registry_server")
+CLASSES = (NpmRegistry, User, Token, PackageView, Faults, Fault, NpmResult, JournalEntry)
+
+
+def _doc(obj: object) -> str:
+    return inspect.cleandoc(inspect.getdoc(obj) or "(no docstring)")
+
+
+def _members(cls: type) -> list[str]:
+    lines = []
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("_") or name in ("args", "returncode", "stdout", "stderr", "duration", "tty"):
+            continue
+        target = member.fget if isinstance(member, property) else member
+        if not (inspect.isfunction(target) or isinstance(member, property)):
+            continue
+        if isinstance(member, property):
+            head = f"`{name}` (property)"
+        else:
+            signature = str(inspect.signature(target)).replace("(self, ", "(").replace("(self)", "()")
+            signature = re.sub(r"(: |-> )'([^']*)'", r"\1\2", signature)  # postponed annotations
+            head = f"`{name}{signature}`"
+        doc = inspect.getdoc(target)
+        lines.append(f"- {head}" + (f"  \n  {_indent(inspect.cleandoc(doc))}" if doc else ""))
+    return lines
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
+
+
+def render() -> str:
+    out = ["# API reference", "", "Generated from the docstrings by `python docs/gen_api.py`; do not edit by hand.", ""]
+    out += ["## Fixtures", ""]
+    for name in FIXTURES:
+        function = getattr(plugin, name)
+        wrapped = getattr(function, "__wrapped__", function)
+        out += [f"### `{name}`", "", _doc(wrapped), ""]
+    out += ["## Marker", "", "`@pytest.mark.npm_registry(*, policy=None, users=(), packages=())`", ""]
+    out += [_doc(plugin._marker_signature), ""]
+    out += ["## Options", "", "| command line | environment | ini | default | meaning |", "|---|---|---|---|---|"]
+    out += [f"| `{s.flag}` | `{s.env}` | `{s.dest}` | {s.default or '-'} | {s.help} |" for s in SETTINGS]
+    out.append("")
+    for cls in CLASSES:
+        out += [f"## `{cls.__name__}`", "", _doc(cls), "", *_members(cls), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    Path(__file__).with_name("api.md").write_text(render())
