@@ -46,6 +46,7 @@ from .packaging import make_tarball, manifest_for, publish_document
 from .policy import Policy
 from .registry import Registry
 from .server import RegistryServer
+from .tools import ToolsMixin
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ class PackageView:
         return self.record.versions[version].publisher
 
 
-class NpmRegistry(AssertionsMixin, FaultsMixin):
+class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin):
     """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
 
     def __init__(
