@@ -239,6 +239,12 @@ class ToolsMixin:
         """``reg.env(token)`` plus ``bin_dirs`` first on PATH, a git identity, and ``env``."""
         environment = self.env(token)
         environment.update(GIT_ENV)
+        # What `npm run release` exports to the scripts it runs; changesets reads the registry only
+        # from here (otherwise it asks registry.npmjs.org, which the loopback proxy refuses).
+        environment["npm_config_registry"] = self.url
+        # Tools that take the proxy from npm's config but the exceptions only from the environment
+        # (lerna's npm-registry-fetch) would send even loopback requests to the closed proxy port.
+        environment["NO_PROXY"] = environment["no_proxy"] = "127.0.0.1,localhost,::1"
         path = [str(d) for d in bin_dirs] + [environment.get("PATH", os.defpath)]
         environment["PATH"] = os.pathsep.join(path)
         environment.update(env or {})
