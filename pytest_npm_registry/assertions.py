@@ -327,8 +327,10 @@ class AssertionsMixin:
         writes = [e for e in self.registry.journal if e.operation not in QUIET_OPERATIONS]
         raise AssertionError(
             f"expected {wanted}{' ' + scope if scope else ''}, saw {len(challenges)}"
-            + self._details("challenges" if challenges else "requests (no challenge among them)",
-                            (str(e) for e in (challenges or writes)))
+            + self._details(
+                "challenges" if challenges else "requests (no challenge among them)",
+                (str(e) for e in (challenges or writes)),
+            )
         )
 
 

@@ -48,7 +48,8 @@ class JournalEntry:
         if self.credential:
             who += f" ({self.credential}{' ' + self.token if self.token else ''})"
         otp = f" otp={self.otp.value}" if self.otp is not OtpPath.NONE else ""
-        line = f"{self.operation.value} {target} by {who}{otp} -> {self.status} {self.outcome.value}"
+        what = f"{self.operation.value} {target}".rstrip()
+        line = f"{what} by {who}{otp} -> {self.status} {self.outcome.value}"
         return line + (f": {self.reason}" if self.reason else "")
 
 

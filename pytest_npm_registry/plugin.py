@@ -201,4 +201,3 @@ def pytest_runtest_makereport(
             verbose = item.config.get_verbosity() > 0
             report.sections.append(("npm registry journal", format_report(rows, verbose=verbose)))
     return report
-

@@ -32,6 +32,8 @@ TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 JOURNAL_SPAN_KEY = "npm_registry.journal_span"
 #: Largest request body accepted (the public registry refuses packages past a few hundred MB).
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
+#: Responses up to this size leave in the same write as their headers.
+SMALL_RESPONSE = 64 * 1024
 #: Idle keep-alive connections are closed after this many seconds.
 IDLE_TIMEOUT = 30.0
 
@@ -67,6 +69,9 @@ class _Handler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
+    # Headers and a large body go out in two writes; without TCP_NODELAY the second waits ~40 ms
+    # for the client's delayed ACK (bench: 180 -> 3,700 GETs/s).
+    disable_nagle_algorithm = True
     server: Any
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -79,23 +84,8 @@ class _Handler(WSGIRequestHandler):
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         environ = self.environ = self.make_environ()
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        limit: int = self.server.max_body
-        if length > limit:
-            self.close_connection = True  # the body stays unread: this connection is done
-            self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
+        if not self._read_body(environ):
             return
-        if environ.get("wsgi.input_terminated"):  # chunked upload
-            body = environ["wsgi.input"].read(limit + 1)
-            if len(body) > limit:
-                self.close_connection = True
-                self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
-                return
-        else:
-            body = self.rfile.read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ.pop("wsgi.input_terminated", None)
 
         status_line = "500 INTERNAL SERVER ERROR"
         headers: list[tuple[str, str]] = []
@@ -130,9 +120,36 @@ class _Handler(WSGIRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         if self.close_connection and truncate is None:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload if truncate is None else payload[:truncate])
+        body = b"" if self.command == "HEAD" else payload if truncate is None else payload[:truncate]
+        if len(body) <= SMALL_RESPONSE:
+            # One write for headers and body: one system call, one packet.
+            self._headers_buffer.append(b"\r\n" + body)
+            self.flush_headers()
+        else:
+            self.end_headers()
+            self.wfile.write(body)
+
+    def _read_body(self, environ: dict[str, Any]) -> bool:
+        """Read the whole body into the environ, or answer 413 and return False."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        limit: int = self.server.max_body
+        if length > limit:
+            self.close_connection = True  # the body stays unread: this connection is done
+            self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
+            return False
+        if environ.get("wsgi.input_terminated"):  # chunked upload
+            body = environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                self.close_connection = True
+                self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
+                return False
+        else:
+            body = self.rfile.read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        # The body is whole: werkzeug must not wrap (and copy) it again.
+        environ["wsgi.input_terminated"] = True
+        return True
 
     def _send(self, status: int, body: dict[str, str]) -> None:
         response = json_response(body, status)
@@ -185,6 +202,11 @@ class RegistryServer(HTTPServer):
         self.port = self.server.port
         self.server_thread = threading.Thread(target=self.thread_target, name="npm-registry", daemon=True)
         self.server_thread.start()
+
+    def thread_target(self) -> None:
+        # pytest-httpserver polls for shutdown every 0.5 s; stop() should not cost that long.
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.05)
 
     def clear_log(self) -> None:
         self.log = BoundedLog(self.log_limit)

@@ -161,5 +161,5 @@ def test_verbose_run_adds_the_journal_to_the_message(pytester: pytest.Pytester) 
     result = pytester.runpytest("-v")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["E       registry journal:", "E         *GET /-/ping: ping  by anonymous -> 200 accepted"]
+        ["E       registry journal:", "E         *GET /-/ping: ping by anonymous -> 200 accepted"]
     )

@@ -66,7 +66,7 @@ def test_failing_test_report_carries_the_journal(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- npm registry journal -*", "GET /-/ping: ping  by anonymous -> 200 accepted"])
+    result.stdout.fnmatch_lines(["*- npm registry journal -*", "GET /-/ping: ping by anonymous -> 200 accepted"])
 
 
 def test_errors_inside_the_server_fail_the_test(pytester: pytest.Pytester) -> None:
