@@ -153,6 +153,8 @@ class Accounts(RegistryState):
             description=description,
             orgs=orgs,
             orgs_permission=orgs_permission,
+            # Minted directly (by a test), an OIDC token may publish; the exchange sets the real list.
+            oidc_permissions=("createPackage",) if kind is TokenKind.OIDC else (),
         )
         with self._lock:
             self.tokens[token.key_hash] = token

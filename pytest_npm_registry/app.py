@@ -14,12 +14,14 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Request, Response
 
-from . import documents
+from . import documents, identity
+from .clock import iso
 from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError
 from .maintainers import OwnersChange
 from .models import Call, Credential, Operation, Package
@@ -72,6 +74,17 @@ _OPERATIONS = {
     ("package_rev", "PUT"): Operation.CHANGE_OWNERS,
     ("package_rev", "DELETE"): Operation.UNPUBLISH,
     ("tarball_rev", "DELETE"): Operation.UNPUBLISH,
+    ("oidc_exchange", "POST"): Operation.OIDC_EXCHANGE,
+    ("oidc_id_token", "GET"): Operation.OIDC_ID_TOKEN,
+    ("trust", "GET"): Operation.LIST_TRUST,
+    ("trust", "POST"): Operation.ADD_TRUST,
+    ("trust_config", "DELETE"): Operation.REVOKE_TRUST,
+    ("stage_publish", "POST"): Operation.STAGE,
+    ("stages", "GET"): Operation.LIST_STAGES,
+    ("stage", "GET"): Operation.VIEW_STAGE,
+    ("stage", "DELETE"): Operation.REJECT_STAGE,
+    ("stage_approve", "POST"): Operation.APPROVE_STAGE,
+    ("stage_tarball", "GET"): Operation.VIEW_STAGE,
     ("web_auth_done", "GET"): Operation.WEB_AUTH_POLL,
     ("web_auth_approve", "POST"): Operation.WEB_AUTH_APPROVE,
     ("web_login", "POST"): Operation.LOGIN,
@@ -125,7 +138,9 @@ class RegistryApp:
         self._cache_lock = threading.Lock()
 
     def __call__(self, request: Request) -> Response:
-        origin = request.host_url.rstrip("/")
+        # Always plain HTTP on loopback; request.host_url would re-validate the host on every call.
+        environ = request.environ
+        origin = "http://" + (environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}")
         endpoint, call = "unknown", Call(client_ip=self.client_ip or request.remote_addr or "")
         args: Mapping[str, Any] = {}
         try:
@@ -137,7 +152,7 @@ class RegistryApp:
                 raise NotImplementedByMock(
                     request.method, request.path, allow=tuple(sorted(exc.valid_methods or ()))
                 ) from None
-            call = self._call(request)
+            call = self._call(request, origin)
             handler: Callable[..., Response] = getattr(self, f"on_{endpoint}")
             return handler(request, call, origin, **args)
         except RegistryError as error:
@@ -149,7 +164,7 @@ class RegistryApp:
             detail = traceback.format_exception_only(exc)[-1].strip()
             return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)
 
-    def _call(self, request: Request) -> Call:
+    def _call(self, request: Request, origin: str) -> Call:
         headers = request.headers
         return Call(
             credential=parse_credential(headers.get("authorization")),
@@ -157,6 +172,7 @@ class RegistryApp:
             auth_type=headers.get("npm-auth-type"),
             client_ip=self.client_ip or request.remote_addr or "",
             command=headers.get("npm-command"),
+            host=urlsplit(origin).hostname or "",
         )
 
     @staticmethod
@@ -412,3 +428,68 @@ class RegistryApp:
         revoke = request.method == "DELETE"
         self.registry.grant(call, org, team, self._json_body(request), revoke=revoke)
         return json_response({}, 200 if revoke else 201)
+
+    # -- trusted publishing and staging ------------------------------------------------------------------
+
+    def on_oidc_exchange(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        record, secret = self.registry.exchange_oidc(call, name)
+        created = iso(record.created)
+        expires = iso(record.expires or record.created)
+        return json_response({"token": secret, "token_type": "oidc", "created": created, "expires": expires}, 201)
+
+    def on_oidc_id_token(self, request: Request, call: Call, origin: str) -> Response:
+        token = self.registry.issue_id_token(call, request.args.get("audience"))
+        return json_response({"count": 1, "value": token})
+
+    def on_oidc_jwks(self, request: Request, call: Call, origin: str) -> Response:
+        return json_response(identity.jwks())
+
+    def on_oidc_configuration(self, request: Request, call: Call, origin: str) -> Response:
+        issuer = f"{origin}/-/_mock/oidc"
+        return json_response(
+            {
+                "issuer": issuer,
+                "jwks_uri": f"{issuer}/.well-known/jwks",
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
+
+    def on_trust(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        if request.method == "POST":
+            return json_response(self.registry.create_trust(call, name, self._json_body(request)).as_dict())
+        return json_response([c.as_dict() for c in self.registry.list_trust(call, name)])
+
+    def on_trust_config(self, request: Request, call: Call, origin: str, name: str, config_id: str) -> Response:
+        self.registry.revoke_trust(call, name, config_id)
+        return Response(status=204)
+
+    def on_stage_publish(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        stage = self.registry.stage_publish(call, name, self._json_body(request))
+        return json_response({"message": "Package version staged successfully.", "stageId": stage.id}, 201)
+
+    def on_stages(self, request: Request, call: Call, origin: str) -> Response:
+        try:
+            page = int(request.args.get("page", 0))
+            per_page = int(request.args.get("perPage", 100))
+        except ValueError:
+            raise BadRequest("Invalid paging: page and perPage are integers") from None
+        items, total = self.registry.list_stages(
+            call, package=request.args.get("package"), page=page, per_page=per_page
+        )
+        return json_response(
+            {"items": [documents.stage_item(s) for s in items], "page": page, "perPage": per_page, "total": total}
+        )
+
+    def on_stage(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
+        if request.method == "DELETE":
+            self.registry.reject_stage(call, stage_id)
+            return Response(status=204)
+        return json_response(documents.stage_item(self.registry.view_stage(call, stage_id)))
+
+    def on_stage_approve(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
+        self.registry.approve_stage(call, stage_id)
+        return json_response({"message": "Package version approved and published successfully."}, 201)
+
+    def on_stage_tarball(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
+        stage = self.registry.view_stage(call, stage_id)
+        return Response(stage.version.tarball, content_type="application/octet-stream")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import iso
-from .models import Package, Permission, Token, TokenKind, User, Version
+from .models import Package, Permission, StagedVersion, Token, TokenKind, User, Version
 from .validation import is_prerelease, version_key
 
 CORGI = "application/vnd.npm.install-v1+json"
@@ -173,3 +173,18 @@ def token(record: Token, secret: str | None = None) -> dict[str, Any]:
             {"name": "org", "action": "read" if record.orgs_permission is not Permission.READ_WRITE else "write"}
         )
     return doc
+
+
+def stage_item(stage: StagedVersion) -> dict[str, Any]:
+    """One entry of ``GET /-/stage`` (API docs' ``getStageItems``)."""
+    return {
+        "id": stage.id,
+        "packageName": stage.package,
+        "version": stage.version.version,
+        "tag": stage.tag,
+        "createdAt": iso(stage.created),
+        "actor": stage.actor,
+        "actorType": stage.actor_type,
+        "access": stage.access,
+        "shasum": stage.version.shasum,
+    }

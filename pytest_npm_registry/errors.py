@@ -314,6 +314,48 @@ class AlreadyStaged(RegistryError):
         super().__init__(f'Cannot publish over previously staged version "{version}".', reason=reason)
 
 
+class OidcExchangeError(RegistryError):
+    """Exchange failures carry ``{"message"}`` (API docs), not ``{"error"}``; npm logs them only
+    at verbose level and carries on with another credential."""
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"message": self.message}
+
+
+class OidcBadRequest(OidcExchangeError):
+    status = 400
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("OIDC token exchange error - bad request", reason=reason)
+
+
+class OidcUnauthorized(OidcExchangeError):
+    status = 401
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("OIDC token exchange error - unauthorized", reason=reason)
+
+
+class OidcPackageNotFound(OidcExchangeError):
+    """Also what a claim mismatch gets: the public registry answers 404 then too."""
+
+    status = 404
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("OIDC token exchange error - package not found", reason=reason)
+
+
+class OidcTokenInvalid(RegistryError):
+    """An exchanged token used for another package: a plain 401, as the field reports show."""
+
+    status = 401
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            "Failed to generate Web Auth URLs due to error: BadRequestError: token is invalid", reason=reason
+        )
+
+
 class PayloadTooLarge(RegistryError):
     status = 413
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from .assertions import AssertionsMixin
+from .ci import CiMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm
 from .clock import Clock
 from .errors import RegistryError, UsageError
@@ -198,11 +199,15 @@ class PackageView:
     def tarball(self, version: str) -> bytes:
         return self.record.versions[version].tarball
 
+    def attachments(self, version: str) -> dict[str, bytes]:
+        """Extra attachments of a publish, e.g. a provenance bundle (``<name>-<v>.sigstore``)."""
+        return dict(self.record.versions[version].attachments)
+
     def publisher(self, version: str) -> str:
         return self.record.versions[version].publisher
 
 
-class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin):
+class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
     """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
 
     def __init__(

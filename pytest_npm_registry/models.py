@@ -45,6 +45,8 @@ class Permission(StrEnum):
 
     READ_ONLY = "read-only"
     READ_WRITE = "read-write"
+    #: Stages versions for a human to approve (npm >= 11.21); never publishes directly.
+    STAGE_ONLY = "read-write-stage-only"
 
 
 class PublishRequirement(StrEnum):
@@ -141,6 +143,16 @@ class Operation(StrEnum):
     TEAM_MEMBERS = "team-ls"
     ADD_TEAM_MEMBER = "team-add"
     REMOVE_TEAM_MEMBER = "team-rm"
+    OIDC_EXCHANGE = "oidc-exchange"
+    OIDC_ID_TOKEN = "oidc-id-token"  # noqa: S105 - an operation name
+    ADD_TRUST = "trust-add"
+    LIST_TRUST = "trust-list"
+    REVOKE_TRUST = "trust-revoke"
+    STAGE = "stage-publish"
+    LIST_STAGES = "stage-list"
+    VIEW_STAGE = "stage-view"
+    APPROVE_STAGE = "stage-approve"
+    REJECT_STAGE = "stage-reject"
     UNKNOWN = "unknown"
 
 
@@ -199,6 +211,8 @@ class Token:
     orgs: tuple[str, ...] | None = None
     orgs_permission: Permission | None = None
     last_used: float | None = None
+    #: For an OIDC token: what the matching trust configuration allows (createPackage, createStagedPackage).
+    oidc_permissions: tuple[str, ...] = ()
 
     @property
     def read_only(self) -> bool:
@@ -269,6 +283,8 @@ class Call:
     auth_type: str | None = None
     client_ip: str = "127.0.0.1"
     command: str | None = None
+    #: The registry's host name as the client addressed it (an OIDC audience is ``npm:<host>``).
+    host: str = "127.0.0.1"
 
     @property
     def web_auth(self) -> bool:
@@ -348,6 +364,34 @@ class Org:
     members: dict[str, OrgRole] = field(default_factory=dict)
     teams: dict[str, Team] = field(default_factory=dict)
     paid: bool = False
+
+
+@dataclass(frozen=True)
+class StagedVersion:
+    """A version sent with ``npm stage publish``, waiting for a maintainer to approve it."""
+
+    id: str
+    package: str
+    version: Version
+    tag: str
+    access: str | None
+    created: float
+    actor: str
+    actor_type: str  # "user" or "trusted publisher"
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """A package's trusted publisher: which CI identity may exchange its id token for a token."""
+
+    id: str
+    type: str  # github | gitlab | circleci
+    claims: dict[str, Any]
+    permissions: tuple[str, ...]
+    created: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "claims": self.claims, "permissions": list(self.permissions)}
 
 
 @dataclass

@@ -16,11 +16,12 @@ from .errors import (
     AutomationTokenRefused,
     BypassTokenRefused,
     CredentialsNotAllowed,
+    OidcTokenInvalid,
     SessionRequired,
     TwoFactorRequiredToPublish,
     UsageError,
 )
-from .models import Principal, PublishRequirement, TokenKind, TwoFactorMode
+from .models import Permission, Principal, PublishRequirement, TokenKind, TwoFactorMode
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -75,12 +76,18 @@ class Policy:
         who = principal.describe()
         user = principal.user
         token = principal.token
+        if token is not None and token.kind is TokenKind.OIDC:
+            if not token.covers(package):
+                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {token.packages}, not {package}")
+            if "createPackage" not in token.oidc_permissions:
+                raise CredentialsNotAllowed(reason="the trusted publisher allows staged publishes only")
+            return Gate.ALLOW
         if token is not None and token.read_only:
             raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if token is not None and token.permission is Permission.STAGE_ONLY:
+            raise CredentialsNotAllowed(reason=f"{who} may only stage versions (npm stage publish)")
         if token is not None and not token.covers(package):
             raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
-        if token is not None and token.kind is TokenKind.OIDC:
-            return Gate.ALLOW
         if principal.bypasses_2fa:
             if requirement is PublishRequirement.PUBLISH:
                 if token is not None and token.kind is TokenKind.AUTOMATION:
@@ -107,8 +114,10 @@ class Policy:
         """
         token = principal.token
         who = principal.describe()
-        if token is not None and token.read_only:
-            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if token is not None and token.kind is TokenKind.OIDC:
+            raise CredentialsNotAllowed(reason=f"{who} may only publish")
+        if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
+            raise CredentialsNotAllowed(reason=f"{who} is {token.permission.value}")
         if token is not None and not token.covers(package):
             raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
         if principal.bypasses_2fa:

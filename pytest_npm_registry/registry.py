@@ -21,15 +21,15 @@ from .errors import (
 from .maintainers import UNPUBLISH_DOWNLOAD_LIMIT
 from .models import Call, Operation, Package, Version
 from .policy import Gate
-from .publishing import Publishing
+from .stages import Stages
 from .state import _Record
 from .validation import check_tag, check_version
 
 
-class Registry(Publishing):
-    """The mock registry's state and operations: reads, publish and dist-tags here; governance in
-    :class:`~.maintainers.Maintainers`, orgs in :class:`~.orgs.Orgs`, accounts in
-    :class:`~.profiles.Profiles` and :class:`~.accounts.Accounts`."""
+class Registry(Stages):
+    """The mock registry's state and operations, one module per area: reads and dist-tags here;
+    staging (``stages``), trusted publishing (``trust``), publishing (``publishing``), governance
+    (``maintainers``), orgs (``orgs``), login and tokens (``profiles``), accounts (``accounts``)."""
 
     # -- reads -------------------------------------------------------------------------------------
 

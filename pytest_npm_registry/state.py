@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .clock import Clock
 from .errors import PackageNotFound, RegistryError
@@ -25,7 +26,9 @@ from .models import (
     Outcome,
     Package,
     Principal,
+    StagedVersion,
     Token,
+    TrustConfig,
     User,
     WebAuthSession,
     WebLogin,
@@ -42,6 +45,10 @@ class _Record:
     tag: str | None = None
     otp: OtpPath = OtpPath.NONE
     status: int = 200
+    #: Why an accepted request was accepted, when that is worth saying (which trust config matched).
+    reason: str | None = None
+    #: The credential, when it is not a registry token (a CI id token, say).
+    credential: str | None = None
 
 
 class RegistryState:
@@ -62,6 +69,12 @@ class RegistryState:
         self.unpublished: dict[str, float] = {}
         #: Versions ever published per package: a name@version is never reusable, even after unpublish.
         self.retired_versions: dict[str, set[str]] = {}
+        #: Trusted publishers per package (one config each, as on the public registry).
+        self.trust: dict[str, list[TrustConfig]] = {}
+        #: GitHub Actions jobs a test started: request token -> the job's identity.
+        self.ci_jobs: dict[str, dict[str, Any]] = {}
+        #: Versions waiting for approval (``npm stage publish``), by stage id.
+        self.stages: dict[str, StagedVersion] = {}
         #: Recent tarball download times per package: the unpublish policy asks whether the last
         #: week had 300 or more, so the newest 300 are all it needs.
         self.downloads: dict[str, deque[float]] = {}
@@ -96,7 +109,13 @@ class RegistryState:
             raise
         else:
             self._record(
-                operation, call=call, package=package, rec=rec, outcome=Outcome.ACCEPTED, status=rec.status, reason=None
+                operation,
+                call=call,
+                package=package,
+                rec=rec,
+                outcome=Outcome.ACCEPTED,
+                status=rec.status,
+                reason=rec.reason,
             )
 
     def package(self, name: str) -> Package:
@@ -151,7 +170,9 @@ class RegistryState:
         principal = rec.principal
         token = principal.token if principal else None
         credential = principal.credential if principal else None
-        if principal is None and call.credential is not None:
+        if rec.credential is not None:
+            credential = rec.credential
+        elif principal is None and call.credential is not None:
             credential = "invalid"
         self.journal.record(
             JournalEntry(
