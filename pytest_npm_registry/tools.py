@@ -245,6 +245,11 @@ class ToolsMixin:
         # Tools that take the proxy from npm's config but the exceptions only from the environment
         # (lerna's npm-registry-fetch) would send even loopback requests to the closed proxy port.
         environment["NO_PROXY"] = environment["no_proxy"] = "127.0.0.1,localhost,::1"
+        # Some tools (np) read `git config user.name` rather than trusting GIT_AUTHOR_*.
+        gitconfig = Path(environment["HOME"]) / ".gitconfig"
+        if not gitconfig.exists():
+            name, email = GIT_ENV["GIT_AUTHOR_NAME"], GIT_ENV["GIT_AUTHOR_EMAIL"]
+            gitconfig.write_text(f"[user]\n\tname = {name}\n\temail = {email}\n")
         path = [str(d) for d in bin_dirs] + [environment.get("PATH", os.defpath)]
         environment["PATH"] = os.pathsep.join(path)
         environment.update(env or {})
