@@ -111,6 +111,7 @@ class User:
         kind: TokenKind | str = TokenKind.GRANULAR,
         *,
         read_only: bool = False,
+        stage_only: bool = False,
         bypass_2fa: bool = False,
         packages: Iterable[str] | None = None,
         scopes: Iterable[str] | None = None,
@@ -122,13 +123,18 @@ class User:
         key: str | None = None,
     ) -> Token:
         """Mint a token. ``kind``: ``granular`` (default), ``session`` (what ``npm login`` gives), or
-        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``. ``key`` fixes the
+        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``. ``stage_only`` is
+        ``--packages-and-scopes-permission=read-write-stage-only`` (npm >= 11.21). ``key`` fixes the
         secret (a CI fixture that must match a stored value)."""
         try:
             record, secret = self._registry.create_token(
                 self.name,
                 kind=TokenKind(kind),
-                permission=Permission.READ_ONLY if read_only else Permission.READ_WRITE,
+                permission=Permission.READ_ONLY
+                if read_only
+                else Permission.STAGE_ONLY
+                if stage_only
+                else Permission.READ_WRITE,
                 bypass_2fa=bypass_2fa,
                 packages=tuple(packages) if packages is not None else None,
                 scopes=tuple(scopes) if scopes is not None else None,

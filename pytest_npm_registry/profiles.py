@@ -32,7 +32,11 @@ from .policy import Gate
 from .validation import check_package_name
 
 PROFILE_FIELDS = ("fullname", "homepage", "freenode", "twitter", "github")
-_PERMISSIONS = {"read-only": Permission.READ_ONLY, "read-write": Permission.READ_WRITE}
+_PERMISSIONS = {
+    "read-only": Permission.READ_ONLY,
+    "read-write": Permission.READ_WRITE,
+    "read-write-stage-only": Permission.STAGE_ONLY,  # npm >= 11.21
+}
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -264,11 +268,11 @@ class Profiles(Accounts):
         readonly = body.get("readonly") is True
         if permission is not None and permission not in _PERMISSIONS:
             raise BadRequest(
-                f"Invalid packages_and_scopes_permission {permission!r}: use read-only or read-write"
-                " (read-write-stage-only and no-access come with staged publishing)"
+                f"Invalid packages_and_scopes_permission {permission!r}: use read-only, read-write or"
+                " read-write-stage-only"
             )
         orgs_permission = body.get("orgs_permission")
-        if orgs_permission is not None and orgs_permission not in _PERMISSIONS:
+        if orgs_permission is not None and orgs_permission not in ("read-only", "read-write"):
             raise BadRequest(f"Invalid orgs_permission {orgs_permission!r}: use read-only or read-write")
         expires = body.get("expires", body.get("expires_in_days"))
         if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int) or expires < 1):
