@@ -33,7 +33,7 @@ from .models import (
     WebAuthSession,
     secret_hash,
 )
-from .otp import check_second_factor, new_recovery_codes, new_totp_secret, new_web_otp
+from .otp import check_second_factor, new_recovery_codes, new_totp_secret, new_web_otp, valid_totp_secret
 from .policy import DAY
 from .state import RegistryState
 from .validation import check_package_name
@@ -80,6 +80,10 @@ class Accounts(RegistryState):
                 created=self.clock.now(),
             )
             if tfa is not TwoFactorMode.NONE:
+                if totp_secret is not None and not valid_totp_secret(totp_secret):
+                    raise BadRequest(
+                        f"Invalid totp_secret {totp_secret!r}: base32, at least 128 bits (26 characters or more)"
+                    )
                 user.totp_secret = totp_secret or new_totp_secret()
                 user.recovery_codes = new_recovery_codes()
             self.users[name] = user

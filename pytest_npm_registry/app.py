@@ -22,23 +22,15 @@ from werkzeug.wrappers import Request, Response
 
 from . import documents, identity
 from .clock import iso
-from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError
+from .control import ControlMixin
+from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError, UsageError
 from .maintainers import OwnersChange
 from .models import Call, Credential, Operation, Package
 from .registry import Registry
+from .responses import JSON, json_response, render_error
 from .routes import url_map
 
-JSON = "application/json"
 _CACHE_LIMIT = 2048
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers, content_type=JSON)
-
-
-def render_error(error: RegistryError, origin: str) -> Response:
-    """The only place a registry error turns into HTTP: status, exact body, protocol headers."""
-    return json_response(error.body(origin), error.status, error.headers(origin))
 
 
 _OPERATIONS = {
@@ -122,7 +114,7 @@ def parse_credential(header: str | None) -> Credential | None:
     raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
 
 
-class RegistryApp:
+class RegistryApp(ControlMixin):
     """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
 
     def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:
@@ -158,11 +150,18 @@ class RegistryApp:
         except RegistryError as error:
             self.registry.refuse(_operation(endpoint, request.method), call, args.get("name"), error)
             return render_error(error, origin)
+        except UsageError as error:
+            if endpoint.startswith("control_"):
+                return json_response({"error": str(error)}, 400)
+            return self._internal_error(error)  # a test misused the fixture API inside a request
         except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
-            if self.on_internal_error is not None:
-                self.on_internal_error(exc)
-            detail = traceback.format_exception_only(exc)[-1].strip()
-            return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)
+            return self._internal_error(exc)
+
+    def _internal_error(self, exc: Exception) -> Response:
+        if self.on_internal_error is not None:
+            self.on_internal_error(exc)
+        detail = traceback.format_exception_only(exc)[-1].strip()
+        return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)
 
     def _call(self, request: Request, origin: str) -> Call:
         headers = request.headers

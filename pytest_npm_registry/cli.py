@@ -1,88 +1,136 @@
-"""Command line: ``pytest-npm-registry demo`` and ``pytest-npm-registry serve``."""
+"""Command line: ``pytest-npm-registry demo|serve`` and the commands that talk to a running server.
+
+``serve`` prints the URL, the control API's admin token and ready-to-paste ``.npmrc`` lines for
+every seeded token (``--json``: one machine-readable line instead). The other commands reach a
+running server through its control API; give them ``--url`` and ``--admin-token`` or the
+environment variables ``NPM_REGISTRY_URL`` and ``NPM_REGISTRY_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import signal
 import sys
-import tempfile
 import threading
-from pathlib import Path
+import urllib.error
+import urllib.request
+from typing import Any
 
-from .clients import NpmResult
+from .clients import npmrc_text
+from .demo import demo
+from .errors import UsageError
 from .facade import NpmRegistry
-from .packaging import write_package
 from .policy import PRESETS
 
-
-def _show(step: str, result: NpmResult) -> None:
-    print(f"\n== {step}\n$ npm {' '.join(a if not a.startswith('--otp=') else '--otp=******' for a in result.args)}")
-    for line in (result.stdout + result.stderr).splitlines():
-        if line.startswith("npm notice") and not line.startswith("npm notice Publishing"):
-            continue  # the tarball listing is noise here
-        print(f"   {line}")
-    verdict = "ok" if result.returncode == 0 else f"failed with {result.error_code}"
-    print(f"-> exit {result.returncode} ({verdict}) in {result.duration:.2f}s")
+LOG_LEVELS = ("warning", "info", "debug")
 
 
-def demo() -> int:
-    """Reproduce the classic CI failure and its fixes against the embedded registry."""
-    work = Path(tempfile.mkdtemp(prefix="npm-registry-demo-"))
-    try:
-        with NpmRegistry() as reg:
-            print(f"Mock npm registry on {reg.url} (policy: {reg.policy.name})")
-            alice = reg.add_user("alice", tfa="auth-and-writes")
-            reg.add_org("demo", owner=alice)
-            print("Account alice: 2FA auth-and-writes, owner of the @demo org; she logs in (a session token).")
-            session = alice.create_token("session")
-            pkg = write_package(work / "hello-pkg", "@demo/hello-pkg", "1.0.0")
-            print(f"Package @demo/hello-pkg@1.0.0 in {pkg}")
-
-            failed = reg.npm("publish", "--access", "public", cwd=pkg, token=session)
-            _show("1. npm publish with the session token, no terminal (as in CI)", failed)
-            print(f"   journal: {reg.journal[-1]}")
-
-            ok = reg.npm("publish", "--access", "public", cwd=pkg, token=session, otp=alice.otp())
-            _show("2. the same with --otp=<code from her authenticator>", ok)
-
-            ci = alice.create_token(bypass_2fa=True, packages=["@demo/hello-pkg"])
-            print("\nA granular token with 'bypass 2FA', limited to @demo/hello-pkg, goes into CI.")
-            write_package(pkg, "@demo/hello-pkg", "1.1.0")
-            bypass = reg.npm("publish", "--access", "public", cwd=pkg, token=ci)
-            _show("3. npm publish 1.1.0 with the bypass-2FA token", bypass)
-
-            app = work / "app"
-            app.mkdir()
-            (app / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0", "private": True}))
-            installed = reg.npm("install", "@demo/hello-pkg", cwd=app, token=ci)
-            _show("4. npm install @demo/hello-pkg in a fresh folder", installed)
-            version = json.loads((app / "node_modules/@demo/hello-pkg/package.json").read_text())["version"]
-            print(f"   installed version: {version}")
-
-            print("\nThe registry's journal:")
-            for entry in reg.journal.entries(operation="publish"):
-                print(f"   {entry}")
-            expected = (failed.error_code, ok.returncode, bypass.returncode, installed.returncode, version)
-            if expected != ("EOTP", 0, 0, 0, "1.1.0"):
-                print(f"\nUNEXPECTED: {expected}", file=sys.stderr)
-                return 1
-            print("\nDemo finished: EOTP reproduced, then fixed with --otp and with a bypass-2FA token.")
-            return 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def serve(host: str, port: int, policy: str) -> int:
-    reg = NpmRegistry(policy, host=host, port=port)
-    reg.start()
-    print(f"Mock npm registry listening on {reg.url} (policy: {policy}); Ctrl-C to stop", flush=True)
+def serve(args: argparse.Namespace) -> int:
+    # Handlers first: a SIGTERM right after the URL is printed must stop cleanly, not kill.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    try:
+        reg = NpmRegistry(
+            args.policy, host=args.host, port=args.port, storage=args.storage, admin_token=args.admin_token
+        )
+        # A restart from storage keeps its state: the seed was applied when the file was new.
+        made = reg.seed(args.seed) if args.seed and not reg.restored else {"users": [], "tokens": []}
+    except (UsageError, OSError) as exc:
+        print(f"pytest-npm-registry serve: {exc}", file=sys.stderr)
+        return 2
+    reg.auto_approve_web_auth = args.auto_approve_web_auth
+    reg.start()
+    tokens = [
+        {"user": t.record.user, "name": t.record.name, "token": t.key, "npmrc": npmrc_text(reg.url, t.key)}
+        for t in made["tokens"]
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "url": reg.url,
+                    "admin_token": reg.admin_token,
+                    "policy": reg.policy.name,
+                    "control": f"{reg.url}-/_mock/api/",
+                    "users": sorted(reg.registry.users),
+                    "tokens": tokens,
+                }
+            ),
+            flush=True,
+        )
+    else:
+        restored = f" (restored from {args.storage})" if reg.restored else ""
+        print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
+        print(f"Control API: {reg.url}-/_mock/api/  admin token: {reg.admin_token}")
+        for token in tokens:
+            print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
+            print(token["npmrc"], end="")
+        print("\nCtrl-C to stop.", flush=True)
+    seen = 0
+    while not stop.wait(0.2):
+        if args.log_level != "warning":  # follow the journal on stderr
+            entries = reg.journal.entries()
+            for entry in entries[seen:]:
+                if args.log_level == "debug" or entry.outcome.value != "accepted":
+                    print(entry, file=sys.stderr, flush=True)
+            seen = len(entries)
     reg.close()
+    return 0
+
+
+# -- talking to a running server ----------------------------------------------------------------------
+
+
+def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    url = (args.url or os.environ.get("NPM_REGISTRY_URL") or "http://127.0.0.1:4873/").rstrip("/")
+    token = args.admin_token or os.environ.get("NPM_REGISTRY_ADMIN_TOKEN")
+    if not token:
+        raise UsageError("give --admin-token (or NPM_REGISTRY_ADMIN_TOKEN): `serve` printed it at start")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - the URL the user gave
+        f"{url}/-/_mock/api/{path}",
+        data=data,
+        method=method,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the URL the user gave
+            return json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise UsageError(f"{method} {path}: {exc.code} {detail}") from None
+    except urllib.error.URLError as exc:
+        raise UsageError(f"cannot reach {url}: {exc.reason}") from None
+
+
+def client(args: argparse.Namespace) -> int:
+    if args.command == "otp":
+        print(_control(args, "GET", f"users/{args.user}/otp")["otp"])
+    elif args.command == "approve":
+        body = {"id": args.id, "user": args.user}
+        approved = _control(args, "POST", "web-auth/approve", {k: v for k, v in body.items() if v})
+        print("\n".join(approved["approved"]))
+    elif args.command == "approve-login":
+        print(_control(args, "POST", "web-logins/approve", {"user": args.user, "wait": args.wait})["id"])
+    elif args.command == "journal":
+        entries = _control(args, "GET", "journal")["entries"]
+        if args.json:
+            print(json.dumps(entries, indent=2))
+        for entry in [] if args.json else entries:
+            who = entry["user"] or "anonymous"
+            target = (entry["package"] or "") + (f"@{entry['version']}" if entry["version"] else "")
+            reason = f"  {entry['reason']}" if entry["reason"] else ""
+            print(
+                f"{entry['time']}  {entry['operation']:<16} {target:<28} {who:<12} {entry['status']} "
+                f"{entry['outcome']}{reason}"
+            )
+    elif args.command == "reset":
+        print(_control(args, "POST", "reset", {"policy": args.policy} if args.policy else {})["policy"])
+    elif args.command == "clock":
+        print(_control(args, "POST", "clock", {"advance": args.seconds})["now"])
     return 0
 
 
@@ -90,11 +138,49 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pytest-npm-registry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="publish with 2FA against the embedded registry, step by step")
+
     serve_cmd = commands.add_parser("serve", help="run the registry in the foreground")
     serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=4873)
+    serve_cmd.add_argument("--port", type=int, default=4873, help="0 picks a free port")
     serve_cmd.add_argument("--policy", choices=sorted(PRESETS), default="current")
+    serve_cmd.add_argument("--seed", help="a TOML (or JSON) seed file: users, tokens, orgs, packages, trust")
+    serve_cmd.add_argument("--storage", help="an SQLite file that keeps the state across restarts")
+    serve_cmd.add_argument("--admin-token", help="the control API's secret (random if not given)")
+    serve_cmd.add_argument("--auto-approve-web-auth", action="store_true", help="approve web 2FA at once")
+    serve_cmd.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="warning",
+        help="info: refusals and challenges on stderr; debug: every journal entry",
+    )
+    serve_cmd.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+
+    def connected(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--url", help="the registry URL (or NPM_REGISTRY_URL)")
+        sub.add_argument("--admin-token", help="the admin token serve printed (or NPM_REGISTRY_ADMIN_TOKEN)")
+        return sub
+
+    connected("otp", "print a user's current OTP").add_argument("user")
+    approve = connected("approve", "approve pending web 2FA (all, a user's, or one id)")
+    approve.add_argument("--user")
+    approve.add_argument("--id")
+    login = connected("approve-login", "complete a pending `npm login` in the browser as USER")
+    login.add_argument("user")
+    login.add_argument("--wait", type=float, default=10.0, help="seconds to wait for npm to start the login")
+    connected("journal", "print the journal").add_argument("--json", action="store_true")
+    connected("reset", "empty the registry").add_argument("--policy", choices=sorted(PRESETS))
+    clock = connected("clock", "move the registry's clock")
+    clock.add_argument("action", choices=["advance"])
+    clock.add_argument("seconds", type=float)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo()
-    return serve(args.host, args.port, args.policy)
+    if args.command == "serve":
+        return serve(args)
+    try:
+        return client(args)
+    except UsageError as exc:
+        print(f"pytest-npm-registry {args.command}: {exc}", file=sys.stderr)
+        return 1

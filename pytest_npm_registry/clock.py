@@ -48,6 +48,14 @@ class Clock:
                 self._offset = self._frozen_at - time.time()
                 self._frozen_at = None
 
+    def snapshot(self) -> tuple[float, float | None]:
+        """What :meth:`restore` needs to bring this clock back (the standalone server's storage)."""
+        return self._offset, self._frozen_at
+
+    def restore(self, snapshot: tuple[float, float | None]) -> None:
+        with self._lock:
+            self._offset, self._frozen_at = snapshot
+
     def isoformat(self, at: float | None = None) -> str:
         """The registry's timestamp format: ISO 8601, UTC, milliseconds, ``Z``."""
         return iso(self.now() if at is None else at)

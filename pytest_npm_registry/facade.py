@@ -9,6 +9,7 @@ Usable with or without pytest::
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import time
@@ -46,7 +47,9 @@ from .otp import totp_code
 from .packaging import make_tarball, manifest_for, publish_document
 from .policy import Policy
 from .registry import Registry
+from .seed import apply_seed, apply_seed_file
 from .server import RegistryServer
+from .storage import Storage
 from .tools import ToolsMixin
 
 
@@ -223,12 +226,26 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         server: RegistryServer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        storage: Path | str | None = None,
+        admin_token: str | None = None,
     ) -> None:
+        """``storage``: an SQLite file that keeps the registry across restarts (the standalone
+        server's ``--storage``); an existing file is loaded instead of starting empty.
+        ``admin_token``: the secret of the control API (``/-/_mock/api/``); random by default."""
         self._owns_server = server is None
-        self.server = server or RegistryServer(host, port)
+        self.server = server or RegistryServer(host, port, storage=Storage(storage) if storage else None)
         self.registry: Registry = self.server.registry
         self._workdir: Path | None = None
-        self.reset(policy)
+        #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
+        self.admin_token = admin_token or secrets.token_urlsafe(24)
+        self.server.app.controller = self
+        self.server.app.admin_token = self.admin_token
+        #: True when the state came back from ``storage`` (a restart), not empty.
+        self.restored = self.server.storage is not None and self.server.storage.load(self.registry)
+        if self.restored:
+            self.server.clear()
+        else:
+            self.reset(policy)
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -248,6 +265,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         """Stop the server (when this object started it) and remove the npm work folders."""
         if self._owns_server and self.server.is_running():
             self.server.stop()
+        if self._owns_server and self.server.storage is not None:
+            self.server.storage.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -316,6 +335,14 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
             security_key=security_key,
         )
         return User(name, password, record, self.registry)
+
+    def seed(self, source: Path | str | Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Apply a seed file (TOML or JSON) or a seed mapping: users, tokens, orgs, packages, trust.
+        Returns the users and tokens made."""
+        made = apply_seed(self, dict(source)) if isinstance(source, Mapping) else apply_seed_file(self, source)
+        if self.server.storage is not None:
+            self.server.storage.save(self.registry)
+        return made
 
     def user(self, name: str) -> User:
         """An account by name, including one made by ``npm adduser``."""

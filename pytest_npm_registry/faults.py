@@ -23,8 +23,8 @@ from http import HTTPStatus
 from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
 from werkzeug.wrappers import Request, Response
 
-from .app import json_response
 from .errors import UsageError
+from .responses import json_response
 from .server import TRUNCATE_HEADER, RegistryServer
 
 #: ``request.environ`` key naming the fault that acted on a request (read by the failure report).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 
@@ -17,6 +19,14 @@ RECOVERY_CODE_COUNT = 5
 
 def new_totp_secret() -> str:
     return pyotp.random_base32()
+
+
+def valid_totp_secret(secret: str) -> bool:
+    """Base32 and long enough for pyotp (which refuses fewer than 112 bits)."""
+    try:
+        return len(base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))) >= 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def totp_code(secret: str, at: float) -> str:

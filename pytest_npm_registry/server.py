@@ -19,9 +19,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .app import RegistryApp, json_response
+from .app import RegistryApp
 from .journal import Journal
 from .registry import Registry
+from .responses import json_response
+from .storage import Storage
 
 DEFAULT_LOG_LIMIT = 200
 #: A response header a fault-injection handler sets to have the connection closed after that many
@@ -130,15 +132,26 @@ class _Handler(WSGIRequestHandler):
             self.wfile.write(body)
 
     def _read_body(self, environ: dict[str, Any]) -> bool:
-        """Read the whole body into the environ, or answer 413 and return False."""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        """Read the whole body into the environ, or answer 400 / 413 and return False."""
+        declared = (environ.get("CONTENT_LENGTH") or "0").strip()
+        if not (declared.isascii() and declared.isdigit()):
+            # int() would raise (no answer, a traceback on stderr) or accept "-1" (read to EOF: hang).
+            self.close_connection = True
+            self._send(400, {"error": f"Invalid Content-Length header {declared[:40]!r}: expected a byte count"})
+            return False
+        length = int(declared)
         limit: int = self.server.max_body
         if length > limit:
             self.close_connection = True  # the body stays unread: this connection is done
             self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
             return False
         if environ.get("wsgi.input_terminated"):  # chunked upload
-            body = environ["wsgi.input"].read(limit + 1)
+            try:
+                body = environ["wsgi.input"].read(limit + 1)
+            except (OSError, ValueError) as exc:  # a malformed chunk size or a truncated chunk
+                self.close_connection = True
+                self._send(400, {"error": f"Malformed chunked request body: {exc}"})
+                return False
             if len(body) > limit:
                 self.close_connection = True
                 self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
@@ -150,6 +163,12 @@ class _Handler(WSGIRequestHandler):
         # The body is whole: werkzeug must not wrap (and copy) it again.
         environ["wsgi.input_terminated"] = True
         return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:  # noqa: ARG002
+        # http.server refuses a malformed request line or an over-long header with an HTML page;
+        # every answer of ours is JSON whose "error" npm can print.
+        self.close_connection = True
+        self._send(code, {"error": f"{code} {message or self.responses.get(code, ('Bad Request',))[0]}"})
 
     def _send(self, status: int, body: dict[str, str]) -> None:
         response = json_response(body, status)
@@ -173,12 +192,15 @@ class RegistryServer(HTTPServer):
         registry: Registry | None = None,
         log_limit: int = DEFAULT_LOG_LIMIT,
         max_body: int = DEFAULT_MAX_BODY,
+        storage: Storage | None = None,
     ) -> None:
         super().__init__(host, port, threaded=True)
         self.registry = registry or Registry()
         self.app = RegistryApp(self.registry, on_internal_error=self.handler_errors_append)
         self.log_limit = log_limit
         self.max_body = max_body
+        #: With a storage, every request that may write is saved before it is answered.
+        self.storage = storage
         self.log = BoundedLog(log_limit)
         self._span_lock = threading.Lock()
         self._in_flight = 0
@@ -219,6 +241,9 @@ class RegistryServer(HTTPServer):
             start, started, alone = len(journal), self._started, self._in_flight == 1
         try:
             response = self.dispatch(request)
+            if self.storage is not None and request.method not in ("GET", "HEAD"):
+                # Durable before the answer leaves: an acknowledged write survives a crash.
+                self.storage.save(self.registry)
         finally:
             with self._span_lock:
                 self._in_flight -= 1

@@ -1,0 +1,249 @@
+"""The control API: everything the fixture API does, as JSON under ``/-/_mock/api/``.
+
+For pipelines that are not written in Python (a bash release script, a Node tool, a CI job): seed
+users and tokens, read an OTP, approve a web login, read the journal, move the clock, reset,
+inject faults. Every call needs the admin token the server printed at start
+(``Authorization: Bearer <admin token>``), so a shared CI network cannot reset someone's registry.
+No npm client uses ``/-/_mock/``: package names cannot start with ``-``.
+
+The handlers act through the :class:`~pytest_npm_registry.NpmRegistry` that serves this app (its
+``controller``), so the control API and the fixture API are one implementation.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from .errors import MalformedBody, Unauthorized, UsageError
+from .models import Call
+from .responses import json_response
+from .seed import apply_seed
+
+if TYPE_CHECKING:
+    from .facade import NpmRegistry
+
+_FAULTS = (
+    "fail_publishes",
+    "fail_requests",
+    "delay",
+    "drop_connection",
+    "throttle_otp_failures",
+    "advance_clock_after_publish",
+)
+
+
+class ControlRefused(Unauthorized):
+    """No or wrong admin token. (An ``error`` field, unlike whoami's bare 401: people read this.)"""
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"error": self.message}
+
+
+class ControlMixin:
+    """The ``on_control_*`` endpoints of :class:`~pytest_npm_registry.app.RegistryApp`."""
+
+    #: The facade this app serves; set by :class:`~pytest_npm_registry.NpmRegistry`.
+    controller: NpmRegistry | None = None
+    #: The secret every control call must carry.
+    admin_token: str = ""
+
+    def _json_body(self, request: Request) -> Any:  # provided by RegistryApp
+        raise NotImplementedError
+
+    def _control(self, request: Request, body: bool = False) -> tuple[NpmRegistry, dict[str, Any]]:
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else ""
+        if not self.admin_token or not hmac.compare_digest(given.encode(), self.admin_token.encode()):
+            raise ControlRefused(
+                "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`",
+                reason="control API call without the admin token",
+            )
+        if self.controller is None:
+            raise UsageError("this server has no controller: serve it through NpmRegistry")
+        data: Any = self._json_body(request) if body and request.get_data() else {}
+        if not isinstance(data, dict):
+            raise MalformedBody("control API bodies are JSON objects")
+        return self.controller, data
+
+    @staticmethod
+    def _ok(data: Any, status: int = 200) -> Response:
+        return json_response(data, status)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def on_control_state(self, request: Request, call: Call, origin: str) -> Response:
+        reg, _ = self._control(request)
+        registry = reg.registry
+        return self._ok(
+            {
+                "url": reg.url,
+                "policy": registry.policy.name,
+                "now": registry.clock.isoformat(),
+                "users": sorted(registry.users),
+                "packages": {n: sorted(p.versions) for n, p in sorted(registry.packages.items())},
+                "orgs": sorted(registry.orgs),
+                "pending_web_auth": [s.id for s in reg.web_auth_sessions(pending=True)],
+                "pending_web_logins": [w.id for w in reg.web_logins(pending=True)],
+                "stages": [s.id for s in registry.stages.values()],
+            }
+        )
+
+    def on_control_reset(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        reg.reset(data.get("policy"))
+        return self._ok({"policy": reg.policy.name})
+
+    def on_control_seed(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        made = apply_seed(reg, data)
+        return self._ok(
+            {
+                "users": [u.name for u in made["users"]],
+                "tokens": [{"user": t.record.user, "token": t.key} for t in made["tokens"]],
+            },
+            201,
+        )
+
+    def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        known = {"auto_approve_web_auth", "auto_approve_web_login", "client_ip", "advertise_public_visibility"}
+        unknown = set(data) - known
+        if unknown:
+            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        for key, value in data.items():
+            if key == "advertise_public_visibility":
+                reg.server.app.advertise_public_visibility = bool(value)
+            else:
+                setattr(reg, key, value)
+        return self._ok({k: getattr(reg, k) for k in sorted(known - {"advertise_public_visibility"})})
+
+    # -- accounts ----------------------------------------------------------------------------------
+
+    def on_control_users(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        name = data.pop("name", None)
+        if not isinstance(name, str):
+            raise MalformedBody('POST /-/_mock/api/users needs {"name": ...}')
+        user = reg.add_user(name, **data)
+        return self._ok(
+            {
+                "name": user.name,
+                "email": user.email,
+                "tfa": user.tfa.value,
+                "totp_secret": user.totp_secret,
+                "recovery_codes": user.recovery_codes,
+            },
+            201,
+        )
+
+    def on_control_otp(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        reg, _ = self._control(request)
+        user = reg.user(name)
+        now = reg.clock.now()
+        return self._ok({"user": name, "otp": user.otp(), "valid_for": round(30 - now % 30, 1)})
+
+    def on_control_emails(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        reg, _ = self._control(request)
+        return self._ok({"user": name, "codes": reg.user(name).emails})
+
+    def on_control_tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
+        reg, data = self._control(request, body=True)
+        token = reg.user(name).create_token(**data)
+        return self._ok({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
+
+    # -- packages, orgs, trust, invitations ----------------------------------------------------------
+
+    def on_control_packages(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        name, version, by = data.pop("name", None), data.pop("version", "1.0.0"), data.pop("by", None)
+        if not isinstance(name, str) or not isinstance(by, str):
+            raise MalformedBody('POST /-/_mock/api/packages needs {"name", "by"} (and "version")')
+        view = reg.publish(name, version, by=by, **data)
+        return self._ok({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
+
+    def on_control_orgs(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        org = reg.add_org(data.pop("name"), **data)
+        return self._ok({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
+
+    def on_control_trust(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        permissions = tuple(data.pop("permissions", ["createPackage"]))
+        config = reg.trust(data.pop("package"), permissions=permissions, **data)
+        return self._ok(config.as_dict(), 201)
+
+    def on_control_github_job(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        return self._ok({"env": reg.github_actions_env(data.pop("repository"), **data)}, 201)
+
+    def on_control_invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
+        reg, data = self._control(request, body=action is not None)
+        if action is None:
+            return self._ok(
+                [
+                    {"id": i.id, "user": i.user, "package": i.package, "org": i.org, "inviter": i.inviter}
+                    for i in reg.invitations()
+                ]
+            )
+        answer = reg.accept_invitation if action == "accept" else reg.decline_invitation
+        invitation = answer(data.pop("user"), **data)
+        return self._ok({"id": invitation.id, "state": invitation.state})
+
+    # -- web 2FA and web login -------------------------------------------------------------------------
+
+    def on_control_web_auth(self, request: Request, call: Call, origin: str) -> Response:
+        reg, _ = self._control(request)
+        return self._ok(
+            [
+                {
+                    "id": s.id,
+                    "user": s.user,
+                    "operation": s.operation.value,
+                    "description": s.description,
+                    "authUrl": origin + s.auth_path,
+                    "doneUrl": origin + s.done_path,
+                }
+                for s in reg.web_auth_sessions(pending=True)
+            ]
+        )
+
+    def on_control_web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        approved = reg.approve_web_auth(data.get("id"), user=data.get("user"))
+        return self._ok({"approved": [s.id for s in approved]})
+
+    def on_control_web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=True)
+        login = reg.approve_web_login(data["user"], wait=float(data.get("wait", 0)), password=data.get("password"))
+        return self._ok({"id": login.id, "user": login.user})
+
+    # -- journal, clock, faults ------------------------------------------------------------------------
+
+    def on_control_journal(self, request: Request, call: Call, origin: str) -> Response:
+        reg, _ = self._control(request)
+        entries = reg.journal.entries(operation=request.args.get("operation"), package=request.args.get("package"))
+        since = int(request.args.get("since", 0))
+        return self._ok({"entries": [e.as_dict() for e in entries[since:]], "next": len(entries)})
+
+    def on_control_clock(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=request.method == "POST")
+        if "advance" in data:
+            reg.clock.advance(float(data["advance"]))
+        return self._ok({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
+
+    def on_control_faults(self, request: Request, call: Call, origin: str) -> Response:
+        reg, data = self._control(request, body=request.method == "POST")
+        if request.method == "DELETE":
+            reg.faults.clear()
+            return self._ok({"faults": []})
+        kind = data.pop("kind", None)
+        if kind not in _FAULTS:
+            raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(_FAULTS)}")
+        try:
+            fault = getattr(reg.faults, kind)(**data)
+        except TypeError as exc:
+            raise UsageError(f"{kind}: {exc}") from None
+        return self._ok({"fault": fault.label}, 201)

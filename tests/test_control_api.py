@@ -1,0 +1,141 @@
+"""The control API (`/-/_mock/api/`): every endpoint, and its refusal without the admin token."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+
+from tests.conftest import http
+
+ENDPOINTS = [
+    ("GET", "state", None),
+    ("POST", "reset", {}),
+    ("POST", "seed", {}),
+    ("POST", "settings", {}),
+    ("POST", "users", {"name": "x"}),
+    ("GET", "users/x/otp", None),
+    ("GET", "users/x/emails", None),
+    ("POST", "users/x/tokens", {}),
+    ("POST", "packages", {"name": "p", "by": "x"}),
+    ("POST", "orgs", {"name": "o", "owner": "x"}),
+    ("POST", "trust", {"package": "p"}),
+    ("POST", "ci/github", {"repository": "o/r"}),
+    ("GET", "invitations", None),
+    ("POST", "invitations/accept", {"user": "x"}),
+    ("GET", "web-auth", None),
+    ("POST", "web-auth/approve", {}),
+    ("POST", "web-logins/approve", {"user": "x"}),
+    ("GET", "journal", None),
+    ("GET", "clock", None),
+    ("POST", "clock", {"advance": 1}),
+    ("POST", "faults", {"kind": "delay", "seconds": 0}),
+    ("DELETE", "faults", None),
+]
+
+
+def api(reg, method, path, body=None, token="admin"):  # noqa: S107 - "admin" picks the real one
+    return http(
+        reg, method, f"/-/_mock/api/{path}", json_body=body, token=reg.admin_token if token == "admin" else token
+    )
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_every_control_endpoint_refuses_without_the_admin_token(npm_registry, method, path, body, token):
+    npm_registry.add_user("before")
+    answer = api(npm_registry, method, path, body, token=token)
+    assert answer.status == 401
+    assert "www-authenticate" not in answer.headers
+    assert answer.json() == {
+        "error": "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`"
+    }
+    assert list(npm_registry.registry.users) == ["before"]  # nothing happened
+
+
+def test_users_tokens_otp_and_emails(npm_registry):
+    made = api(npm_registry, "POST", "users", {"name": "alice", "tfa": "auth-and-writes", "password": "pw-alice"})
+    assert made.status == 201
+    secret = made.json()["totp_secret"]
+    assert len(made.json()["recovery_codes"]) == 5
+    otp = api(npm_registry, "GET", "users/alice/otp").json()
+    assert otp["otp"] == pyotp.TOTP(secret).at(int(npm_registry.clock.now()))
+    assert 0 < otp["valid_for"] <= 30
+    token = api(npm_registry, "POST", "users/alice/tokens", {"bypass_2fa": True, "name": "ci"}).json()
+    assert http(npm_registry, "GET", "/-/whoami", token=token["token"]).json() == {"username": "alice"}
+    assert api(npm_registry, "GET", "users/alice/emails").json() == {"user": "alice", "codes": []}
+    bad = api(npm_registry, "POST", "users", {"name": "bob", "tfa": "sometimes"})
+    assert bad.status == 400
+    assert "tfa is one of none, auth-only, auth-and-writes" in bad.json()["error"]
+
+
+def test_packages_orgs_trust_invitations(npm_registry):
+    api(npm_registry, "POST", "users", {"name": "alice"})
+    api(npm_registry, "POST", "users", {"name": "bob"})
+    org = api(npm_registry, "POST", "orgs", {"name": "acme", "owner": "alice"})
+    assert org.json() == {"name": "acme", "members": {"alice": "owner"}}
+    package = api(npm_registry, "POST", "packages", {"name": "@acme/lib", "version": "1.0.0", "by": "alice"})
+    assert package.json() == {"name": "@acme/lib", "versions": ["1.0.0"], "dist-tags": {"latest": "1.0.0"}}
+    trust = api(
+        npm_registry,
+        "POST",
+        "trust",
+        {"package": "@acme/lib", "github": {"repository": "acme/lib", "workflow": "release.yml"}},
+    )
+    assert trust.json()["claims"] == {"repository": "acme/lib", "workflow_ref": {"file": "release.yml"}}
+    env = api(npm_registry, "POST", "ci/github", {"repository": "acme/lib"}).json()["env"]
+    assert env["GITHUB_ACTIONS"] == "true"
+    npm_registry.registry.invite("bob", "alice", package="@acme/lib")
+    (pending,) = api(npm_registry, "GET", "invitations").json()
+    assert (pending["user"], pending["package"]) == ("bob", "@acme/lib")
+    accepted = api(npm_registry, "POST", "invitations/accept", {"user": "bob", "package": "@acme/lib"})
+    assert accepted.json()["state"] == "accepted"
+    assert npm_registry.package("@acme/lib").maintainers == ["alice", "bob"]
+
+
+def test_web_auth_and_web_login_approval(npm_registry):
+    from pytest_npm_registry import make_tarball, publish_document
+    from pytest_npm_registry.packaging import manifest_for
+
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    session = alice.create_token("session")
+    doc = publish_document(manifest_for("demo", "1.0.0"), make_tarball(manifest_for("demo", "1.0.0")))
+    challenge = http(npm_registry, "PUT", "/demo", token=session, json_body=doc, headers={"npm-auth-type": "web"})
+    assert challenge.status == 401
+    (pending,) = api(npm_registry, "GET", "web-auth").json()
+    assert pending["authUrl"] == challenge.json()["authUrl"]
+    assert pending["description"] == "publish demo@1.0.0"
+    approved = api(npm_registry, "POST", "web-auth/approve", {"user": "alice"}).json()
+    assert approved == {"approved": [pending["id"]]}
+    login = http(npm_registry, "POST", "/-/v1/login", json_body={}).json()
+    result = api(npm_registry, "POST", "web-logins/approve", {"user": "alice"}).json()
+    assert result["user"] == "alice"
+    done = http(npm_registry, "GET", login["doneUrl"].split(npm_registry.url.rstrip("/"), 1)[1]).json()
+    assert http(npm_registry, "GET", "/-/whoami", token=done["token"]).json() == {"username": "alice"}
+
+
+def test_journal_clock_reset_settings_seed(npm_registry):
+    http(npm_registry, "GET", "/-/ping")
+    journal = api(npm_registry, "GET", "journal").json()
+    assert [e["operation"] for e in journal["entries"]] == ["ping"]
+    assert api(npm_registry, "GET", f"journal?since={journal['next']}").json()["entries"] == []
+    before = npm_registry.clock.now()
+    assert api(npm_registry, "POST", "clock", {"advance": 3600}).json()["epoch"] >= before + 3600
+    settings = api(npm_registry, "POST", "settings", {"auto_approve_web_auth": True, "client_ip": "10.0.0.1"}).json()
+    assert settings["auto_approve_web_auth"] is True
+    assert npm_registry.client_ip == "10.0.0.1"
+    assert api(npm_registry, "POST", "settings", {"colour": "red"}).status == 400
+    seeded = api(npm_registry, "POST", "seed", {"users": [{"name": "carol"}], "tokens": [{"user": "carol"}]})
+    assert seeded.status == 201
+    assert seeded.json()["users"] == ["carol"]
+    assert api(npm_registry, "POST", "reset", {"policy": "classic"}).json() == {"policy": "classic"}
+    assert npm_registry.registry.users == {}
+    assert api(npm_registry, "GET", "state").json()["policy"] == "classic"
+
+
+def test_faults_through_the_control_api(npm_registry):
+    fault = api(npm_registry, "POST", "faults", {"kind": "fail_requests", "times": 1, "status": 503})
+    assert fault.status == 201
+    assert http(npm_registry, "GET", "/-/ping").status == 503
+    assert http(npm_registry, "GET", "/-/ping").status == 200
+    assert api(npm_registry, "POST", "faults", {"kind": "explode"}).status == 400
+    assert api(npm_registry, "DELETE", "faults").json() == {"faults": []}

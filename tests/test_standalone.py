@@ -1,0 +1,308 @@
+"""The standalone server: `pytest-npm-registry serve`, seed files, storage, and the CLI commands."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_npm_registry import make_tarball, publish_document
+from pytest_npm_registry.clients import isolated_env, run_npm
+from pytest_npm_registry.packaging import manifest_for
+from tests.conftest import HttpAnswer
+
+SEED = """
+policy = "current"
+
+[[users]]
+name = "maintainer"
+tfa = "auth-and-writes"
+totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+[[users]]
+name = "bot"
+
+[[packages]]
+name = "fauxauth"
+versions = ["1.0.0"]
+maintainers = ["maintainer", "bot"]
+
+[[tokens]]
+user = "bot"
+name = "ci"
+key = "npm_ci0000000000000000000000000000000000"
+bypass_2fa = true
+packages = ["fauxauth"]
+"""
+
+
+class Served:
+    """A `pytest-npm-registry serve` process and what it printed."""
+
+    def __init__(self, *args: str, storage: Path | None = None) -> None:
+        command = [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--json", *args]
+        if storage is not None:
+            command += ["--storage", str(storage)]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"serve failed: {self.proc.stderr.read() if self.proc.stderr else ''}")
+        self.info = json.loads(line)
+        self.url: str = self.info["url"]
+        self.admin: str = self.info["admin_token"]
+
+    def http(self, method: str, path: str, body: object = None, token: str | None = None) -> HttpAnswer:
+        from http.client import HTTPConnection
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        answer = conn.getresponse()
+        result = HttpAnswer(answer.status, answer.reason, dict(answer.getheaders()), answer.read())
+        conn.close()
+        return result
+
+    def control(self, method: str, path: str, body: object = None) -> HttpAnswer:
+        return self.http(method, f"/-/_mock/api/{path}", body, token=self.admin)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def serve() -> Iterator[type[Served]]:
+    started: list[Served] = []
+
+    class Tracked(Served):
+        def __init__(self, *args: str, storage: Path | None = None) -> None:
+            super().__init__(*args, storage=storage)
+            started.append(self)
+
+    yield Tracked
+    for served in started:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+
+
+@pytest.fixture
+def seed_file(tmp_path: Path) -> Path:
+    path = tmp_path / "seed.toml"
+    path.write_text(SEED)
+    return path
+
+
+def _npm(served: Served, tmp_path: Path, npmrc: str, *args: str, cwd: Path | None = None):
+    workdir = tmp_path / "npm"
+    workdir.mkdir(exist_ok=True)
+    userconfig = workdir / "npmrc"
+    userconfig.write_text(npmrc + "fetch-retries=0\nupdate-notifier=false\nfund=false\n")
+    return run_npm(list(args), env=isolated_env(workdir, userconfig), cwd=cwd or workdir)
+
+
+def test_serve_prints_npmrc_lines_that_real_npm_uses(serve, seed_file, tmp_path, package_dir):
+    served = serve("--seed", str(seed_file))
+    (token,) = served.info["tokens"]
+    assert token["token"] == "npm_ci0000000000000000000000000000000000"
+    host = served.url.split("://", 1)[1]
+    assert token["npmrc"] == f"registry={served.url}\n//{host}:_authToken={token['token']}\n"
+    whoami = _npm(served, tmp_path, token["npmrc"], "whoami")
+    assert whoami.stdout == "bot\n", whoami
+    published = _npm(served, tmp_path, token["npmrc"], "publish", cwd=package_dir("fauxauth", "1.1.0"))
+    assert published.returncode == 0, published
+    assert served.stop() == 0  # SIGTERM: a clean stop
+
+
+def test_serve_text_output_and_sigint(serve, seed_file):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--seed", str(seed_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    head = [proc.stdout.readline() for _ in range(7)]
+    assert head[0].startswith("Mock npm registry listening on http://127.0.0.1:")
+    assert head[1].startswith("Control API: http://127.0.0.1:")
+    assert "admin token: " in head[1]
+    assert head[3] == "# .npmrc for bot (ci):\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_cli_commands_talk_to_a_running_server(serve, seed_file):
+    served = serve("--seed", str(seed_file))
+    env = {**os.environ, "NPM_REGISTRY_URL": served.url, "NPM_REGISTRY_ADMIN_TOKEN": served.admin}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_npm_registry", *args], env=env, capture_output=True, text=True, check=False
+        )
+
+    otp = cli("otp", "maintainer")
+    assert otp.returncode == 0, otp.stderr
+    assert len(otp.stdout.strip()) == 6
+    assert cli("clock", "advance", "3600").returncode == 0
+    journal = cli("journal", "--json")
+    assert journal.returncode == 0
+    assert isinstance(json.loads(journal.stdout), list)
+    assert cli("reset").stdout.strip() == "current"
+    state = served.control("GET", "state").json()
+    assert state["users"] == []
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_npm_registry",
+            "otp",
+            "maintainer",
+            "--url",
+            served.url,
+            "--admin-token",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "401" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[users]]\nname = "a"\ntfa = "sometimes"\n', "seed.toml:3: users[0].tfa: "),
+        ('[[users]]\nname = "a"\ncolour = "red"\n', "seed.toml:3: users[0].colour: unknown field"),
+        ('[[users]]\npassword = "x"\n', "seed.toml:1: users[0].name: is required"),
+        ('[[users]]\nname = "a"\n\n[[tokens]]\nuser = "a"\nkey = "short"\n', "seed.toml:6: tokens[0].key: "),
+        (
+            '[[packages]]\nname = "p"\nversions = [{ version = "1.0.0", tarball = "nope.tgz" }]\nmaintainers = ["a"]\n',
+            "seed.toml:3: packages[0].versions: ",
+        ),
+        ('[[users]\nname = "a"\n', "seed.toml:1: invalid TOML"),
+        ('policy = "modern"\n', "seed.toml:1: policy: unknown policy 'modern'"),
+        ('[[widgets]]\nname = "a"\n', "unknown section(s) ['widgets']"),
+    ],
+    ids=[
+        "bad-value",
+        "unknown-field",
+        "missing-field",
+        "bad-token-key",
+        "missing-tarball",
+        "toml-syntax",
+        "bad-policy",
+        "unknown-section",
+    ],
+)
+def test_invalid_seed_files_fail_at_start_naming_file_line_and_field(tmp_path, text, expected):
+    seed = tmp_path / "seed.toml"
+    seed.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr, result.stderr
+    assert str(seed) in result.stderr
+
+
+def test_seed_with_a_tarball_orgs_and_trust(npm_registry, tmp_path):
+    manifest = manifest_for("@acme/lib", "2.0.0")
+    (tmp_path / "lib.tgz").write_bytes(make_tarball(manifest))
+    seed = tmp_path / "seed.toml"
+    seed.write_text(
+        '[[users]]\nname = "owner"\n\n[[orgs]]\nname = "acme"\nowner = "owner"\n\n'
+        '[[packages]]\nname = "@acme/lib"\nversions = [{ version = "2.0.0", tarball = "lib.tgz" }]\n'
+        'maintainers = ["owner"]\naccess = "public"\nrequirement = "publish"\n\n'
+        '[[trust]]\npackage = "@acme/lib"\ngithub = { repository = "acme/lib", workflow = "release.yml" }\n'
+    )
+    npm_registry.seed(seed)
+    package = npm_registry.package("@acme/lib")
+    assert package.tarball("2.0.0") == (tmp_path / "lib.tgz").read_bytes()
+    assert package.publish_requirement.value == "publish"
+    assert npm_registry.registry.trust["@acme/lib"][0].claims["repository"] == "acme/lib"
+
+
+def test_restart_from_storage_after_a_clean_stop(serve, seed_file, tmp_path):
+    storage = tmp_path / "registry.db"
+    first = serve("--seed", str(seed_file), storage=storage)
+    assert first.control("POST", "clock", {"advance": 600}).status == 200
+    assert first.stop() == 0
+    second = serve("--seed", str(seed_file), storage=storage)  # the seed is not applied twice
+    state = second.control("GET", "state").json()
+    assert state["users"] == ["bot", "maintainer"]
+    assert state["packages"] == {"fauxauth": ["1.0.0"]}
+    assert second.info["tokens"] == []
+    whoami = second.http("GET", "/-/whoami", token="npm_ci0000000000000000000000000000000000")
+    assert whoami.json() == {"username": "bot"}
+
+
+def _publish_body(version: str) -> tuple[dict[str, object], str]:
+    manifest = manifest_for("fauxauth", version)
+    tarball = make_tarball(manifest, {"index.js": f"module.exports = '{version}';\n"})
+    return publish_document(manifest, tarball), "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+
+
+def test_restart_after_kill_9_keeps_exactly_the_acknowledged_publishes(serve, seed_file, tmp_path):
+    storage = tmp_path / "registry.db"
+    first = serve("--seed", str(seed_file), storage=storage)
+    token = "npm_ci0000000000000000000000000000000000"
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+
+    def publish_stream() -> None:
+        for minor in range(1, 10_000):
+            if stop.is_set():
+                return
+            version = f"1.{minor}.0"
+            body, integrity = _publish_body(version)
+            try:
+                answer = first.http("PUT", "/fauxauth", body, token=token)
+            except OSError:
+                return  # the server died mid-request: not acknowledged
+            if answer.status == 200:
+                acknowledged[version] = integrity
+
+    thread = threading.Thread(target=publish_stream)
+    thread.start()
+    while len(acknowledged) < 25:
+        time.sleep(0.01)
+    first.proc.kill()  # SIGKILL, in the middle of the stream
+    first.proc.wait()
+    stop.set()
+    thread.join()
+
+    second = serve(storage=storage)
+    doc = second.http("GET", "/fauxauth").json()
+    stored = set(doc["versions"]) - {"1.0.0"}
+    assert set(acknowledged) <= stored  # no acknowledged publish lost
+    assert len(stored - set(acknowledged)) <= 1  # at most the one in flight, stored whole
+    for version in stored:
+        manifest = doc["versions"][version]
+        tarball = second.http("GET", f"/fauxauth/-/fauxauth-{version}.tgz")
+        assert tarball.status == 200
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.body).digest()).decode()
+        assert manifest["dist"]["integrity"] == digest  # no partial version
+        if version in acknowledged:
+            assert digest == acknowledged[version]
+    assert doc["dist-tags"]["latest"] in doc["versions"]
