@@ -133,13 +133,13 @@ def main() -> int:
         requests = publish_requests(workdir / "publishes.jsonl", count)
         rates: dict[str, list[float]] = {"memory": [], "sqlite": []}
         for _ in range(max(1, rounds // 2)):
-            for label in rates:
+            for label, measured in rates.items():
                 db = workdir / "registry.db"
                 for leftover in workdir.glob("registry.db*"):
                     leftover.unlink()
                 proc, url, _ = serve(workdir, *(["--storage", str(db)] if label == "sqlite" else []))
                 try:
-                    rates[label].append(publish_rate(url, requests, workdir, count))
+                    measured.append(publish_rate(url, requests, workdir, count))
                 finally:
                     stop(proc)
     memory, sqlite = statistics.median(rates["memory"]), statistics.median(rates["sqlite"])
