@@ -1,0 +1,573 @@
+"""Fuzzing: generated requests at every endpoint; the registry answers each one and stays consistent.
+
+Every example resets a registry of its own, seeds it (two users, three kinds of token, two packages,
+an org), then sends one to four generated requests over raw sockets: any method, paths built from
+the route table with valid, encoded and garbage segments (``..``, ``%2f``, odd unicode, 2,000-char
+names), any credential (valid, read-only, another user's, revoked, garbage Basic), OTPs, and bodies
+that are truncated JSON, random JSON of the wrong types, binary noise, or a valid publish document
+with one to three things broken (names and versions that disagree, base64 garbage, huge strings).
+
+After each answer (``check_answer``):
+- never a 5xx, except the documented ``501 {"error": "not implemented by the mock registry: ..."}``;
+- a body that is JSON, except the tarball bytes and the two HTML pages of ``/-/_mock/``;
+- every 4xx carries ``{"error": "<text>"}``, except the shapes WIRE.md prescribes (``ALLOWED``);
+- nothing reached the server's internal-error hook (``server.handler_errors``).
+After each example (``check_invariants``): every version has its tarball with matching integrity,
+shasum and packument ``dist``; every dist-tag points at an existing version; no package without
+maintainers or versions; and the packument served over HTTP says the same.
+
+Profiles (hypothesis): ``NPM_REGISTRY_FUZZ=ci`` (default: derandomized, bounded, no example
+database, what ``.ci/run`` runs) or ``NPM_REGISTRY_FUZZ=long`` (random, ``NPM_REGISTRY_FUZZ_EXAMPLES``
+examples per test, default 5,000, failures kept in ``.hypothesis/``)::
+
+    NPM_REGISTRY_FUZZ=long python -m pytest tests/test_fuzz.py -p no:xdist -s
+
+With ``-s`` the module prints how many requests it sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import socket
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_npm_registry import NpmRegistry
+from pytest_npm_registry.packaging import make_tarball, manifest_for, publish_document
+from pytest_npm_registry.routes import url_map
+
+# -- profiles ---------------------------------------------------------------------------------------
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "npm-registry-fuzz-ci",
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_QUIET,
+    print_blob=True,
+)
+settings.register_profile(
+    "npm-registry-fuzz-long",
+    max_examples=int(os.environ.get("NPM_REGISTRY_FUZZ_EXAMPLES", "5000")),
+    deadline=None,
+    suppress_health_check=_QUIET,
+    print_blob=True,
+)
+PROFILE = settings.get_profile(f"npm-registry-fuzz-{os.environ.get('NPM_REGISTRY_FUZZ', 'ci')}")
+
+# -- the seeded registry ----------------------------------------------------------------------------
+
+ALICE_PASSWORD = "alice-Pa55word"
+#: Placeholders the strategies use; ``Seeded.resolve`` swaps in this example's secrets.
+SECRETS = ("@ALICE_TOKEN@", "@ALICE_RO_TOKEN@", "@BOB_TOKEN@", "@REVOKED_TOKEN@", "@ALICE_OTP@", "@ALICE_KEY@")
+
+
+@dataclass
+class Seeded:
+    reg: NpmRegistry
+    values: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, text: bytes) -> bytes:
+        for placeholder, value in self.values.items():
+            text = text.replace(placeholder.encode(), value.encode())
+        return text
+
+
+def seed(reg: NpmRegistry) -> Seeded:
+    reg.reset()
+    alice = reg.add_user("alice", password=ALICE_PASSWORD, tfa="auth-and-writes", paid=True)
+    bob = reg.add_user("bob")
+    write = alice.create_token(bypass_2fa=True)
+    read_only = alice.create_token(read_only=True)
+    revoked = bob.create_token()
+    revoked.revoke()
+    bob_token = bob.create_token(bypass_2fa=True)
+    reg.add_org("acme", owner=alice, members={"bob": "developer"})
+    reg.publish("demo-pkg", "1.0.0", by=alice)
+    reg.publish("demo-pkg", "1.1.0-beta.1", by=alice, tag="next")
+    reg.publish("@acme/lib", "2.0.0", by=alice, access="public")
+    return Seeded(
+        reg,
+        {
+            "@ALICE_TOKEN@": write.key,
+            "@ALICE_RO_TOKEN@": read_only.key,
+            "@BOB_TOKEN@": bob_token.key,
+            "@REVOKED_TOKEN@": revoked.key,
+            "@ALICE_OTP@": alice.otp(),
+            "@ALICE_KEY@": write.id,
+        },
+    )
+
+
+# -- raw HTTP ---------------------------------------------------------------------------------------
+
+SENT = {"requests": 0, "examples": 0}
+#: Answers by status, to see that the examples reach past the first refusal (printed with ``-s``).
+STATUSES: Counter[int] = Counter()
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    path: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    body: bytes | None
+
+    def describe(self) -> str:
+        size = "no body" if self.body is None else f"{len(self.body)}-byte body {self.body[:120]!r}"
+        return f"{self.method} {self.path[:200]!r} headers={[(k, v[:60]) for k, v in self.headers]} {size}"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def send_raw(port: int, req: Req, seeded: Seeded) -> Answer:
+    """One request on its own connection, bytes exactly as generated (http.client would refuse many)."""
+    lines = [req.method.encode() + b" " + seeded.resolve(req.path) + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port]
+    lines += [name.encode() + b": " + seeded.resolve(value) for name, value in req.headers]
+    body = b"" if req.body is None else seeded.resolve(req.body)
+    if req.body is not None:
+        lines.append(b"Content-Length: %d" % len(body))
+    lines.append(b"Connection: close")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        response = http.client.HTTPResponse(sock, method=req.method)
+        response.begin()
+        answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    SENT["requests"] += 1
+    STATUSES[answer.status] += 1
+    return answer
+
+
+# -- strategies -------------------------------------------------------------------------------------
+
+ODD_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40
+)  # emoji, RTL marks, combining characters, NUL...
+_VALID_NAMES = st.sampled_from(["demo-pkg", "@acme/lib", "new-pkg", "@acme/new", "@other/pkg", "missing"])
+NAMES = st.one_of(
+    _VALID_NAMES,
+    _VALID_NAMES,
+    _VALID_NAMES,
+    _VALID_NAMES,
+    st.sampled_from(["..", ".", "../demo-pkg", "_private", "UPPER", "node_modules", "http", "a" * 215, "@acme", "@/x"]),
+    st.sampled_from(["demo-pkg%00", "demo%2fpkg", "%2e%2e", "@acme%2f..%2flib", "demo-pkg\u202e", "d\u00e9mo"]),
+    ODD_TEXT.filter(bool),
+    st.just("x" * 2000),
+)
+_VALID_VERSIONS = st.sampled_from(["1.0.0", "1.1.0-beta.1", "2.0.0", "latest", "next"])
+VERSIONS = st.one_of(
+    _VALID_VERSIONS,
+    _VALID_VERSIONS,
+    st.sampled_from(["3.0.0", "9.9.9", "1.0", "01.0.0", "v1.0.0"]),
+    ODD_TEXT,
+)
+TAGS = st.one_of(st.sampled_from(["latest", "next", "beta", "1.x", "^1", "", "a" * 300]), ODD_TEXT)
+IDS = st.one_of(st.sampled_from(["@ALICE_KEY@", "@ALICE_TOKEN@", "0" * 16, "deadbeef", ".."]), ODD_TEXT)
+SEGMENTS = {
+    "name": NAMES,
+    "version": VERSIONS,
+    "tag": TAGS,
+    "id": IDS,
+    "user": st.sampled_from(["alice", "bob", "zed"]),
+    "org": st.sampled_from(["acme", "other", "@acme"]),
+    "team": st.sampled_from(["developers", "ops"]),
+}
+
+#: The route table as templates (``routes.py``), plus paths no route has.
+TEMPLATES = [
+    "/-/ping",
+    "/-/whoami",
+    "/-/npm/v1/security/advisories/bulk",
+    "/-/npm/v1/security/audits/quick",
+    "/-/v1/done/{id}",
+    "/-/v1/login",
+    "/-/v1/login/done/{id}",
+    "/-/_mock/login/{id}",
+    "/-/_mock/login/{id}/approve",
+    "/-/user/org.couchdb.user:{user}",
+    "/-/user/org.couchdb.user:{user}/-rev/{id}",
+    "/-/user/token/{id}",
+    "/-/npm/v1/user",
+    "/-/npm/v1/tokens",
+    "/-/npm/v1/tokens?page={id}&perPage={id}",
+    "/-/npm/v1/tokens/token/{id}",
+    "/-/_mock/auth/{id}",
+    "/-/_mock/auth/{id}/approve",
+    "/-/_mock/auth/{id}/deny",
+    "/-/package/{name}/dist-tags",
+    "/-/package/{name}/dist-tags/{tag}",
+    "/-/package/{name}/visibility",
+    "/-/package/{name}/access",
+    "/-/package/{name}/collaborators",
+    "/-/user/{user}/package",
+    "/-/org/{org}/package",
+    "/-/org/{org}/user",
+    "/-/org/{org}/team",
+    "/-/team/{org}/{team}",
+    "/-/team/{org}/{team}/user",
+    "/-/team/{org}/{team}/package",
+    "/-/npm/v1/oidc/token/exchange/package/{name}",
+    "/-/_mock/oidc/github/id-token",
+    "/-/_mock/oidc/.well-known/jwks",
+    "/-/_mock/oidc/.well-known/openid-configuration",
+    "/-/package/{name}/trust",
+    "/-/package/{name}/trust/{id}",
+    "/-/stage/package/{name}",
+    "/-/stage",
+    "/-/stage/{id}",
+    "/-/stage/{id}/approve",
+    "/-/stage/{id}/tarball",
+    "/",
+    "/{name}",
+    "/{name}?write=true",
+    "/{name}/-rev/{id}",
+    "/{name}/-/{name}-{version}.tgz",
+    "/{name}/-/{name}-{version}.tgz/-rev/{id}",
+    "/{name}/{version}",
+    "/{name}/-/../../{name}",
+    "/-/all",
+    "/-/v1/search?text={name}",
+    "/-/_mock/{id}",
+    "//{name}",
+    "/{name}//{version}",
+]
+METHODS = st.one_of(
+    st.sampled_from(["GET", "PUT", "POST", "DELETE"]),
+    st.sampled_from(["HEAD", "PATCH", "OPTIONS", "TRACE", "BREW", "get", "PROPFIND"]),
+)
+
+
+def _encode_segment(value: str, style: int) -> str:
+    """A path segment as some client might send it: quoted (``/`` kept or not, ``%2F``), or raw."""
+    if style == 0:
+        return quote(value, safe="@/")
+    if style == 1:
+        return quote(value, safe="@")  # @scope%2fname, as npm does
+    if style == 2:
+        return quote(value, safe="@").replace("%2F", "%2f")
+    return "".join(c if 0x20 < ord(c) < 0x7F and c not in "%?#" else quote(c) for c in value)
+
+
+@st.composite
+def paths(draw: st.DrawFn) -> bytes:
+    if draw(st.integers(0, 9)) == 0:  # anything at all, raw (spaces, non-ASCII, control-free)
+        raw = draw(st.binary(min_size=0, max_size=80).filter(lambda b: b"\r" not in b and b"\n" not in b))
+        return b"/" + raw.replace(b" ", b"%20")
+    template = draw(st.sampled_from(TEMPLATES))
+    style = draw(st.integers(0, 3))
+    out = template
+    for key, strategy in SEGMENTS.items():
+        while "{" + key + "}" in out:
+            out = out.replace("{" + key + "}", _encode_segment(draw(strategy), style), 1)
+    return out.encode("utf-8", "surrogatepass")
+
+
+HEADER_VALUE = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60),
+    st.just("x" * 8000),
+).map(lambda s: s.encode("latin-1"))
+AUTH = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            b"Bearer @ALICE_TOKEN@",
+            b"Bearer @ALICE_RO_TOKEN@",
+            b"Bearer @BOB_TOKEN@",
+            b"Bearer @REVOKED_TOKEN@",
+            b"Bearer npm_" + b"A" * 36,
+            b"Bearer ",
+            b"Basic " + base64.b64encode(f"alice:{ALICE_PASSWORD}".encode()),
+            b"Basic " + base64.b64encode(b"alice:wrong"),
+            b"Basic " + base64.b64encode(b"no-colon"),
+            b"Basic !!!notbase64",
+            b"Basic " + base64.b64encode("\u00e9:\u00ff".encode("latin-1")),
+            b"Digest x",
+            b"bearer",
+        ]
+    ),
+    HEADER_VALUE,
+)
+OTP = st.one_of(st.none(), st.sampled_from([b"@ALICE_OTP@", b"000000", b"1234567890123456", b""]), HEADER_VALUE)
+ACCEPT = st.sampled_from(
+    [None, b"application/json", b"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", b"*/*"]
+)
+
+
+@st.composite
+def header_sets(draw: st.DrawFn) -> tuple[tuple[str, bytes], ...]:
+    headers: list[tuple[str, bytes]] = []
+    for name, strategy in (("Authorization", AUTH), ("npm-otp", OTP), ("Accept", ACCEPT)):
+        value = draw(strategy)
+        if value is not None:
+            headers.append((name, value))
+    auth_type = draw(st.sampled_from([None, b"web", b"legacy", b"\xff"]))
+    if auth_type is not None:
+        headers.append(("npm-auth-type", auth_type))
+    headers.append(("npm-command", draw(st.sampled_from([b"publish", b"install", b"dist-tag", b""]))))
+    if draw(st.booleans()):
+        headers.append(("Content-Type", draw(st.sampled_from([b"application/json", b"text/plain", b"\x00"]))))
+    if draw(st.integers(0, 4)) == 0:
+        headers.append((draw(st.sampled_from(["X-Odd", "Expect", "Transfer-Encoding-X"])), draw(HEADER_VALUE)))
+    return tuple(headers)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ODD_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(ODD_TEXT, children, max_size=4),
+    max_leaves=12,
+)
+#: Keys of a publish document, top level and inside the version (``"v."``) and its ``dist`` (``"d."``).
+DOC_KEYS = [
+    "_id",
+    "name",
+    "versions",
+    "dist-tags",
+    "access",
+    "_attachments",
+    "description",
+    "v.name",
+    "v.version",
+    "v.dist",
+    "d.integrity",
+    "d.shasum",
+    "d.tarball",
+    "a.data",
+    "a.length",
+    "a.content_type",
+    "a",
+]
+
+
+def publish_doc(name: str, version: str) -> dict[str, Any]:
+    meta = manifest_for(name, version)
+    return publish_document(meta, make_tarball(meta), access="public" if name.startswith("@") else None)
+
+
+@st.composite
+def broken_publish(draw: st.DrawFn) -> bytes:
+    """A valid npm publish body with one to three things wrong (or nothing: it must then land)."""
+    name = draw(st.sampled_from(["demo-pkg", "@acme/lib", "new-pkg", "@acme/new"]))
+    version = draw(st.sampled_from(["1.0.0", "2.0.0", "3.0.0", "1.1.0-beta.1"]))
+    doc = publish_doc(name, version)
+    (vkey,) = doc["versions"]
+    (akey,) = doc["_attachments"]
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(DOC_KEYS))
+        value = draw(
+            st.one_of(
+                JSON_VALUES,
+                st.sampled_from(["demo-pkg", "@acme/lib", "other", "1.0.0", "9.9.9", "x" * 100_000]),
+                st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode() + "!="),
+                st.just("not base64 at all \u00e9"),
+            )
+        )
+        manifest = doc["versions"].get(vkey) if isinstance(doc["versions"], dict) else None
+        if key.startswith("v.") and isinstance(manifest, dict):
+            manifest[key[2:]] = value
+        elif key.startswith("d.") and isinstance(manifest, dict) and isinstance(manifest.get("dist"), dict):
+            manifest["dist"][key[2:]] = value
+        elif key == "a":
+            doc["_attachments"] = {draw(st.sampled_from([akey, "other-1.0.0.tgz", "../x.tgz", "x.sigstore"])): value}
+        elif key.startswith("a.") and isinstance(doc["_attachments"], dict) and doc["_attachments"]:
+            attachment = next(iter(doc["_attachments"].values()))
+            if isinstance(attachment, dict):
+                attachment[key[2:]] = value
+        elif key.startswith(("v.", "d.", "a.")):
+            pass  # the part it would break is already broken
+        else:
+            doc[key] = value
+    return json.dumps(doc).encode()
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes | None:
+    kind = draw(st.integers(0, 7))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return b""
+    if kind == 2:
+        return draw(st.binary(max_size=200))
+    if kind == 3:
+        return json.dumps(draw(JSON_VALUES)).encode()
+    if kind == 4:  # truncated JSON
+        whole = json.dumps(publish_doc("demo-pkg", "2.0.0")).encode()
+        return whole[: draw(st.integers(1, len(whole) - 1))]
+    if kind == 5:  # a JSON string: a dist-tag body
+        return json.dumps(draw(VERSIONS)).encode()
+    return draw(broken_publish())
+
+
+_ROUTES = url_map.bind("127.0.0.1")
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Req:
+    path = draw(paths())
+    # Mostly a method the route takes, so most requests get past routing to the registry's rules.
+    try:
+        allowed = sorted(_ROUTES.allowed_methods(unquote(path.decode("utf-8", "replace").split("?")[0])))
+    except Exception:  # a path werkzeug cannot even look at: any method will do
+        allowed = []
+    method = draw(st.sampled_from(allowed)) if allowed and draw(st.integers(0, 3)) else draw(METHODS)
+    return Req(method, path, draw(header_sets()), draw(bodies()))
+
+
+# -- checks -----------------------------------------------------------------------------------------
+
+NOT_IMPLEMENTED = "not implemented by the mock registry: "
+#: Non-JSON success bodies: tarballs and the two pages a person would open.
+BINARY_OK = ("application/octet-stream", "text/html")
+
+
+def _allowed_without_error(req: Req, answer: Answer, body: Any) -> bool:
+    """Error bodies WIRE.md prescribes without ``{"error"}`` (the allow-list):
+
+    - 401 ``{"authUrl", "doneUrl"}`` + ``www-authenticate: OTP``: the web 2FA challenge (WIRE.md §3);
+    - 401 ``{"message"}`` without ``www-authenticate``: the plain 401 of ``/-/whoami`` for a dead
+      token, and of a wrong Basic password (npm must print no detail, WIRE.md §2);
+    - 4xx ``{"message"}`` from ``POST /-/npm/v1/oidc/token/exchange/...`` (OIDC exchange errors).
+    """
+    if not isinstance(body, dict):
+        return False
+    if answer.status == 401 and answer.headers.get("www-authenticate", "").lower() == "otp":
+        return set(body) == {"authUrl", "doneUrl"} and all(isinstance(v, str) for v in body.values())
+    if answer.status == 401 and "www-authenticate" not in answer.headers:
+        return set(body) == {"message"} and isinstance(body["message"], str)
+    if b"/-/npm/v1/oidc/token/exchange/" in req.path:
+        return set(body) == {"message"} and isinstance(body["message"], str)
+    return False
+
+
+def check_answer(req: Req, answer: Answer) -> None:
+    where = f"{req.describe()}\n-> {answer.status} {answer.headers} {answer.body[:500]!r}"
+    if answer.status >= 500:
+        assert answer.status == 501, where
+        assert req.method == "HEAD" or json.loads(answer.body)["error"].startswith(NOT_IMPLEMENTED), where
+        return
+    if answer.status == 204 or req.method == "HEAD":
+        assert answer.body == b"" or req.method == "HEAD", where
+        return
+    content_type = answer.headers.get("content-type", "")
+    if answer.status < 300 and content_type.startswith(BINARY_OK):
+        return
+    assert content_type.startswith("application/json"), where
+    body = json.loads(answer.body)  # a JSON body, always
+    if answer.status >= 400 and not _allowed_without_error(req, answer, body):
+        assert isinstance(body, dict), where
+        assert isinstance(body.get("error"), str), where
+        assert body["error"], where
+        assert "Traceback" not in body["error"], where
+        assert "internal error" not in body["error"], where
+
+
+def check_invariants(reg: NpmRegistry) -> None:
+    """Every version has its tarball and matching integrity; dist-tags point to existing versions;
+    every package has maintainers; the packument over HTTP agrees."""
+    state = reg.registry
+    # Read as alice (restricted packages are hidden from strangers) with a token the example never saw.
+    reader = reg.user("alice").create_token(read_only=True).key
+    for name, package in list(state.packages.items()):
+        assert package.versions, f"{name} has no versions"
+        assert package.maintainers, f"{name} has no maintainers"
+        for tag, version in package.dist_tags.items():
+            assert version in package.versions, f"{name}: dist-tag {tag} -> missing {version}"
+        for number, version in package.versions.items():
+            digest = "sha512-" + base64.b64encode(hashlib.sha512(version.tarball).digest()).decode()
+            assert version.integrity == digest, f"{name}@{number}: integrity does not match the tarball"
+            assert version.shasum == hashlib.sha1(version.tarball).hexdigest(), f"{name}@{number}: shasum"  # noqa: S324
+        doc = json.loads(_get(reg, "/" + quote(name, safe="@"), reader))
+        assert set(doc["versions"]) == set(package.versions), name
+        assert doc["dist-tags"] == package.dist_tags, name
+        for number, manifest in doc["versions"].items():
+            assert manifest["dist"]["integrity"] == package.versions[number].integrity, f"{name}@{number}"
+
+
+def _get(reg: NpmRegistry, path: str, token: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", reg.server.port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"accept": "application/json", "authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, (path, response.status, body[:300])
+        return body
+    finally:
+        conn.close()
+
+
+# -- fixtures and tests ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_registry() -> Iterator[NpmRegistry]:
+    with NpmRegistry() as reg:
+        yield reg
+    if SENT["requests"]:
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(STATUSES.items()))
+        print(f"\nfuzz: {SENT['requests']} requests in {SENT['examples']} examples ({statuses})", file=sys.stderr)
+
+
+def run_example(reg: NpmRegistry, batch: list[Req]) -> None:
+    seeded = seed(reg)
+    SENT["examples"] += 1
+    for req in batch:
+        answer = send_raw(reg.server.port, req, seeded)
+        assert not reg.server.handler_errors, f"{req.describe()}\n-> internal error {reg.server.handler_errors!r}"
+        check_answer(req, answer)
+    check_invariants(reg)
+
+
+@PROFILE
+@given(batch=st.lists(requests(), min_size=1, max_size=4))
+def test_any_request_gets_a_documented_answer_and_state_stays_consistent(
+    fuzz_registry: NpmRegistry, batch: list[Req]
+) -> None:
+    run_example(fuzz_registry, batch)
+
+
+@PROFILE
+@given(
+    name=st.sampled_from(["demo-pkg", "@acme/lib", "new-pkg", "@acme/new"]),
+    body=broken_publish(),
+    auth=st.sampled_from([b"Bearer @ALICE_TOKEN@", b"Bearer @BOB_TOKEN@", b"Bearer @ALICE_RO_TOKEN@"]),
+)
+def test_broken_publishes_are_refused_whole(fuzz_registry: NpmRegistry, name: str, body: bytes, auth: bytes) -> None:
+    """A publish either lands whole (the version, its tarball, its tag) or leaves no trace."""
+    path = ("/" + quote(name, safe="@")).encode()
+    req = Req("PUT", path, (("Authorization", auth), ("Content-Type", b"application/json")), body)
+    seeded = seed(fuzz_registry)
+    before = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.packages.items()}
+    answer = send_raw(fuzz_registry.server.port, req, seeded)
+    assert not fuzz_registry.server.handler_errors
+    check_answer(req, answer)
+    after = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.packages.items()}
+    if answer.status == 200:
+        doc = json.loads(body)
+        (version,) = doc["versions"]
+        assert version in after[name][0], "accepted but not stored"
+        stored = fuzz_registry.registry.packages[name].versions[version]
+        (attachment,) = [a for k, a in doc["_attachments"].items() if k.endswith(".tgz")]
+        assert stored.tarball == base64.b64decode(attachment["data"])
+        assert {n: v for n, v in after.items() if n != name} == {n: v for n, v in before.items() if n != name}
+    else:
+        assert after == before, "a refused publish changed the registry"
+    SENT["examples"] += 1
