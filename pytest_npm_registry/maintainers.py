@@ -103,14 +103,9 @@ class Maintainers(Orgs):
                     self.user(user)
                 if not wanted:
                     raise BadRequest("Cannot remove all maintainers of a package: add someone else first")
-                if self.policy.settings_gate(principal, "change maintainers", name) is Gate.CHALLENGE:
-                    rec.otp = self._second_factor(
-                        call,
-                        principal,
-                        Operation.CHANGE_OWNERS,
-                        f"change the maintainers of {name}",
-                        self.policy.challenge_reason(principal),
-                    )
+                self._settings(
+                    call, rec, principal, "change maintainers", operation=Operation.CHANGE_OWNERS, package=name
+                )
                 invited: list[Invitation] = []
                 if self.policy.owner_add_invites:
                     invited = [self.invite(u, principal.user.name, package=name) for u in added]
@@ -138,14 +133,9 @@ class Maintainers(Orgs):
                 package = self._maintained(principal, name, "change the access of")
                 if access is Access.RESTRICTED and not self.pays_for(name, principal.user.paid):
                     raise PaymentRequired(name, reason=f"{name} cannot be private without a paid plan")
-                if self.policy.settings_gate(principal, "change package access", name) is Gate.CHALLENGE:
-                    rec.otp = self._second_factor(
-                        call,
-                        principal,
-                        Operation.SET_ACCESS,
-                        f"change the access of {name}",
-                        self.policy.challenge_reason(principal),
-                    )
+                self._settings(
+                    call, rec, principal, "change package access", operation=Operation.SET_ACCESS, package=name
+                )
                 package = replace(
                     package,
                     access=access or package.access,

@@ -128,9 +128,9 @@ class Policy:
             return Gate.CHALLENGE
         return Gate.ALLOW
 
-    def governance_gate(self, principal: Principal, action: str, *, tokens_api: bool = False) -> Gate:
-        """Account governance: token create/revoke, profile and 2FA changes (and, later, owners,
-        access settings, trust, org membership). Gated by 2FA in both account modes."""
+    def refuse_non_interactive(self, principal: Principal, action: str) -> None:
+        """What no governance action accepts: OIDC tokens, read-only tokens and, since Aug 2026
+        (``current``), bypass-2FA tokens."""
         token = principal.token
         who = principal.describe()
         if token is not None and token.kind is TokenKind.OIDC:
@@ -139,6 +139,13 @@ class Policy:
             raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
         if token is not None and token.read_only:
             raise CredentialsNotAllowed(reason=f"{who} is read-only")
+
+    def governance_gate(self, principal: Principal, action: str, *, tokens_api: bool = False) -> Gate:
+        """Account governance: token create/revoke, profile and 2FA changes (and, later, owners,
+        access settings, trust, org membership). Gated by 2FA in both account modes."""
+        self.refuse_non_interactive(principal, action)
+        token = principal.token
+        who = principal.describe()
         managed = tokens_api and self.tokens_managed_by_sessions_only
         if managed and token is not None and token.kind is not TokenKind.SESSION:
             raise SessionRequired(action, reason=f"{who} is not a login session")
@@ -152,14 +159,9 @@ class Policy:
         Refused to OIDC, read-only and (under ``current``) bypass-2FA tokens; challenged like any
         other write (``auth-and-writes``, or a password under 2FA).
         """
+        self.refuse_non_interactive(principal, action)
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
-            raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
-        if self.bypass_barred_from_governance and principal.bypasses_2fa:
-            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
-        if token is not None and token.read_only:
-            raise CredentialsNotAllowed(reason=f"{who} is read-only")
         if package is not None and token is not None and not token.covers(package):
             raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
         if principal.bypasses_2fa:

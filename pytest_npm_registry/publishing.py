@@ -67,16 +67,7 @@ class Publishing(Maintainers):
                 self._commit_version(
                     existing,
                     name,
-                    Version(
-                        version=request.version,
-                        manifest=request.manifest,
-                        tarball=request.tarball,
-                        integrity=request.integrity,
-                        shasum=request.shasum,
-                        published=self.clock.now(),
-                        publisher=principal.user.name,
-                        attachments=request.extra_attachments,
-                    ),
+                    request.version_record(publisher=principal.user.name, published=self.clock.now()),
                     tag=request.tag,
                     maintainer=principal.user.name,
                     access=access,
@@ -179,15 +170,7 @@ class Publishing(Maintainers):
             existing = self.packages.get(name)
             if existing is not None and request.version in existing.versions:
                 raise CannotPublishOver(request.version)
-            version = Version(
-                version=request.version,
-                manifest=request.manifest,
-                tarball=request.tarball,
-                integrity=request.integrity,
-                shasum=request.shasum,
-                published=self.clock.now(),
-                publisher=maintainer,
-            )
+            version = request.version_record(publisher=maintainer, published=self.clock.now())
             access = Access(request.access) if request.access else None
             return self._commit_version(
                 existing, name, version, tag=request.tag, maintainer=maintainer, access=access, requirement=requirement

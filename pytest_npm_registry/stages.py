@@ -21,7 +21,7 @@ from .errors import (
     NotFound,
     OidcTokenInvalid,
 )
-from .models import Call, Operation, Package, Permission, Principal, StagedVersion, TokenKind, Version
+from .models import Call, Operation, Package, Permission, Principal, StagedVersion, TokenKind
 from .trust import Trust
 from .validation import parse_publish
 
@@ -49,16 +49,7 @@ class Stages(Trust):
                 stage = StagedVersion(
                     id=str(uuid.uuid4()),
                     package=name,
-                    version=Version(
-                        version=request.version,
-                        manifest=request.manifest,
-                        tarball=request.tarball,
-                        integrity=request.integrity,
-                        shasum=request.shasum,
-                        published=self.clock.now(),
-                        publisher=principal.user.name,
-                        attachments=request.extra_attachments,
-                    ),
+                    version=request.version_record(publisher=principal.user.name, published=self.clock.now()),
                     tag=request.tag,
                     access=request.access,
                     created=self.clock.now(),

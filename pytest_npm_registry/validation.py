@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import AttachmentMismatch, InvalidPackageName, InvalidTag, InvalidVersion, MalformedBody
+from .models import Version
 
 MAX_NAME_LENGTH = 214
 _BLOCKED_NAMES = frozenset({"node_modules", "favicon.ico"})
@@ -140,6 +141,19 @@ class PublishRequest:
     shasum: str
     access: str | None
     extra_attachments: dict[str, bytes]
+
+    def version_record(self, *, publisher: str, published: float) -> Version:
+        """The version as the registry stores it."""
+        return Version(
+            version=self.version,
+            manifest=self.manifest,
+            tarball=self.tarball,
+            integrity=self.integrity,
+            shasum=self.shasum,
+            published=published,
+            publisher=publisher,
+            attachments=self.extra_attachments,
+        )
 
 
 def _require(cond: bool, message: str) -> None:
