@@ -28,6 +28,8 @@ _ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
 #: What every run sets: no retries with 10-second back-offs (a deliberate 503 would cost 30 s),
 #: no update check, no funding banners, no colours, and a proxy on a closed loopback port so any
 #: attempt to reach a host other than the registry fails at once instead of leaving the machine.
+CLOSED_PROXY = "http://127.0.0.1:9/"
+LOOPBACK = "127.0.0.1,localhost,::1"
 BASE_CONFIG = {
     "fetch-retries": "0",
     "fetch-retry-mintimeout": "100",
@@ -36,9 +38,9 @@ BASE_CONFIG = {
     "fund": "false",
     "color": "false",
     "progress": "false",
-    "proxy": "http://127.0.0.1:9/",
-    "https-proxy": "http://127.0.0.1:9/",
-    "noproxy": "127.0.0.1,localhost,::1",
+    "proxy": CLOSED_PROXY,
+    "https-proxy": CLOSED_PROXY,
+    "noproxy": LOOPBACK,
 }
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
 
@@ -131,6 +133,10 @@ def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | Non
             "npm_config_userconfig": str(userconfig),
             "npm_config_globalconfig": str(globalconfig),
             "npm_config_cache": str(workdir / "cache"),
+            # npm's own proxy config does not reach every request (Sigstore's client ignores it);
+            # the standard variables do. Other hosts meet a closed loopback port: nothing leaves.
+            **{name: CLOSED_PROXY for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")},
+            **{name: LOOPBACK for name in ("NO_PROXY", "no_proxy")},
         }
     )
     env.update(extra or {})
