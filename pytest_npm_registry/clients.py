@@ -135,8 +135,8 @@ def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | Non
             "npm_config_cache": str(workdir / "cache"),
             # npm's own proxy config does not reach every request (Sigstore's client ignores it);
             # the standard variables do. Other hosts meet a closed loopback port: nothing leaves.
-            **{name: CLOSED_PROXY for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")},
-            **{name: LOOPBACK for name in ("NO_PROXY", "no_proxy")},
+            **dict.fromkeys(("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"), CLOSED_PROXY),
+            **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
         }
     )
     env.update(extra or {})
