@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import threading
 import traceback
@@ -26,6 +25,7 @@ from .control import ControlMixin
 from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError, UsageError
 from .maintainers import OwnersChange
 from .models import Call, Credential, Operation, Package
+from .pages import PagesMixin
 from .registry import Registry
 from .responses import JSON, json_response, render_error
 from .routes import url_map
@@ -114,7 +114,7 @@ def parse_credential(header: str | None) -> Credential | None:
     raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
 
 
-class RegistryApp(ControlMixin):
+class RegistryApp(PagesMixin, ControlMixin):
     """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
 
     def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:
@@ -263,25 +263,6 @@ class RegistryApp(ControlMixin):
             return json_response({}, 202, {"Retry-After": "1"})
         return json_response({"token": otp})
 
-    def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        session = self.registry.web_session(session_id)
-        state = "approved" if session.approved else "denied" if session.denied else "waiting for approval"
-        page = (
-            "<!doctype html><meta charset=utf-8><title>Approve npm request</title>"
-            f"<h1>{html.escape(session.user)}: {html.escape(session.description)}</h1><p>Status: {state}</p>"
-            f'<form method=post action="{session.auth_path}/approve"><button>Approve</button></form>'
-            f'<form method=post action="{session.auth_path}/deny"><button>Deny</button></form>'
-        )
-        return Response(page, content_type="text/html; charset=utf-8")
-
-    def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        session = self.registry.approve_web_auth(session_id)
-        return json_response({"id": session.id, "approved": True})
-
-    def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        session = self.registry.deny_web_auth(session_id)
-        return json_response({"id": session.id, "denied": True})
-
     # -- accounts: login, logout, profile, tokens ----------------------------------------------------
 
     @staticmethod
@@ -300,24 +281,6 @@ class RegistryApp(ControlMixin):
 
     def on_web_login_done(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         return self._poll_answer(self.registry.poll_web_login(call, login_id))
-
-    def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        login = self.registry.web_login(login_id)
-        what = "Create an account" if login.create else "Log in"
-        state = f"logged in as {html.escape(login.user)}" if login.user else "waiting"
-        page = (
-            f"<!doctype html><meta charset=utf-8><title>{what}</title><h1>{what} on the mock npm registry</h1>"
-            f"<p>Status: {state}</p><p>Approve with POST {login.login_path}/approve and a JSON body "
-            '{"user": "&lt;name&gt;"}, or from the test with reg.approve_web_login(...).</p>'
-        )
-        return Response(page, content_type="text/html; charset=utf-8")
-
-    def on_web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        body = self._json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("user"), str):
-            raise MalformedBody('Approve a login with {"user": "<name>"}')
-        login = self.registry.approve_web_login(login_id, body["user"], password=body.get("password"))
-        return json_response({"id": login.id, "user": login.user})
 
     def on_couch_user(self, request: Request, call: Call, origin: str, user: str, rev: str | None = None) -> Response:
         if request.method == "GET":

@@ -1,0 +1,740 @@
+"""Web pages: the approval pages npm's ``loginUrl`` and ``authUrl`` open, and the registry dashboard.
+
+Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
+reachable only with the session's one-time id (16 hex digits) in the URL; the dashboard
+(``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
+as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
+(never the token itself) keeps the browser signed in.
+
+No secret appears on any page: tokens show their 8-character prefix, passwords, recovery codes,
+TOTP secrets and web OTPs never appear; the dashboard deliberately shows each account's current
+authenticator code, as ``GET /-/_mock/api/users/<name>/otp`` does.
+
+A browser form post gets a page (or a 303 back to one); any other body keeps the JSON answers the
+approve and deny endpoints always gave, so scripts and the fixture's helpers are unaffected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+from werkzeug.wrappers import Request, Response
+
+from .accounts import WEB_AUTH_TTL
+from .clock import iso
+from .control import ControlMixin
+from .errors import MalformedBody, RegistryError
+from .journal import JournalEntry
+from .models import Call, Operation, Outcome, Token, TokenKind, WebAuthSession, WebLogin
+from .otp import totp_code
+from .responses import json_response
+from .validation import check_package_name
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+DASHBOARD_PATH = "/-/_mock/"
+_COOKIE = "npm_registry_dashboard"
+_TIMELINE_LIMIT = 200
+_REFRESH_MS = 1500
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f4f7}
+main{max-width:1180px;margin:0 auto;padding:16px}
+main.narrow{max-width:560px}
+header.bar{background:#cb3837;color:#fff;padding:10px 16px;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+header.bar b{font-size:17px}
+header.bar .live{margin-left:auto;font-size:13px;opacity:.9}
+header.bar button{font-size:13px;padding:3px 10px;width:auto}
+h1{font-size:22px;margin:4px 0 14px;overflow-wrap:anywhere}
+h2{font-size:17px;margin:22px 0 8px}
+.card{background:#fff;border:1px solid #dde0e6;border-radius:8px;padding:18px;margin:12px 0}
+.eyebrow{margin:0;color:#6a7180;font-size:13px;text-transform:uppercase;letter-spacing:.04em}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;margin:0 0 16px}
+dt{color:#6a7180}dd{margin:0;overflow-wrap:anywhere}
+.actions{display:flex;gap:10px;flex-wrap:wrap}
+.actions form{flex:1 1 140px}
+button{font:inherit;border:1px solid #b9bec8;background:#fff;border-radius:6px;padding:9px 16px;width:100%}
+button{cursor:pointer}
+button.primary{background:#1f7a3f;border-color:#1f7a3f;color:#fff}
+button.danger{color:#a4161a;border-color:#d9a0a2}
+label{display:block;margin:10px 0 4px;color:#3b4252}
+input{font:inherit;width:100%;padding:9px;border:1px solid #b9bec8;border-radius:6px}
+.hint{color:#6a7180;font-size:13px}
+.state{padding:12px 14px;border-radius:6px;margin:0 0 14px}
+.ok{background:#e4f4e9;color:#14532d}.bad{background:#fbe6e6;color:#7f1d1d}.info{background:#eef1f6}
+.error{background:#fbe6e6;color:#7f1d1d;padding:8px 10px;border-radius:6px}
+.summary{display:flex;gap:10px;flex-wrap:wrap}
+.summary span{background:#fff;border:1px solid #dde0e6;border-radius:6px;padding:6px 10px}
+.scroll{overflow-x:auto;background:#fff;border:1px solid #dde0e6;border-radius:8px}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
+th{background:#f7f8fa;font-weight:600;white-space:nowrap}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+.otp{font-size:17px;letter-spacing:.08em;font-weight:600}
+.tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;background:#eef1f6;margin:1px 2px 1px 0}
+.tag.warn{background:#fff1d6}.tag.bad{background:#fbe6e6}.tag.ok{background:#e4f4e9}
+.empty{color:#6a7180;margin:4px 0}
+ol.timeline{list-style:none;margin:0;padding:0;background:#fff;border:1px solid #dde0e6;border-radius:8px}
+ol.timeline li{padding:7px 12px;border-bottom:1px solid #eceef2;border-left:4px solid #9aa3b2}
+ol.timeline li.accepted{border-left-color:#2f9e57}
+ol.timeline li.challenged{border-left-color:#e0a100}
+ol.timeline li.rejected{border-left-color:#cb3837;background:#fff8f8}
+ol.timeline time{color:#6a7180;font-size:13px;margin-right:6px}
+.reason{margin:2px 0 0;color:#7f1d1d;overflow-wrap:anywhere}
+ol.timeline li.challenged .reason{color:#6b4e00}
+@media (max-width:640px){
+ main{padding:10px}
+ .scroll{background:none;border:0}
+ table,thead,tbody,tr,td{display:block}
+ thead{display:none}
+ tr{background:#fff;border:1px solid #dde0e6;border-radius:8px;margin:0 0 8px;padding:6px 0}
+ td{border:0;padding:3px 12px;overflow-wrap:anywhere}
+ td::before{content:attr(data-label);display:block;color:#6a7180;font-size:12px}
+ dl{grid-template-columns:1fr}dd{margin-bottom:6px}
+}
+"""
+
+_LIVE_SCRIPT = """
+(function () {
+  var live = document.getElementById("live"), status = document.getElementById("live-status");
+  var pause = document.getElementById("pause"), paused = false, last = null;
+  pause.addEventListener("click", function () { paused = !paused; pause.textContent = paused ? "Resume" : "Pause"; });
+  function tick() {
+    if (paused) { setTimeout(tick, %(ms)d); return; }
+    fetch("%(path)s?part=main", {credentials: "same-origin", cache: "no-store"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
+      .then(function (text) {
+        if (text !== last) { live.innerHTML = text; last = text; }
+        status.textContent = "live \\u00b7 " + new Date().toLocaleTimeString();
+      })
+      .catch(function (err) { status.textContent = "not updating (" + err.message + ")"; })
+      .then(function () { setTimeout(tick, %(ms)d); });
+  }
+  setTimeout(tick, %(ms)d);
+})();
+"""
+
+
+def e(value: object) -> str:
+    """Escape anything for HTML text or a quoted attribute."""
+    return escape(str(value), quote=True)
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _ago(at: float | None, now: float) -> str:
+    return "—" if at is None else f"{_span(now - at)} ago"
+
+
+def _clock(at: float) -> str:
+    return iso(at)[11:19] + " UTC"
+
+
+def _tag(text: str, kind: str = "") -> str:
+    return f'<span class="tag {kind}">{e(text)}</span>'
+
+
+def _page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
+    nonce = secrets.token_urlsafe(12)
+    scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
+    document = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<meta name=referrer content=no-referrer><title>{e(title)} · mock npm registry</title>"
+        f"<style>{_CSS}</style></head><body>{body}{scripts}</body></html>"
+    )
+    response = Response(document, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    # The approve buttons must not be framed by another page (clickjacking).
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+def _card_page(title: str, eyebrow: str, inner: str, *, status: int = 200) -> Response:
+    body = (
+        "<header class=bar><b>mock npm registry</b></header><main class=narrow><div class=card>"
+        f"<p class=eyebrow>{e(eyebrow)}</p><h1>{e(title)}</h1>{inner}</div></main>"
+    )
+    return _page(title, body, status=status)
+
+
+def _redirect(location: str) -> Response:
+    return Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _is_form(request: Request) -> bool:
+    return request.mimetype in _FORMS
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
+    """Cells are HTML already escaped by the caller; ``data-label`` feeds the phone layout."""
+    body = "".join(
+        "<tr>" + "".join(f'<td data-label="{e(h)}">{cell}</td>' for h, cell in zip(headers, row, strict=True)) + "</tr>"
+        for row in rows
+    )
+    if not body:
+        return f"<p class=empty>{e(empty)}</p>"
+    head = "".join(f"<th scope=col>{e(h)}</th>" for h in headers)
+    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+class PagesMixin(ControlMixin):
+    """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`."""
+
+    registry: Registry
+
+    # -- who asked: the client behind a session ------------------------------------------------------
+
+    def _client_of(self, marker: str, *, path: str | None = None) -> str:
+        """``npm publish · npm/11.6.2 node/v20 ...`` from the logged request whose answer named ``marker``."""
+        if self.controller is None:
+            return "unknown"
+        for request, response in reversed(list(self.controller.server.log)):
+            if path is not None and request.path != path:
+                continue
+            if (response.content_length or 0) > 4096 or marker not in response.get_data(as_text=True):
+                continue
+            command = request.headers.get("npm-command")
+            agent = request.headers.get("user-agent", "unknown client")
+            return f"npm {command} · {agent}" if command else agent
+        return "unknown (the request is no longer in the server's log)"
+
+    def _credential_of(self, session: WebAuthSession) -> str | None:
+        for entry in reversed(self.registry.journal.entries(operation=session.operation)):
+            if entry.user == session.user and abs(entry.time - session.created) < 2:
+                return f"{entry.credential} {entry.token}" if entry.token else entry.credential
+        return None
+
+    # -- web 2FA: the authUrl page ---------------------------------------------------------------------
+
+    def _missing(self, what: str, ident: str) -> Response:
+        return _card_page(
+            f"No such {what}",
+            "mock npm registry",
+            f"<p>Nothing is waiting at this address ({e(ident)}). The link may be mistyped, or the registry "
+            "was reset. Run the npm command again for a new link.</p>",
+            status=404,
+        )
+
+    def _expired(self, what: str, created: float) -> Response | None:
+        now = self.registry.clock.now()
+        if now <= created + WEB_AUTH_TTL:
+            return None
+        return _card_page(
+            f"This {what} expired",
+            "mock npm registry",
+            f"<p class='state bad'>It expired {_ago(created + WEB_AUTH_TTL, now)} (links last "
+            f"{WEB_AUTH_TTL / 60:.0f} minutes). Run the npm command again for a new link.</p>",
+            status=410,
+        )
+
+    def _auth_session(self, session_id: str) -> WebAuthSession | Response:
+        session = self.registry.web_auth.get(session_id)
+        if session is None:
+            return self._missing("request", session_id)
+        return self._expired("request", session.created) or session
+
+    def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return found
+        return self._auth_page(found)
+
+    def _auth_page(self, session: WebAuthSession, *, status: int = 200, note: str = "") -> Response:
+        now = self.registry.clock.now()
+        user = self.registry.users.get(session.user)
+        account = e(session.user) + (f" (2FA: {e(user.tfa.value)})" if user is not None else "")
+        credential = self._credential_of(session)
+        client = e(self._client_of(session.id))
+        if credential:
+            client += f"<br>with {e(credential)}"
+        details = (
+            f"<dl><dt>Account</dt><dd>{account}</dd><dt>Operation</dt><dd>{e(session.description)}</dd>"
+            f"<dt>Client</dt><dd>{client}</dd>"
+            f"<dt>Requested</dt><dd>{_clock(session.created)} ({_ago(session.created, now)})</dd></dl>"
+        )
+        if session.denied:
+            state = (
+                "<p class='state bad' id=state>Denied. npm's wait ended with "
+                "<code>E404 Web authentication was denied</code>.</p>"
+            )
+        elif session.approved:
+            state = (
+                "<p class='state ok' id=state>Approved. npm picks up a one-time password on its next poll "
+                "and carries on; you can close this tab.</p>"
+            )
+        else:
+            left = session.created + WEB_AUTH_TTL - now
+            state = (
+                f"<div class=actions><form method=post action='{e(session.auth_path)}/approve'>"
+                "<button class=primary id=approve>Approve</button></form>"
+                f"<form method=post action='{e(session.auth_path)}/deny'>"
+                "<button class=danger id=deny>Deny</button></form></div>"
+                f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+            )
+        inner = (f"<p class=error>{e(note)}</p>" if note else "") + details + state
+        return _card_page(
+            f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
+        )
+
+    def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        if not _is_form(request):
+            session = self.registry.approve_web_auth(session_id)
+            return json_response({"id": session.id, "approved": True})
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return found
+        if found.denied:
+            return self._auth_page(found, status=409, note="This request was already denied.")
+        self.registry.approve_web_auth(found.id)
+        self.registry.journal_event(
+            Operation.WEB_AUTH_APPROVE,
+            user=found.user,
+            package=None,
+            accepted=True,
+            reason=f"{found.user} approved {found.description} in the browser",
+        )
+        return _redirect(found.auth_path)
+
+    def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        if not _is_form(request):
+            session = self.registry.deny_web_auth(session_id)
+            return json_response({"id": session.id, "denied": True})
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return found
+        if found.approved:
+            return self._auth_page(found, status=409, note="This request was already approved.")
+        self.registry.deny_web_auth(found.id)
+        self.registry.journal_event(
+            Operation.WEB_AUTH_APPROVE,
+            user=found.user,
+            package=None,
+            accepted=False,
+            reason=f"{found.user} denied {found.description} in the browser; npm's poll answers 404",
+        )
+        return _redirect(found.auth_path)
+
+    # -- web login: the loginUrl page ------------------------------------------------------------------
+
+    def _login(self, login_id: str) -> WebLogin | Response:
+        login = self.registry.web_logins.get(login_id)
+        if login is None:
+            return self._missing("login", login_id)
+        return self._expired("login", login.created) or login
+
+    def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return found
+        return self._login_page(found)
+
+    def _login_page(self, login: WebLogin, *, status: int = 200, note: str = "", typed: str = "") -> Response:
+        now = self.registry.clock.now()
+        command = "npm adduser" if login.create else "npm login"
+        title = "Create an account" if login.create else "Log in to the mock npm registry"
+        details = (
+            f"<dl><dt>Operation</dt><dd>{command}: {'create an account and log in' if login.create else 'log in'}"
+            f"</dd><dt>Client</dt><dd>{e(self._client_of(login.id, path='/-/v1/login'))}</dd>"
+            f"<dt>Requested</dt><dd>{_clock(login.created)} ({_ago(login.created, now)})</dd></dl>"
+        )
+        if login.user is not None:
+            inner = details + (
+                f"<p class='state ok' id=state>Logged in as <b>{e(login.user)}</b>. npm receives a session "
+                "token on its next poll; you can close this tab.</p>"
+            )
+            return _card_page(title, command, inner, status=status)
+        names = sorted(self.registry.users)
+        options = "".join(f"<option value='{e(n)}'>" for n in names)
+        known = ", ".join(names) if names else "none yet"
+        field = (
+            "<label for=user>User name</label>"
+            f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
+            f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
+        )
+        if login.create:
+            field += (
+                "<label for=password>Password (optional: used by <code>npm login --auth-type=legacy</code>)"
+                "</label><input id=password name=password type=password autocomplete=new-password>"
+                "<p class=hint>A new name creates the account; an existing one logs in to it.</p>"
+            )
+        else:
+            field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
+        left = login.created + WEB_AUTH_TTL - now
+        inner = (
+            (f"<p class=error id=error>{e(note)}</p>" if note else "")
+            + details
+            + f"<form method=post action='{e(login.login_path)}/approve'>{field}"
+            "<div class=actions style='margin-top:14px'>"
+            f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
+            f"</div></form><form method=post action='{e(login.login_path)}/deny' class=actions style='margin-top:8px'>"
+            "<button class=danger id=deny>Deny</button></form>"
+            f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+        )
+        return _card_page(title, command, inner, status=status)
+
+    def on_web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        if not _is_form(request):
+            body = self._json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+                raise MalformedBody('Approve a login with {"user": "<name>"}')
+            login = self.registry.approve_web_login(login_id, body["user"], password=body.get("password"))
+            return json_response({"id": login.id, "user": login.user})
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return found
+        name = request.form.get("user", "").strip()
+        if found.user is not None:
+            return self._login_page(found)
+        if not name:
+            return self._login_page(found, status=400, note="Type the user name to log in as.")
+        if name not in self.registry.users:
+            if not found.create:
+                return self._login_page(
+                    found,
+                    status=400,
+                    typed=name,
+                    note=f"There is no account {name!r} on this registry (npm adduser creates one).",
+                )
+            try:
+                check_package_name(name.lower())  # user names follow the package-name URL rules
+            except RegistryError as error:
+                return self._login_page(found, status=400, typed=name, note=f"{name!r}: {error.message}")
+        password = request.form.get("password") or None
+        self.registry.approve_web_login(found.id, name, password=password)
+        self.registry.journal_event(
+            Operation.ADDUSER if found.create else Operation.LOGIN,
+            user=name,
+            package=None,
+            accepted=True,
+            reason=f"web login approved in the browser as {name}",
+        )
+        return _redirect(found.login_path)
+
+    def on_web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            if _is_form(request):
+                return found
+            raise MalformedBody(f"no pending web login {login_id}")
+        if found.user is not None:
+            if _is_form(request):
+                return self._login_page(found, status=409, note="This login was already approved.")
+            return json_response({"error": "This login was already approved."}, 409)
+        # There is no "deny" for a web login in the domain (nor on npmjs.com, where one closes the
+        # tab): forgetting the session makes the next poll answer 404, as for an expired login.
+        self.registry.web_logins.pop(found.id, None)
+        self.registry.journal_event(
+            Operation.ADDUSER if found.create else Operation.LOGIN,
+            user="",
+            package=None,
+            accepted=False,
+            reason="web login denied in the browser; its done poll now answers 404",
+        )
+        if not _is_form(request):
+            return json_response({"id": found.id, "denied": True})
+        return _card_page(
+            "Login denied",
+            "npm adduser" if found.create else "npm login",
+            "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
+            "username and password prompt (or fails without a terminal).</p>",
+        )
+
+    # -- the dashboard -----------------------------------------------------------------------------------
+
+    def _cookie_value(self) -> str:
+        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
+
+    def _admin(self, request: Request) -> bool:
+        if not self.admin_token:
+            return False
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return hmac.compare_digest(header[7:].encode(), self.admin_token.encode())
+        return hmac.compare_digest(request.cookies.get(_COOKIE, "").encode(), self._cookie_value().encode())
+
+    def _sign_in(self, *, failed: bool) -> Response:
+        note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
+        inner = (
+            f"{note}<p>The dashboard needs the admin token the server printed at start (the control API's).</p>"
+            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>Admin token</label>"
+            "<input id=token name=token type=password autocomplete=off required>"
+            "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
+            "</div></form>"
+        )
+        return _card_page("Registry dashboard", "sign in", inner, status=401)
+
+    def on_dashboard(self, request: Request, call: Call, origin: str) -> Response:
+        given = request.form.get("token") if request.method == "POST" else request.args.get("token")
+        if given is not None:
+            if not self.admin_token or not hmac.compare_digest(given.encode(), self.admin_token.encode()):
+                return self._sign_in(failed=True)
+            # Swap the token for a cookie and drop it from the address bar and the history.
+            response = _redirect(DASHBOARD_PATH)
+            response.set_cookie(_COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
+            return response
+        if not self._admin(request):
+            if request.args.get("part"):
+                return Response("sign in again", status=401, content_type="text/plain")
+            return self._sign_in(failed=False)
+        main = render_dashboard(self.registry)
+        if request.args.get("part") == "main":
+            response = Response(main, content_type="text/html; charset=utf-8")
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        body = (
+            "<header class=bar><b>mock npm registry</b>"
+            f"<span>{e(origin)}/ · policy {e(self.registry.policy.name)}</span>"
+            "<span class=live id=live-status>live</span><button id=pause type=button>Pause</button></header>"
+            f"<main id=live>{main}</main>"
+        )
+        script = _LIVE_SCRIPT % {"ms": _REFRESH_MS, "path": DASHBOARD_PATH}
+        return _page("Registry dashboard", body, script=script)
+
+
+# -- dashboard sections ---------------------------------------------------------------------------------
+
+
+def render_dashboard(registry: Registry) -> str:
+    """The dashboard's live part: everything a person debugging a pipeline wants on one page."""
+    now = registry.clock.now()
+    entries = registry.journal.entries()
+    refused = sum(1 for x in entries if x.outcome is not Outcome.ACCEPTED)
+    users, tokens, packages = list(registry.users.values()), list(registry.tokens.values()), registry.packages
+    summary = "".join(
+        f"<span>{e(label)}</span>"
+        for label in (
+            f"registry time {iso(now)}",
+            f"{len(users)} accounts",
+            f"{sum(1 for t in tokens if _token_state(t, now) == 'active')} live tokens",
+            f"{len(packages)} packages",
+            f"{len(entries)} requests, {refused} refused or challenged",
+        )
+    )
+    return (
+        f"<div class=summary>{summary}</div>"
+        f"<h2 id=accounts>Accounts</h2>{_accounts(registry, now)}"
+        f"<h2 id=tokens>Tokens</h2>{_tokens(registry, tokens, now)}"
+        f"<h2 id=packages>Packages</h2>{_packages(registry, now)}"
+        f"<h2 id=pending>Waiting</h2>{_pending(registry, now)}"
+        f"<h2 id=journal>Journal</h2>{_timeline(entries)}"
+    )
+
+
+def _accounts(registry: Registry, now: float) -> str:
+    rows = []
+    for user in sorted(registry.users.values(), key=lambda u: u.name):
+        if user.totp_secret:
+            otp = (
+                f"<span class='mono otp'>{e(totp_code(user.totp_secret, now))}</span> "
+                f"<span class=hint>{30 - now % 30:.0f} s left</span>"
+            )
+        else:
+            otp = "—"
+        extras = [_tag("paid")] if user.paid else []
+        if user.security_key:
+            extras.append(_tag("security key"))
+        if user.pending_mode is not None:
+            extras.append(_tag(f"2FA set-up pending ({user.pending_mode.value})", "warn"))
+        rows.append(
+            (
+                f"<b>{e(user.name)}</b><br><span class=hint>{e(user.email)}</span>",
+                _tag(user.tfa.value, "ok" if user.tfa_enabled else "warn") + " ".join(extras),
+                e(user.challenge.value),
+                otp,
+                e(f"{len(user.recovery_codes)} left") if user.tfa_enabled else "—",
+                e(f"{len(user.outbox)} sent") if user.outbox else "—",
+            )
+        )
+    return _table(
+        ("Account", "2FA", "Challenge", "Current OTP", "Recovery codes", "Emailed codes"), rows, "No accounts yet."
+    )
+
+
+def _token_state(token: Token, now: float) -> str:
+    if token.revoked:
+        return "revoked"
+    if token.expires is not None and now >= token.expires:
+        return "expired"
+    return "active"
+
+
+def _tokens(registry: Registry, tokens: list[Token], now: float) -> str:
+    # The domain does not stamp last_used yet; the journal knows when each prefix was last seen.
+    seen: dict[tuple[str | None, str | None], float] = {}
+    for entry in registry.journal.entries():
+        if entry.token:
+            seen[(entry.user, entry.token)] = entry.time
+    rows = []
+    for token in sorted(tokens, key=lambda t: t.created):
+        state = _token_state(token, now)
+        kind = token.kind.value
+        if token.kind is TokenKind.GRANULAR or token.kind is TokenKind.OIDC:
+            kind += f" · {token.permission.value}"
+        bypass = _tag("bypasses 2FA", "warn") if token.bypasses_2fa else "—"
+        scope = [f"packages: {', '.join(token.packages)}"] if token.packages else []
+        scope += [f"scopes: {', '.join(token.scopes)}"] if token.scopes else []
+        scope += [f"orgs: {', '.join(token.orgs)}"] if token.orgs else []
+        if token.expires is None:
+            expiry = "never"
+        elif now < token.expires:
+            expiry = f"in {_span(token.expires - now)}"
+        else:
+            expiry = f"expired {_ago(token.expires, now)}"
+        last = token.last_used or seen.get((token.user, f"{token.prefix}..."))
+        rows.append(
+            (
+                f"<span class=mono>{e(token.prefix)}…</span>" + (f"<br>{e(token.name)}" if token.name else ""),
+                e(token.user),
+                e(kind),
+                bypass,
+                e("; ".join(scope) or "all the user's packages"),
+                e(expiry),
+                e(", ".join(str(n) for n in token.cidr)) if token.cidr else "any address",
+                e(_ago(last, now)),
+                _tag(state, "ok" if state == "active" else "bad"),
+            )
+        )
+    headers = ("Key", "Owner", "Kind", "Bypass", "Scope", "Expires", "CIDR", "Last used", "State")
+    return _table(headers, rows, "No tokens yet.")
+
+
+_RULES = {
+    "none": "none: tokens publish without 2FA",
+    "automation": "automation: 2FA or a bypass token",
+    "publish": "publish: 2FA, no tokens",
+}
+
+
+def _claims(claims: Mapping[str, object], prefix: str = "") -> list[str]:
+    """``repository=acme/lib, workflow_ref.file=release.yml``: nested claims flattened with dots."""
+    out: list[str] = []
+    for key, value in claims.items():
+        if isinstance(value, Mapping):
+            out += _claims(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={value}")
+    return out
+
+
+def _packages(registry: Registry, now: float) -> str:
+    rows = []
+    for package in sorted(registry.packages.values(), key=lambda p: p.name):
+        versions = " ".join(_tag(v) for v in package.versions)
+        tags = "<br>".join(f"{e(t)} → {e(v)}" for t, v in package.dist_tags.items())
+        trust = "<br>".join(
+            e(f"{c.type}: {', '.join(_claims(c.claims))} ({', '.join(c.permissions)})")
+            for c in registry.trust.get(package.name, [])
+        )
+        rows.append(
+            (
+                f"<b>{e(package.name)}</b><br><span class=hint>{e(package.access.value)} · modified "
+                f"{_ago(package.modified, now)}</span>",
+                versions,
+                tags or "—",
+                e(", ".join(package.maintainers)),
+                e(_RULES.get(package.requirement.value, package.requirement.value)),
+                trust or "—",
+            )
+        )
+    headers = ("Package", "Versions", "Dist-tags", "Maintainers", "Publishing rule", "Trusted publishers")
+    table = _table(headers, rows, "No packages yet.")
+    orgs = [
+        (
+            f"<b>{e(org.name)}</b>" + (" " + _tag("paid") if org.paid else ""),
+            e(", ".join(f"{u} ({r.value})" for u, r in sorted(org.members.items()))),
+            e(", ".join(sorted(org.teams))),
+        )
+        for org in sorted(registry.orgs.values(), key=lambda o: o.name)
+    ]
+    if orgs:
+        table += "<h2 id=orgs>Orgs</h2>" + _table(("Org", "Members", "Teams"), orgs, "")
+    return table
+
+
+def _pending(registry: Registry, now: float) -> str:
+    rows = []
+    for session in sorted(registry.web_auth.values(), key=lambda s: s.created, reverse=True):
+        if now > session.created + WEB_AUTH_TTL:
+            state = _tag("expired", "bad")
+        elif session.approved or session.denied:
+            state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
+        else:
+            state = f"<a href='{e(session.auth_path)}'>{_tag('waiting: open', 'warn')}</a>"
+        rows.append(("web 2FA", e(session.user), e(session.description), e(_ago(session.created, now)), state))
+    for login in sorted(registry.web_logins.values(), key=lambda w: w.created, reverse=True):
+        what = "npm adduser" if login.create else "npm login"
+        if login.user is not None:
+            state = _tag(f"logged in as {login.user}", "ok")
+        elif now > login.created + WEB_AUTH_TTL:
+            state = _tag("expired", "bad")
+        else:
+            state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"
+        rows.append(("web login", "—", e(what), e(_ago(login.created, now)), state))
+    for invitation in registry.invitations.values():
+        if invitation.state == "pending" and now < invitation.expires:
+            role = f" as {invitation.role.value}" if invitation.role else ""
+            rows.append(
+                (
+                    "invitation",
+                    e(invitation.user),
+                    e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
+                    e(_ago(invitation.created, now)),
+                    _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
+                )
+            )
+    for stage in registry.stages.values():
+        rows.append(
+            (
+                "staged version",
+                e(stage.actor),
+                e(f"{stage.package}@{stage.version.version} tag={stage.tag}"),
+                e(_ago(stage.created, now)),
+                _tag("awaiting approval", "warn"),
+            )
+        )
+    return _table(("Kind", "Account", "What", "Started", "State"), rows, "Nothing is waiting for a person.")
+
+
+def _timeline(entries: list[JournalEntry]) -> str:
+    if not entries:
+        return "<p class=empty>No requests yet.</p>"
+    items = []
+    for entry in reversed(entries[-_TIMELINE_LIMIT:]):
+        target = (entry.package or "") + (f"@{entry.version}" if entry.version else "")
+        target += f" tag={entry.tag}" if entry.tag else ""
+        who = entry.user or "anonymous"
+        if entry.credential:
+            who += f" ({entry.credential}{' ' + entry.token if entry.token else ''})"
+        otp = f" · otp {entry.otp.value}" if entry.otp.value != "none" else ""
+        reason = f"<p class=reason>{e(entry.reason)}</p>" if entry.reason else ""
+        items.append(
+            f"<li class={e(entry.outcome.value)}><time>{_clock(entry.time)}</time><b>{e(entry.operation.value)}</b> "
+            f"{e(target)} <span class=hint>by {e(who)}{e(otp)}</span> "
+            f"{_tag(f'{entry.status} {entry.outcome.value}')}{reason}</li>"
+        )
+    more = (
+        f"<p class=hint>The newest {_TIMELINE_LIMIT} of {len(entries)}.</p>" if len(entries) > _TIMELINE_LIMIT else ""
+    )
+    return f"<ol class=timeline>{''.join(items)}</ol>{more}"

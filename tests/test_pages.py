@@ -1,0 +1,239 @@
+"""The web pages over HTTP: approval pages (authUrl, loginUrl) and the dashboard, without a browser."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+
+from pytest_npm_registry import NpmRegistry
+from pytest_npm_registry.packaging import manifest_for, publish_document
+from pytest_npm_registry.routes import url_map
+from tests.conftest import HttpAnswer, http
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+NPM_HEADERS = {"npm-auth-type": "web", "npm-command": "publish", "user-agent": "npm/11.6.2 node/v20.19.5 linux x64"}
+
+
+def _text(answer: HttpAnswer) -> str:
+    return answer.body.decode()
+
+
+def _post_form(reg: NpmRegistry, path: str, **fields: str) -> HttpAnswer:
+    return http(reg, "POST", path, data=urlencode(fields).encode(), headers=FORM)
+
+
+@pytest.fixture
+def alice(npm_registry):
+    return npm_registry.add_user("alice", tfa="auth-and-writes", password="alice-pw-123")
+
+
+@pytest.fixture
+def challenge(npm_registry, alice):
+    """A publish challenged with web 2FA: (session, its token, authUrl path, doneUrl path)."""
+    token = alice.create_token("session")
+    doc = publish_document(manifest_for("demo-pkg", "1.0.0"))
+    answer = http(npm_registry, "PUT", "/demo-pkg", token=token, json_body=doc, headers=NPM_HEADERS)
+    assert answer.status == 401
+    base = npm_registry.url.rstrip("/")
+    (session,) = npm_registry.web_auth_sessions(pending=True)
+    return session, token, answer.json()["authUrl"][len(base) :], answer.json()["doneUrl"][len(base) :]
+
+
+def test_routes_of_the_pages():
+    adapter = url_map.bind("registry")
+    assert adapter.match("/-/_mock/", method="GET") == ("dashboard", {})
+    assert adapter.match("/-/_mock/auth/0123456789abcdef/deny", method="POST") == (
+        "web_auth_deny",
+        {"session_id": "0123456789abcdef"},
+    )
+    assert adapter.match("/-/_mock/login/0123456789abcdef/deny", method="POST")[0] == "web_login_deny"
+
+
+def test_auth_page_names_account_operation_and_client(npm_registry, challenge):
+    _, _, auth_path, _ = challenge
+    page = http(npm_registry, "GET", auth_path)
+    assert page.status == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["x-frame-options"] == "DENY"
+    html = _text(page)
+    assert "<h1>Approve: publish demo-pkg@1.0.0</h1>" in html
+    assert "alice (2FA: auth-and-writes)" in html
+    assert "npm publish · npm/11.6.2 node/v20.19.5 linux x64" in html
+    assert re.search(r"with session npm_\w{4}\.\.\.", html)
+    assert f"action='{auth_path}/approve'" in html
+    assert f"action='{auth_path}/deny'" in html
+
+
+def test_approving_in_the_page_completes_the_done_url(npm_registry, alice, challenge):
+    session, token, auth_path, done_path = challenge
+    assert http(npm_registry, "GET", done_path, token=token).status == 202
+    answer = _post_form(npm_registry, f"{auth_path}/approve")
+    assert (answer.status, answer.headers["location"]) == (303, auth_path)
+    done = http(npm_registry, "GET", done_path, token=token)
+    assert done.status == 200
+    otp = done.json()["token"]
+    assert otp == session.otp
+    # The one-time password works once, as after the fixture's approve_web_auth().
+    doc = publish_document(manifest_for("demo-pkg", "1.0.0"))
+    assert http(npm_registry, "PUT", "/demo-pkg", token=token, json_body=doc, headers={"npm-otp": otp}).status == 200
+    html = _text(http(npm_registry, "GET", auth_path))
+    assert "Approved." in html
+    assert "id=approve" not in html
+    assert otp not in html
+    event = npm_registry.journal.entries(operation="web-auth-approve")[-1]
+    assert (event.user, event.outcome.value) == ("alice", "accepted")
+    assert event.reason == "alice approved publish demo-pkg@1.0.0 in the browser"
+
+
+def test_denying_in_the_page_ends_the_poll_with_404(npm_registry, challenge):
+    session, token, auth_path, done_path = challenge
+    assert _post_form(npm_registry, f"{auth_path}/deny").status == 303
+    done = http(npm_registry, "GET", done_path, token=token)
+    assert (done.status, done.json()) == (404, {"error": "Web authentication was denied"})
+    assert "Denied." in _text(http(npm_registry, "GET", auth_path))
+    late = _post_form(npm_registry, f"{auth_path}/approve")
+    assert late.status == 409
+    assert "This request was already denied." in _text(late)
+    assert not session.approved
+
+
+def test_deny_after_approve_is_refused(npm_registry, challenge):
+    session, _, auth_path, _ = challenge
+    npm_registry.approve_web_auth(session.id)
+    answer = _post_form(npm_registry, f"{auth_path}/deny")
+    assert answer.status == 409
+    assert "already approved" in _text(answer)
+    assert not session.denied
+
+
+def test_unknown_and_expired_sessions_say_so(npm_registry, challenge):
+    _, _, auth_path, _ = challenge
+    unknown = http(npm_registry, "GET", "/-/_mock/auth/0000000000000000")
+    assert unknown.status == 404
+    assert "No such request" in _text(unknown)
+    npm_registry.clock.advance(301)
+    expired = http(npm_registry, "GET", auth_path)
+    assert expired.status == 410
+    assert "This request expired" in _text(expired)
+    assert _post_form(npm_registry, f"{auth_path}/approve").status == 410
+
+
+def _start_login(reg: NpmRegistry, *, create: bool = False) -> tuple[str, str]:
+    start = http(reg, "POST", "/-/v1/login", json_body={"create": create}, headers={"user-agent": "npm/11.6.2"})
+    base = reg.url.rstrip("/")
+    return start.json()["loginUrl"][len(base) :], start.json()["doneUrl"][len(base) :]
+
+
+def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
+    npm_registry.add_user("bob")
+    login_path, done_path = _start_login(npm_registry)
+    html = _text(http(npm_registry, "GET", login_path))
+    assert "<h1>Log in to the mock npm registry</h1>" in html
+    assert "Accounts on this registry: alice, bob." in html
+    assert "<option value='alice'>" in html
+    unknown = _post_form(npm_registry, f"{login_path}/approve", user="carol")
+    assert unknown.status == 400
+    assert "There is no account &#x27;carol&#x27; on this registry" in _text(unknown)
+    assert http(npm_registry, "GET", done_path).status == 202
+    assert _post_form(npm_registry, f"{login_path}/approve", user="bob").status == 303
+    token = http(npm_registry, "GET", done_path).json()["token"]
+    assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "bob"}
+    html = _text(http(npm_registry, "GET", login_path))
+    assert "Logged in as <b>bob</b>" in html
+    assert token not in html
+
+
+def test_adduser_page_creates_the_account(npm_registry):
+    login_path, done_path = _start_login(npm_registry, create=True)
+    html = _text(http(npm_registry, "GET", login_path))
+    assert "<h1>Create an account</h1>" in html
+    assert "type=password" in html
+    bad = _post_form(npm_registry, f"{login_path}/approve", user="_bad")
+    assert bad.status == 400
+    assert "name cannot start with an underscore" in _text(bad)
+    answer = _post_form(npm_registry, f"{login_path}/approve", user="newbie", password="n3w-pass")
+    assert answer.status == 303
+    assert "newbie" in npm_registry.registry.users
+    token = http(npm_registry, "GET", done_path).json()["token"]
+    assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "newbie"}
+
+
+def test_denying_a_login_ends_its_poll(npm_registry, alice):
+    login_path, done_path = _start_login(npm_registry)
+    answer = _post_form(npm_registry, f"{login_path}/deny")
+    assert answer.status == 200
+    assert "Denied." in _text(answer)
+    assert http(npm_registry, "GET", done_path).status == 404
+    assert http(npm_registry, "GET", login_path).status == 404
+    event = npm_registry.journal.entries(operation="login")[-1]
+    assert event.outcome.value == "rejected"
+
+
+def test_dashboard_needs_the_admin_token(npm_registry):
+    signed_out = http(npm_registry, "GET", "/-/_mock/")
+    assert signed_out.status == 401
+    assert "name=token type=password" in _text(signed_out)
+    assert http(npm_registry, "GET", "/-/_mock/?part=main").status == 401
+    wrong = http(npm_registry, "GET", "/-/_mock/?token=nope")
+    assert wrong.status == 401
+    assert "That is not the admin token." in _text(wrong)
+    bearer = http(npm_registry, "GET", "/-/_mock/", headers={"authorization": f"Bearer {npm_registry.admin_token}"})
+    assert bearer.status == 200
+    assert "<main id=live>" in _text(bearer)
+
+    signed_in = _post_form(npm_registry, "/-/_mock/", token=npm_registry.admin_token)
+    assert (signed_in.status, signed_in.headers["location"]) == (303, "/-/_mock/")
+    cookie = signed_in.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert npm_registry.admin_token not in cookie  # an HMAC of it, useless for the control API
+    value = cookie.split(";", 1)[0]
+    fragment = http(npm_registry, "GET", "/-/_mock/?part=main", headers={"cookie": value})
+    assert fragment.status == 200
+    assert _text(fragment).startswith("<div class=summary>")
+    assert http(npm_registry, "GET", "/-/_mock/api/state", headers={"cookie": value}).status == 401
+
+
+def test_dashboard_shows_the_registry_and_no_secret(npm_registry, alice, challenge):
+    session, session_token, _, done_path = challenge
+    bot = npm_registry.add_user("bot", password="bot-pw-456", email="<script>alert(1)</script>@example.com")
+    ci = bot.create_token(bypass_2fa=True, packages=["lib"], cidr=["10.0.0.0/8"], expires_in_days=30, name="ci")
+    npm_registry.publish("lib", "1.0.0", by=alice, tag="latest")
+    npm_registry.publish("lib", "2.0.0-beta.1", by=alice, tag="next")
+    npm_registry.trust("lib", github={"repository": "acme/lib", "workflow": "release.yml"})
+    npm_registry.approve_web_auth(session.id)
+    web_otp = http(npm_registry, "GET", done_path, token=session_token).json()["token"]
+    npm_registry.client_ip = "10.1.2.3"  # inside the token's allow-list
+    refused = http(npm_registry, "PUT", "/lib", token=ci, json_body=publish_document(manifest_for("lib", "1.1.0")))
+    assert refused.status == 403
+
+    answer = http(npm_registry, "GET", "/-/_mock/", headers={"authorization": f"Bearer {npm_registry.admin_token}"})
+    html = _text(answer)
+    assert answer.status == 200
+    assert any(alice.otp(offset_steps=step) in html for step in (-1, 0))
+    for fragment in (
+        "auth-and-writes",
+        "bypasses 2FA",
+        "packages: lib",
+        "10.0.0.0/8",
+        "in 30 d",
+        f"{ci.record.prefix}…",
+        "next → 2.0.0-beta.1",
+        "github: repository=acme/lib, workflow_ref.file=release.yml (createPackage)",
+        "automation: 2FA or a bypass token",
+        "publish demo-pkg@1.0.0",
+        "&lt;script&gt;alert(1)&lt;/script&gt;@example.com",
+        "403 rejected",
+    ):
+        assert fragment in html, fragment
+    reason = npm_registry.journal.entries(operation="publish")[-1].reason
+    assert reason
+    assert reason.replace("'", "&#x27;") in html
+    assert "<script>alert" not in html
+    assert alice.totp_secret is not None
+    secrets = [ci.key, session_token.key, web_otp, alice.totp_secret, npm_registry.admin_token, *alice.recovery_codes]
+    secrets += ["alice-pw-123", "bot-pw-456"]
+    for secret in secrets:
+        assert secret not in html
