@@ -31,4 +31,22 @@ if [ "$(npm_major)" -lt 11 ]; then
   npm install --global --silent npm@11 >&2
 fi
 
+# --- browser tests (tests/test_browser.py): Debian's Chromium and chromedriver -----------------------
+# Installed for test runs only (demo.sh does not need a browser); NPM_REGISTRY_BROWSER_TESTS=0 skips,
+# =1 forces. Debian builds both from one source package, so the driver always matches the browser.
+# Once they are here the browser tests must run: a missing browser fails them instead of skipping.
+browser_tests="${NPM_REGISTRY_BROWSER_TESTS:-auto}"
+if [ "$browser_tests" = auto ]; then
+  case "$(basename "$0")" in test.sh | run) browser_tests=1 ;; *) browser_tests=0 ;; esac
+fi
+if [ "$browser_tests" = 1 ]; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "bootstrap: installing chromium and chromium-driver from Debian's packages" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+    else sudo apt-get update -qq >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2; fi
+  fi
+  export NPM_REGISTRY_REQUIRE_BROWSER=1
+fi
+# --- end of browser tests ---------------------------------------------------------------------------
+
 export PATH="$root/.venv/bin:$PATH"
