@@ -202,6 +202,7 @@ class Accounts(RegistryState):
             if token.cidr is not None and not _ip_in(call.client_ip, token.cidr):
                 allowed = ", ".join(str(n) for n in token.cidr)
                 raise IpNotAllowed(reason=f"{who} is limited to {allowed}; the client is {call.client_ip}")
+            token.last_used = self.clock.now()
             return Principal(self.users[token.user], token)
         user = self.users.get(credential.username or "")
         if user is None or not hmac.compare_digest(user.password_hash, secret_hash(credential.password or "")):

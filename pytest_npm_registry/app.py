@@ -22,10 +22,10 @@ from werkzeug.wrappers import Request, Response
 from . import documents, identity
 from .clock import iso
 from .control import ControlMixin
+from .dashboard import DashboardMixin
 from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError, UsageError
 from .maintainers import OwnersChange
 from .models import Call, Credential, Operation, Package
-from .pages import PagesMixin
 from .registry import Registry
 from .responses import JSON, json_response, render_error
 from .routes import url_map
@@ -114,7 +114,7 @@ def parse_credential(header: str | None) -> Credential | None:
     raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
 
 
-class RegistryApp(PagesMixin, ControlMixin):
+class RegistryApp(DashboardMixin, ControlMixin):
     """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
 
     def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:

@@ -16,10 +16,8 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -29,19 +27,13 @@ from .accounts import WEB_AUTH_TTL
 from .clock import iso
 from .control import ControlMixin
 from .errors import MalformedBody, RegistryError
-from .journal import JournalEntry
-from .models import Call, Operation, Outcome, Token, TokenKind, WebAuthSession, WebLogin
-from .otp import totp_code
+from .models import Call, Operation, WebAuthSession, WebLogin
 from .responses import json_response
 from .validation import check_package_name
 
 if TYPE_CHECKING:
     from .registry import Registry
 
-DASHBOARD_PATH = "/-/_mock/"
-_COOKIE = "npm_registry_dashboard"
-_TIMELINE_LIMIT = 200
-_REFRESH_MS = 1500
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _CSS = """
@@ -100,26 +92,6 @@ ol.timeline li.challenged .reason{color:#6b4e00}
  td::before{content:attr(data-label);display:block;color:#6a7180;font-size:12px}
  dl{grid-template-columns:1fr}dd{margin-bottom:6px}
 }
-"""
-
-_LIVE_SCRIPT = """
-(function () {
-  var live = document.getElementById("live"), status = document.getElementById("live-status");
-  var pause = document.getElementById("pause"), paused = false, last = null;
-  pause.addEventListener("click", function () { paused = !paused; pause.textContent = paused ? "Resume" : "Pause"; });
-  function tick() {
-    if (paused) { setTimeout(tick, %(ms)d); return; }
-    fetch("%(path)s?part=main", {credentials: "same-origin", cache: "no-store"})
-      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (text) {
-        if (text !== last) { live.innerHTML = text; last = text; }
-        status.textContent = "live \\u00b7 " + new Date().toLocaleTimeString();
-      })
-      .catch(function (err) { status.textContent = "not updating (" + err.message + ")"; })
-      .then(function () { setTimeout(tick, %(ms)d); });
-  }
-  setTimeout(tick, %(ms)d);
-})();
 """
 
 
@@ -442,16 +414,7 @@ class PagesMixin(ControlMixin):
             if _is_form(request):
                 return self._login_page(found, status=409, note="This login was already approved.")
             return json_response({"error": "This login was already approved."}, 409)
-        # There is no "deny" for a web login in the domain (nor on npmjs.com, where one closes the
-        # tab): forgetting the session makes the next poll answer 404, as for an expired login.
-        self.registry.web_logins.pop(found.id, None)
-        self.registry.journal_event(
-            Operation.ADDUSER if found.create else Operation.LOGIN,
-            user="",
-            package=None,
-            accepted=False,
-            reason="web login denied in the browser; its done poll now answers 404",
-        )
+        self.registry.cancel_web_login(found.id)
         if not _is_form(request):
             return json_response({"id": found.id, "denied": True})
         return _card_page(
@@ -460,281 +423,3 @@ class PagesMixin(ControlMixin):
             "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
             "username and password prompt (or fails without a terminal).</p>",
         )
-
-    # -- the dashboard -----------------------------------------------------------------------------------
-
-    def _cookie_value(self) -> str:
-        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
-
-    def _admin(self, request: Request) -> bool:
-        if not self.admin_token:
-            return False
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return hmac.compare_digest(header[7:].encode(), self.admin_token.encode())
-        return hmac.compare_digest(request.cookies.get(_COOKIE, "").encode(), self._cookie_value().encode())
-
-    def _sign_in(self, *, failed: bool) -> Response:
-        note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
-        inner = (
-            f"{note}<p>The dashboard needs the admin token the server printed at start (the control API's).</p>"
-            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>Admin token</label>"
-            "<input id=token name=token type=password autocomplete=off required>"
-            "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
-            "</div></form>"
-        )
-        return _card_page("Registry dashboard", "sign in", inner, status=401)
-
-    def on_dashboard(self, request: Request, call: Call, origin: str) -> Response:
-        given = request.form.get("token") if request.method == "POST" else request.args.get("token")
-        if given is not None:
-            if not self.admin_token or not hmac.compare_digest(given.encode(), self.admin_token.encode()):
-                return self._sign_in(failed=True)
-            # Swap the token for a cookie and drop it from the address bar and the history.
-            response = _redirect(DASHBOARD_PATH)
-            response.set_cookie(_COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
-            return response
-        if not self._admin(request):
-            if request.args.get("part"):
-                return Response("sign in again", status=401, content_type="text/plain")
-            return self._sign_in(failed=False)
-        main = render_dashboard(self.registry)
-        if request.args.get("part") == "main":
-            response = Response(main, content_type="text/html; charset=utf-8")
-            response.headers["Cache-Control"] = "no-store"
-            return response
-        body = (
-            "<header class=bar><b>mock npm registry</b>"
-            f"<span>{e(origin)}/ · policy {e(self.registry.policy.name)}</span>"
-            "<span class=live id=live-status>live</span><button id=pause type=button>Pause</button></header>"
-            f"<main id=live>{main}</main>"
-        )
-        script = _LIVE_SCRIPT % {"ms": _REFRESH_MS, "path": DASHBOARD_PATH}
-        return _page("Registry dashboard", body, script=script)
-
-
-# -- dashboard sections ---------------------------------------------------------------------------------
-
-
-def render_dashboard(registry: Registry) -> str:
-    """The dashboard's live part: everything a person debugging a pipeline wants on one page."""
-    now = registry.clock.now()
-    entries = registry.journal.entries()
-    refused = sum(1 for x in entries if x.outcome is not Outcome.ACCEPTED)
-    users, tokens, packages = list(registry.users.values()), list(registry.tokens.values()), registry.packages
-    summary = "".join(
-        f"<span>{e(label)}</span>"
-        for label in (
-            f"registry time {iso(now)}",
-            f"{len(users)} accounts",
-            f"{sum(1 for t in tokens if _token_state(t, now) == 'active')} live tokens",
-            f"{len(packages)} packages",
-            f"{len(entries)} requests, {refused} refused or challenged",
-        )
-    )
-    return (
-        f"<div class=summary>{summary}</div>"
-        f"<h2 id=accounts>Accounts</h2>{_accounts(registry, now)}"
-        f"<h2 id=tokens>Tokens</h2>{_tokens(registry, tokens, now)}"
-        f"<h2 id=packages>Packages</h2>{_packages(registry, now)}"
-        f"<h2 id=pending>Waiting</h2>{_pending(registry, now)}"
-        f"<h2 id=journal>Journal</h2>{_timeline(entries)}"
-    )
-
-
-def _accounts(registry: Registry, now: float) -> str:
-    rows = []
-    for user in sorted(registry.users.values(), key=lambda u: u.name):
-        if user.totp_secret:
-            otp = (
-                f"<span class='mono otp'>{e(totp_code(user.totp_secret, now))}</span> "
-                f"<span class=hint>{30 - now % 30:.0f} s left</span>"
-            )
-        else:
-            otp = "—"
-        extras = [_tag("paid")] if user.paid else []
-        if user.security_key:
-            extras.append(_tag("security key"))
-        if user.pending_mode is not None:
-            extras.append(_tag(f"2FA set-up pending ({user.pending_mode.value})", "warn"))
-        rows.append(
-            (
-                f"<b>{e(user.name)}</b><br><span class=hint>{e(user.email)}</span>",
-                _tag(user.tfa.value, "ok" if user.tfa_enabled else "warn") + " ".join(extras),
-                e(user.challenge.value),
-                otp,
-                e(f"{len(user.recovery_codes)} left") if user.tfa_enabled else "—",
-                e(f"{len(user.outbox)} sent") if user.outbox else "—",
-            )
-        )
-    return _table(
-        ("Account", "2FA", "Challenge", "Current OTP", "Recovery codes", "Emailed codes"), rows, "No accounts yet."
-    )
-
-
-def _token_state(token: Token, now: float) -> str:
-    if token.revoked:
-        return "revoked"
-    if token.expires is not None and now >= token.expires:
-        return "expired"
-    return "active"
-
-
-def _tokens(registry: Registry, tokens: list[Token], now: float) -> str:
-    # The domain does not stamp last_used yet; the journal knows when each prefix was last seen.
-    seen: dict[tuple[str | None, str | None], float] = {}
-    for entry in registry.journal.entries():
-        if entry.token:
-            seen[(entry.user, entry.token)] = entry.time
-    rows = []
-    for token in sorted(tokens, key=lambda t: t.created):
-        state = _token_state(token, now)
-        kind = token.kind.value
-        if token.kind is TokenKind.GRANULAR or token.kind is TokenKind.OIDC:
-            kind += f" · {token.permission.value}"
-        bypass = _tag("bypasses 2FA", "warn") if token.bypasses_2fa else "—"
-        scope = [f"packages: {', '.join(token.packages)}"] if token.packages else []
-        scope += [f"scopes: {', '.join(token.scopes)}"] if token.scopes else []
-        scope += [f"orgs: {', '.join(token.orgs)}"] if token.orgs else []
-        if token.expires is None:
-            expiry = "never"
-        elif now < token.expires:
-            expiry = f"in {_span(token.expires - now)}"
-        else:
-            expiry = f"expired {_ago(token.expires, now)}"
-        last = token.last_used or seen.get((token.user, f"{token.prefix}..."))
-        rows.append(
-            (
-                f"<span class=mono>{e(token.prefix)}…</span>" + (f"<br>{e(token.name)}" if token.name else ""),
-                e(token.user),
-                e(kind),
-                bypass,
-                e("; ".join(scope) or "all the user's packages"),
-                e(expiry),
-                e(", ".join(str(n) for n in token.cidr)) if token.cidr else "any address",
-                e(_ago(last, now)),
-                _tag(state, "ok" if state == "active" else "bad"),
-            )
-        )
-    headers = ("Key", "Owner", "Kind", "Bypass", "Scope", "Expires", "CIDR", "Last used", "State")
-    return _table(headers, rows, "No tokens yet.")
-
-
-_RULES = {
-    "none": "none: tokens publish without 2FA",
-    "automation": "automation: 2FA or a bypass token",
-    "publish": "publish: 2FA, no tokens",
-}
-
-
-def _claims(claims: Mapping[str, object], prefix: str = "") -> list[str]:
-    """``repository=acme/lib, workflow_ref.file=release.yml``: nested claims flattened with dots."""
-    out: list[str] = []
-    for key, value in claims.items():
-        if isinstance(value, Mapping):
-            out += _claims(value, f"{prefix}{key}.")
-        else:
-            out.append(f"{prefix}{key}={value}")
-    return out
-
-
-def _packages(registry: Registry, now: float) -> str:
-    rows = []
-    for package in sorted(registry.packages.values(), key=lambda p: p.name):
-        versions = " ".join(_tag(v) for v in package.versions)
-        tags = "<br>".join(f"{e(t)} → {e(v)}" for t, v in package.dist_tags.items())
-        trust = "<br>".join(
-            e(f"{c.type}: {', '.join(_claims(c.claims))} ({', '.join(c.permissions)})")
-            for c in registry.trust.get(package.name, [])
-        )
-        rows.append(
-            (
-                f"<b>{e(package.name)}</b><br><span class=hint>{e(package.access.value)} · modified "
-                f"{_ago(package.modified, now)}</span>",
-                versions,
-                tags or "—",
-                e(", ".join(package.maintainers)),
-                e(_RULES.get(package.requirement.value, package.requirement.value)),
-                trust or "—",
-            )
-        )
-    headers = ("Package", "Versions", "Dist-tags", "Maintainers", "Publishing rule", "Trusted publishers")
-    table = _table(headers, rows, "No packages yet.")
-    orgs = [
-        (
-            f"<b>{e(org.name)}</b>" + (" " + _tag("paid") if org.paid else ""),
-            e(", ".join(f"{u} ({r.value})" for u, r in sorted(org.members.items()))),
-            e(", ".join(sorted(org.teams))),
-        )
-        for org in sorted(registry.orgs.values(), key=lambda o: o.name)
-    ]
-    if orgs:
-        table += "<h2 id=orgs>Orgs</h2>" + _table(("Org", "Members", "Teams"), orgs, "")
-    return table
-
-
-def _pending(registry: Registry, now: float) -> str:
-    rows = []
-    for session in sorted(registry.web_auth.values(), key=lambda s: s.created, reverse=True):
-        if now > session.created + WEB_AUTH_TTL:
-            state = _tag("expired", "bad")
-        elif session.approved or session.denied:
-            state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
-        else:
-            state = f"<a href='{e(session.auth_path)}'>{_tag('waiting: open', 'warn')}</a>"
-        rows.append(("web 2FA", e(session.user), e(session.description), e(_ago(session.created, now)), state))
-    for login in sorted(registry.web_logins.values(), key=lambda w: w.created, reverse=True):
-        what = "npm adduser" if login.create else "npm login"
-        if login.user is not None:
-            state = _tag(f"logged in as {login.user}", "ok")
-        elif now > login.created + WEB_AUTH_TTL:
-            state = _tag("expired", "bad")
-        else:
-            state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"
-        rows.append(("web login", "—", e(what), e(_ago(login.created, now)), state))
-    for invitation in registry.invitations.values():
-        if invitation.state == "pending" and now < invitation.expires:
-            role = f" as {invitation.role.value}" if invitation.role else ""
-            rows.append(
-                (
-                    "invitation",
-                    e(invitation.user),
-                    e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
-                    e(_ago(invitation.created, now)),
-                    _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
-                )
-            )
-    for stage in registry.stages.values():
-        rows.append(
-            (
-                "staged version",
-                e(stage.actor),
-                e(f"{stage.package}@{stage.version.version} tag={stage.tag}"),
-                e(_ago(stage.created, now)),
-                _tag("awaiting approval", "warn"),
-            )
-        )
-    return _table(("Kind", "Account", "What", "Started", "State"), rows, "Nothing is waiting for a person.")
-
-
-def _timeline(entries: list[JournalEntry]) -> str:
-    if not entries:
-        return "<p class=empty>No requests yet.</p>"
-    items = []
-    for entry in reversed(entries[-_TIMELINE_LIMIT:]):
-        target = (entry.package or "") + (f"@{entry.version}" if entry.version else "")
-        target += f" tag={entry.tag}" if entry.tag else ""
-        who = entry.user or "anonymous"
-        if entry.credential:
-            who += f" ({entry.credential}{' ' + entry.token if entry.token else ''})"
-        otp = f" · otp {entry.otp.value}" if entry.otp.value != "none" else ""
-        reason = f"<p class=reason>{e(entry.reason)}</p>" if entry.reason else ""
-        items.append(
-            f"<li class={e(entry.outcome.value)}><time>{_clock(entry.time)}</time><b>{e(entry.operation.value)}</b> "
-            f"{e(target)} <span class=hint>by {e(who)}{e(otp)}</span> "
-            f"{_tag(f'{entry.status} {entry.outcome.value}')}{reason}</li>"
-        )
-    more = (
-        f"<p class=hint>The newest {_TIMELINE_LIMIT} of {len(entries)}.</p>" if len(entries) > _TIMELINE_LIMIT else ""
-    )
-    return f"<ol class=timeline>{''.join(items)}</ol>{more}"

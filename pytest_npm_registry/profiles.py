@@ -81,6 +81,20 @@ class Profiles(Accounts):
                 login.user = user
             return login
 
+    def cancel_web_login(self, login_id: str) -> WebLogin:
+        """What closing the browser tab amounts to: the next poll of ``doneUrl`` answers 404."""
+        with self._lock:
+            login = self.web_login(login_id)
+            del self.web_logins[login_id]
+            self.journal_event(
+                Operation.ADDUSER if login.create else Operation.LOGIN,
+                user="",
+                package=None,
+                accepted=False,
+                reason="web login denied in the browser; its done poll now answers 404",
+            )
+            return login
+
     def poll_web_login(self, call: Call, login_id: str) -> str | None:
         with self._recording(Operation.LOGIN_POLL, call, None) as rec:
             login = self.web_login(login_id)
