@@ -248,6 +248,13 @@ TEMPLATES = [
     "/-/all",
     "/-/v1/search?text={name}",
     "/-/_mock/{id}",
+    "/-/_mock/",
+    "/-/_mock/login/{id}/deny",
+    "/-/_mock/api/state",
+    "/-/_mock/api/reset",
+    "/-/_mock/api/users/{user}/otp",
+    "/-/_mock/api/journal",
+    "/-/_mock/api/{id}",
     "//{name}",
     "/{name}//{version}",
 ]
@@ -436,8 +443,15 @@ def requests(draw: st.DrawFn) -> Req:
 # -- checks -----------------------------------------------------------------------------------------
 
 NOT_IMPLEMENTED = "not implemented by the mock registry: "
-#: Non-JSON success bodies: tarballs and the two pages a person would open.
+#: Non-JSON success bodies: tarballs and the pages a person opens.
 BINARY_OK = ("application/octet-stream", "text/html")
+
+
+def _is_browser_page(path: bytes) -> bool:
+    """The pages a person opens (approval pages, the dashboard) answer HTML, errors included; the
+    control API and the mock OIDC provider under the same prefix answer JSON like the rest."""
+    path = path.split(b"?", 1)[0]
+    return path == b"/-/_mock/" or path.startswith((b"/-/_mock/auth/", b"/-/_mock/login/"))
 
 
 def _allowed_without_error(req: Req, answer: Answer, body: Any) -> bool:
@@ -470,6 +484,11 @@ def check_answer(req: Req, answer: Answer) -> None:
         return
     content_type = answer.headers.get("content-type", "")
     if answer.status < 300 and content_type.startswith(BINARY_OK):
+        return
+    if 300 <= answer.status < 400:  # a browser form's redirect back to its page
+        assert "location" in answer.headers, where
+        return
+    if content_type.startswith("text/html") and _is_browser_page(req.path):
         return
     assert content_type.startswith("application/json"), where
     body = json.loads(answer.body)  # a JSON body, always
