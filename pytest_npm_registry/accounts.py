@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import secrets
 import string
@@ -31,6 +30,8 @@ from .models import (
     TwoFactorMode,
     User,
     WebAuthSession,
+    hash_password,
+    password_matches,
     secret_hash,
 )
 from .otp import check_second_factor, new_recovery_codes, new_totp_secret, new_web_otp, valid_totp_secret
@@ -72,7 +73,7 @@ class Accounts(RegistryState):
             user = User(
                 name=name,
                 email=email or f"{name}@example.com",
-                password_hash=secret_hash(password),
+                password_hash=hash_password(password),
                 tfa=tfa,
                 paid=paid,
                 challenge=challenge,
@@ -205,7 +206,7 @@ class Accounts(RegistryState):
             token.last_used = self.clock.now()
             return Principal(self.users[token.user], token)
         user = self.users.get(credential.username or "")
-        if user is None or not hmac.compare_digest(user.password_hash, secret_hash(credential.password or "")):
+        if user is None or not password_matches(user.password_hash, credential.password or ""):
             raise Unauthorized("Incorrect username or password", reason=f"bad password for {credential.username!r}")
         return Principal(user, None)
 

@@ -8,7 +8,6 @@ that embed a token (``npm logout``, ``npm token revoke``) are shortened here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from .clock import iso
-from .errors import UsageError
+from .errors import UsageError, redact_path
 from .faults import FAULT_KEY
 from .journal import JournalEntry
 from .models import Operation, OtpPath, Outcome
@@ -37,16 +36,6 @@ QUIET_OPERATIONS = frozenset(
 )
 #: Lines a compact report keeps (the newest); ``-v`` shows every line.
 COMPACT_LINES = 30
-_SECRET_PATHS = re.compile(r"^(/-/user/token/|/-/npm/v1/tokens/token/)(.+)$")
-_TOKEN_LIKE = re.compile(r"npm_[A-Za-z0-9]{8,}")
-
-
-def redact_path(path: str) -> str:
-    """A request path fit to print: token secrets in it are cut to a prefix."""
-    match = _SECRET_PATHS.match(path)
-    if match:
-        path = f"{match.group(1)}{match.group(2)[:8]}..."
-    return _TOKEN_LIKE.sub(lambda m: m.group(0)[:8] + "...", path)
 
 
 @dataclass(frozen=True)

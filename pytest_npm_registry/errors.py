@@ -7,6 +7,7 @@ headers; ``app.render_error`` is the one place that turns it into a response. Te
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from .models import Outcome
@@ -15,6 +16,18 @@ from .models import Outcome
 # the body text is what `npm` shows nowhere, but other clients (yarn, pnpm) print it.
 OTP_MESSAGE = "You must provide a one-time pass. Upgrade your client to npm@latest in order to use 2FA."
 TOKEN_EXPIRED_NOTICE = "Access token expired or revoked. Please try logging in again."
+
+
+_SECRET_PATHS = re.compile(r"^(/-/user/token/|/-/npm/v1/tokens/token/)(.+)$")
+_TOKEN_LIKE = re.compile(r"npm_[A-Za-z0-9]{8,}")
+
+
+def redact_path(path: str) -> str:
+    """A request path fit to print: token secrets in it are cut to a prefix."""
+    match = _SECRET_PATHS.match(path)
+    if match:
+        path = f"{match.group(1)}{match.group(2)[:8]}..."
+    return _TOKEN_LIKE.sub(lambda m: m.group(0)[:8] + "...", path)
 
 
 class UsageError(Exception):
@@ -366,7 +379,8 @@ class NotImplementedByMock(RegistryError):
     status = 501
 
     def __init__(self, method: str, path: str, *, allow: tuple[str, ...] = ()) -> None:
-        super().__init__(f"not implemented by the mock registry: {method} {path}")
+        # A path can carry a token (GET instead of DELETE /-/user/token/<token>): never echo it.
+        super().__init__(f"not implemented by the mock registry: {method} {redact_path(path)}")
         self.allow = allow
 
     def headers(self, origin: str) -> dict[str, str]:

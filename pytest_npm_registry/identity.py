@@ -11,10 +11,11 @@ import hashlib
 import secrets
 import uuid
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+# PyJWT and cryptography cost ~25 ms to import: only trusted-publishing tests pay for them.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_ISSUER = "https://gitlab.com"
@@ -26,21 +27,40 @@ ID_TOKEN_TTL = 300.0
 @cache
 def _signing_key() -> rsa.RSAPrivateKey:
     # One key per process: generating RSA keys takes tens of milliseconds, too slow per test.
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415 - see above
+
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def jwks() -> dict[str, Any]:
     """The public half, as ``/.well-known/jwks`` serves it."""
+    import jwt  # noqa: PLC0415 - lazy, see above
+
     public = jwt.algorithms.RSAAlgorithm.to_jwk(_signing_key().public_key(), as_dict=True)
     return {"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]}
 
 
 def sign(claims: dict[str, Any]) -> str:
+    import jwt  # noqa: PLC0415 - lazy, see above
+
     return jwt.encode(claims, _signing_key(), algorithm="RS256", headers={"kid": KEY_ID})
 
 
+class InvalidIdToken(Exception):
+    """An id token that fails verification (wraps PyJWT's reason)."""
+
+
 def verify(token: str, *, audience: str, now: float) -> dict[str, Any]:
-    """Check signature, audience and time (against the registry's clock); raise ``jwt.InvalidTokenError``."""
+    """Check signature, audience and time against the registry's clock; raise :class:`InvalidIdToken`."""
+    import jwt  # noqa: PLC0415 - lazy, see above
+
+    try:
+        return _verify(jwt, token, audience=audience, now=now)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidIdToken(str(exc)) from None
+
+
+def _verify(jwt: Any, token: str, *, audience: str, now: float) -> dict[str, Any]:
     claims: dict[str, Any] = jwt.decode(
         token,
         _signing_key().public_key(),

@@ -15,6 +15,7 @@ from .errors import (
     BadRequest,
     MalformedBody,
     NotAMaintainer,
+    NotFound,
     PaymentRequired,
     RegistryError,
     UnpublishRefused,
@@ -23,7 +24,7 @@ from .models import Access, Call, Invitation, Operation, Package, Principal, Pub
 from .orgs import Orgs
 from .policy import DAY, HOUR, Gate
 from .state import _Record
-from .validation import version_key
+from .validation import tarball_version, version_key
 
 #: Unpublish is free this long after publishing (npm's unpublish policy).
 UNPUBLISH_WINDOW = 72 * HOUR
@@ -244,11 +245,11 @@ class Maintainers(Orgs):
             rec.principal = principal = self._require_principal(call)
             package = self._maintained(principal, name, "unpublish")
             self._check_rev(package, rev)
-            basename = name.rsplit("/", 1)[-1]
-            for prefix in (f"{name}-", f"{basename}-"):
-                version = filename[len(prefix) : -len(".tgz")] if filename.startswith(prefix) else None
-                if version in package.versions:
-                    raise BadRequest(f"{name}@{version} is still published: unpublish the version first")
+            version = tarball_version(name, filename)
+            if version is None:
+                raise NotFound(reason=f"{filename!r} is not a tarball of {name}")
+            if version in package.versions:
+                raise BadRequest(f"{name}@{version} is still published: unpublish the version first")
 
     def unpublish_package(self, call: Call, name: str, rev: str) -> None:
         """``DELETE /<name>/-rev/<rev>``: the whole package (``npm unpublish <name> --force``)."""

@@ -6,7 +6,9 @@ Plain data: the rules that read these records live in ``policy.py`` and ``regist
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
+import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -159,6 +161,18 @@ class Operation(StrEnum):
 def secret_hash(secret: str) -> str:
     """Tokens are stored by hash: the registry only needs to recognise them."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """``<salt>$<sha256(salt + password)>``: salted, so equal passwords do not look equal. (One
+    round is enough for a test double; a real registry would use a slow hash.)"""
+    salt = secrets.token_hex(8)
+    return f"{salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+def password_matches(stored: str, password: str) -> bool:
+    salt, _, digest = stored.partition("$")
+    return hmac.compare_digest(digest, hashlib.sha256((salt + password).encode()).hexdigest())
 
 
 @dataclass

@@ -6,7 +6,6 @@ refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_g
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -26,7 +25,20 @@ from .errors import (
     UsageError,
     UserExists,
 )
-from .models import Call, Operation, Permission, Principal, Token, TokenKind, TwoFactorMode, User, WebLogin, secret_hash
+from .models import (
+    Call,
+    Operation,
+    Permission,
+    Principal,
+    Token,
+    TokenKind,
+    TwoFactorMode,
+    User,
+    WebLogin,
+    hash_password,
+    password_matches,
+    secret_hash,
+)
 from .otp import TOTP_STEP, TOTP_WINDOW, new_recovery_codes, new_totp_secret
 from .policy import Gate
 from .validation import check_package_name
@@ -122,7 +134,7 @@ class Profiles(Accounts):
                 user = self.add_user(name, password=body["password"], email=str(body["email"]))
             elif create and call.credential is None:
                 raise UserExists(name)
-            if not hmac.compare_digest(user.password_hash, secret_hash(body["password"])):
+            if not password_matches(user.password_hash, body["password"]):
                 raise IncorrectPassword(reason=f"wrong password for {name}")
             rec.principal = principal = Principal(user, None)
             if user.tfa_enabled:  # login is gated in both modes
@@ -172,7 +184,7 @@ class Profiles(Accounts):
                 rec.otp = self._second_factor(call, principal, Operation.SET_PROFILE, "change the profile", "profile")
             if password is not None:
                 self._check_password(user, password["old"])
-                user.password_hash = secret_hash(password["new"])
+                user.password_hash = hash_password(password["new"])
             if body.get("email"):
                 user.email = str(body["email"])
             for key in PROFILE_FIELDS:
@@ -228,7 +240,7 @@ class Profiles(Accounts):
             return user, list(user.recovery_codes)
 
     def _check_password(self, user: User, password: Any) -> None:
-        if not isinstance(password, str) or not hmac.compare_digest(user.password_hash, secret_hash(password)):
+        if not isinstance(password, str) or not password_matches(user.password_hash, password):
             raise IncorrectPassword(reason=f"wrong password for {user.name}")
 
     @staticmethod

@@ -23,7 +23,7 @@ from .models import Call, Operation, Package, Version
 from .policy import Gate
 from .stages import Stages
 from .state import _Record
-from .validation import check_tag, check_version
+from .validation import check_tag, check_version, tarball_version
 
 
 class Registry(Stages):
@@ -53,13 +53,10 @@ class Registry(Stages):
         with self._recording(Operation.DOWNLOAD, call, name) as rec:
             rec.principal, bad_token = self._reader(call)
             package = self._visible(name, rec.principal, bad_token)
-            basename = name.rsplit("/", 1)[-1]
-            for prefix in (f"{name}-", f"{basename}-"):
-                if filename.startswith(prefix) and filename.endswith(".tgz"):
-                    rec.version = filename[len(prefix) : -len(".tgz")]
-                    if rec.version in package.versions:
-                        self.downloads.setdefault(name, deque(maxlen=UNPUBLISH_DOWNLOAD_LIMIT)).append(self.clock.now())
-                        return package.versions[rec.version]
+            rec.version = tarball_version(name, filename)
+            if rec.version in package.versions:
+                self.downloads.setdefault(name, deque(maxlen=UNPUBLISH_DOWNLOAD_LIMIT)).append(self.clock.now())
+                return package.versions[rec.version]
             raise NotFound(reason=f"{name} has no tarball {filename!r}")
 
     def ping(self, call: Call) -> None:

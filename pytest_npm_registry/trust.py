@@ -12,8 +12,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import jwt
-
 from . import identity
 from .errors import (
     BadRequest,
@@ -26,7 +24,7 @@ from .errors import (
     OidcPackageNotFound,
     OidcUnauthorized,
 )
-from .models import Call, Operation, Principal, Token, TokenKind, TrustConfig, User, secret_hash
+from .models import Call, Operation, Principal, Token, TokenKind, TrustConfig, User, hash_password
 from .policy import HOUR
 from .publishing import Publishing
 from .state import _Record
@@ -156,7 +154,7 @@ class Trust(Publishing):
             audience = f"npm:{call.host}"
             try:
                 claims = identity.verify(call.credential.token, audience=audience, now=self.clock.now())
-            except jwt.InvalidTokenError as exc:
+            except identity.InvalidIdToken as exc:
                 raise OidcUnauthorized(reason=f"id token rejected: {exc} (audience must be {audience})") from None
             if name not in self.packages:
                 raise OidcPackageNotFound(reason=f"{name} does not exist (the first publish cannot be trusted)")
@@ -186,7 +184,7 @@ class Trust(Publishing):
         name, email = PUBLISHERS[kind]
         user = self.users.get(name)
         if user is None:
-            user = User(name=name, email=email, password_hash=secret_hash(uuid.uuid4().hex), created=self.clock.now())
+            user = User(name=name, email=email, password_hash=hash_password(uuid.uuid4().hex), created=self.clock.now())
             self.users[name] = user
         return user
 

@@ -80,6 +80,18 @@ def package_name_problem(name: str) -> str | None:
     return None
 
 
+def tarball_version(name: str, filename: str) -> str | None:
+    """The version in ``<name>-<v>.tgz`` (scoped: with or without the scope); ``None`` when the file
+    is not one of ``name``'s tarballs."""
+    basename = name.rsplit("/", 1)[-1]
+    for prefix in (f"{name}-", f"{basename}-"):
+        if filename.startswith(prefix) and filename.endswith(".tgz"):
+            version = filename[len(prefix) : -len(".tgz")]
+            if SEMVER.match(version):
+                return version
+    return None
+
+
 def check_version(version: str) -> None:
     if not isinstance(version, str) or not SEMVER.match(version):
         raise InvalidVersion(f"Invalid version: {version!r} is not a valid semver version")
