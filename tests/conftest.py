@@ -26,23 +26,27 @@ class HttpAnswer:
         return json.loads(self.body)
 
 
+_ABSENT = object()
+
+
 def http(
     reg: NpmRegistry,
     method: str,
     path: str,
     *,
     token: Token | str | None = None,
-    json_body: Any = None,
+    json_body: Any = _ABSENT,
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> HttpAnswer:
-    """One raw HTTP request to the registry, with exactly the path given (no re-quoting)."""
+    """One raw HTTP request to the registry, with exactly the path given (no re-quoting).
+    ``json_body=None`` sends JSON ``null``; leave it out to send no JSON."""
     parts = urlsplit(reg.url)
     conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
     sent = dict(headers or {})
     if token is not None:
         sent["authorization"] = f"Bearer {token if isinstance(token, str) else token.key}"
-    if json_body is not None:
+    if json_body is not _ABSENT:
         data = json.dumps(json_body).encode()
         sent.setdefault("content-type", "application/json")
     conn.request(method, path, body=data, headers=sent)

@@ -34,9 +34,8 @@ ENDPOINTS = [
 
 
 def api(reg, method, path, body=None, token="admin"):  # noqa: S107 - "admin" picks the real one
-    return http(
-        reg, method, f"/-/_mock/api/{path}", json_body=body, token=reg.admin_token if token == "admin" else token
-    )
+    extra = {} if body is None else {"json_body": body}
+    return http(reg, method, f"/-/_mock/api/{path}", token=reg.admin_token if token == "admin" else token, **extra)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])

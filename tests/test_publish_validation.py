@@ -14,14 +14,14 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token
 from pytest_npm_registry.packaging import integrity_of, make_tarball, manifest_for, publish_document
+from tests.conftest import HttpAnswer, http
 
 NAME = "widget"
 VERSION = "1.1.0"
@@ -31,33 +31,13 @@ TAG = "next"
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    reason: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+Answer = HttpAnswer
 
 
 def send(reg: NpmRegistry, method: str, path: str, *, token: Token | None = None, data: bytes = b"") -> Answer:
-    """One raw request, path sent as given. (``tests/conftest.py::http`` shadows the ``http`` module
-    it relies on, so this file carries its own.)"""
-    parts = urlsplit(reg.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    """One raw request, path sent as given, as npm sends a publish."""
     headers = {"content-type": "application/json", "npm-command": "publish"}
-    if token is not None:
-        headers["authorization"] = f"Bearer {token.key}"
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        return Answer(
-            response.status, response.reason, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        )
-    finally:
-        conn.close()
+    return http(reg, method, path, token=token, data=data, headers=headers)
 
 
 def path_of(name: str) -> str:

@@ -8,16 +8,14 @@ tests compare whole bodies and the exact header values, not just status codes.
 from __future__ import annotations
 
 import http.client
-import json
 import re
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token, User
 from pytest_npm_registry.packaging import integrity_of, make_tarball, manifest_for, publish_document
+from tests.conftest import _ABSENT, HttpAnswer, http
 
 JSON = "application/json"
 CORGI = "application/vnd.npm.install-v1+json"
@@ -27,51 +25,13 @@ NOT_FOUND = {"error": "Not found"}
 EXPIRED_NOTICE = "Access token expired or revoked. Please try logging in again."
 WEB = {"npm-auth-type": "web", "npm-command": "publish"}
 LEGACY = {"npm-auth-type": "legacy", "npm-command": "publish"}
-_ABSENT = object()
 
 
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    reason: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(
-    reg: NpmRegistry,
-    method: str,
-    path: str,
-    *,
-    token: Token | str | None = None,
-    json_body: Any = _ABSENT,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    """One raw request with the path exactly as given. (``tests/conftest.py::http`` shadows the
-    ``http`` module it relies on, so this file carries its own.)"""
-    parts = urlsplit(reg.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    sent = dict(headers or {})
-    if token is not None:
-        sent["authorization"] = f"Bearer {token if isinstance(token, str) else token.key}"
-    if json_body is not _ABSENT:
-        data = json.dumps(json_body).encode()
-        sent.setdefault("content-type", JSON)
-    try:
-        conn.request(method, path, body=data, headers=sent)
-        response = conn.getresponse()
-        return Answer(
-            response.status, response.reason, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        )
-    finally:
-        conn.close()
+Answer = HttpAnswer
+call = http
 
 
 def origin(reg: NpmRegistry) -> str:
