@@ -214,7 +214,7 @@ def _run_on_pty(
                 transcript.append(f"{pattern.pattern} -> {text!r}")
                 consumed = len(screen)
                 if text is not None:
-                    os.write(master, (text + "\n").encode())
+                    os.write(master, (text + "\r").encode())  # Enter: raw-mode prompts read \r
     finally:
         os.close(master)
         proc.wait()
