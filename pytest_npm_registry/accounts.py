@@ -227,6 +227,12 @@ class Accounts(RegistryState):
 
     def _second_factor(self, call: Call, principal: Principal, operation: Operation, what: str, reason: str) -> OtpPath:
         """Verify the OTP the call carries, or raise the challenge the client understands."""
+        with self._lock:  # one-time codes are consumed: two requests must not both spend one
+            return self._check_or_challenge(call, principal, operation, what, reason)
+
+    def _check_or_challenge(
+        self, call: Call, principal: Principal, operation: Operation, what: str, reason: str
+    ) -> OtpPath:
         user = principal.user
         if call.otp:
             path = check_second_factor(user, call.otp, self.clock.now())

@@ -150,9 +150,10 @@ class RegistryApp(DashboardMixin, ControlMixin):
         except RegistryError as error:
             self.registry.refuse(_operation(endpoint, request.method), call, args.get("name"), error)
             return render_error(error, origin)
-        except UsageError as error:
-            if endpoint.startswith("control_"):
-                return json_response({"error": str(error)}, 400)
+        except (UsageError, KeyError, ValueError, TypeError) as error:
+            if endpoint.startswith("control_"):  # a malformed control call: say what is wrong
+                detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+                return json_response({"error": f"control API: {detail}"}, 400)
             return self._internal_error(error)  # a test misused the fixture API inside a request
         except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
             return self._internal_error(exc)

@@ -97,15 +97,16 @@ def exchanges(server: RegistryServer, registry: Registry) -> list[Exchange]:
     """The server's request log joined with the journal, oldest first."""
     journal = registry.journal
     entries = journal.entries()
+    first = journal.total - len(entries)  # the cursor of entries[0]: old entries drop out
     claimed: set[int] = set()
     rows: list[Exchange] = []
     for position, (request, response) in enumerate(list(server.log)):
         span = request.environ.get(JOURNAL_SPAN_KEY)
         own = isinstance(span, JournalSpan) and span.journal is journal
-        start = span.start if own and isinstance(span, JournalSpan) else len(entries)
+        start = span.start - first if own and isinstance(span, JournalSpan) else len(entries)
         mine: list[int] = []
         if own and isinstance(span, JournalSpan) and span.exact:
-            mine = list(range(span.start, min(span.end, len(entries))))
+            mine = list(range(max(span.start - first, 0), min(span.end - first, len(entries))))
         claimed.update(mine)
         base = _request_fields(request, response)
         if not mine:

@@ -69,14 +69,15 @@ def serve(args: argparse.Namespace) -> int:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")
         print("\nCtrl-C to stop.", flush=True)
-    seen = 0
+    journal, seen = reg.journal, 0
     while not stop.wait(0.2):
         if args.log_level != "warning":  # follow the journal on stderr
-            entries = reg.journal.entries()
-            for entry in entries[seen:]:
+            if reg.journal is not journal:  # a reset made a new journal
+                journal, seen = reg.journal, 0
+            entries, seen = journal.since(seen)
+            for entry in entries:
                 if args.log_level == "debug" or entry.outcome.value != "accepted":
                     print(entry, file=sys.stderr, flush=True)
-            seen = len(entries)
     reg.close()
     return 0
 

@@ -224,9 +224,10 @@ class ControlMixin:
 
     def on_control_journal(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
-        entries = reg.journal.entries(operation=request.args.get("operation"), package=request.args.get("package"))
-        since = int(request.args.get("since", 0))
-        return self._ok({"entries": [e.as_dict() for e in entries[since:]], "next": len(entries)})
+        operation, package = request.args.get("operation"), request.args.get("package")
+        entries, cursor = reg.journal.since(int(request.args.get("since", 0)))
+        wanted = [e for e in entries if operation in (None, e.operation) and package in (None, e.package)]
+        return self._ok({"entries": [e.as_dict() for e in wanted], "next": cursor})
 
     def on_control_clock(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")

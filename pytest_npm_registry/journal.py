@@ -59,10 +59,24 @@ class Journal:
     def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=limit)
         self._lock = threading.Lock()
+        self._total = 0
 
     def record(self, entry: JournalEntry) -> None:
         with self._lock:
             self._entries.append(entry)
+            self._total += 1
+
+    @property
+    def total(self) -> int:
+        """How many entries were ever recorded: a cursor that keeps growing when old entries drop out."""
+        return self._total
+
+    def since(self, cursor: int) -> tuple[list[JournalEntry], int]:
+        """Entries recorded at or after ``cursor`` (a past :attr:`total`) that are still kept, and
+        the cursor to ask with next time."""
+        with self._lock:
+            first = self._total - len(self._entries)
+            return list(self._entries)[max(0, cursor - first) :], self._total
 
     def entries(
         self,
@@ -81,10 +95,6 @@ class Journal:
             and (outcome is None or e.outcome == outcome)
             and (package is None or e.package == package)
         ]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
     def __iter__(self) -> Iterator[JournalEntry]:
         return iter(self.entries())

@@ -22,7 +22,7 @@ def new_totp_secret() -> str:
 
 
 def valid_totp_secret(secret: str) -> bool:
-    """Base32 and long enough for pyotp (which refuses fewer than 112 bits)."""
+    """Base32 and at least 128 bits (pyotp itself refuses fewer than 112)."""
     try:
         return len(base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))) >= 16
     except (binascii.Error, ValueError):
@@ -51,6 +51,8 @@ def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     Returns ``None`` when the code is not valid.
     """
     code = code.strip().replace(" ", "")
+    if not code.isascii():
+        return None  # compare_digest refuses non-ASCII text; no valid code has any
     if user.totp_secret and code.isdigit() and len(code) == 6:
         totp = pyotp.TOTP(user.totp_secret, interval=TOTP_STEP)
         if totp.verify(code, for_time=int(at), valid_window=TOTP_WINDOW):

@@ -67,7 +67,7 @@ class Profiles(Accounts):
 
     def begin_web_login(self, call: Call, *, create: bool) -> WebLogin:
         """``POST /-/v1/login``: a session a person completes on ``loginUrl``."""
-        with self._recording(Operation.ADDUSER if create else Operation.LOGIN, call, None):
+        with self._recording(Operation.ADDUSER if create else Operation.LOGIN, call, None), self._lock:
             login = WebLogin(id=secrets.token_hex(8), create=create, created=self.clock.now())
             self.web_logins[login.id] = login
             if self.auto_approve_web_login is not None:
@@ -182,16 +182,17 @@ class Profiles(Accounts):
                 raise BadRequest('Invalid password change: expected {"old": "...", "new": "..."}')
             if self.policy.governance_gate(principal, "change the profile") is Gate.CHALLENGE:
                 rec.otp = self._second_factor(call, principal, Operation.SET_PROFILE, "change the profile", "profile")
-            if password is not None:
-                self._check_password(user, password["old"])
-                user.password_hash = hash_password(password["new"])
-            if body.get("email"):
-                user.email = str(body["email"])
-            for key in PROFILE_FIELDS:
-                if key in body:
-                    user.profile[key] = "" if body[key] is None else str(body[key])
-            user.updated = self.clock.now()
-            return user, self.tfa_state(user)
+            with self._lock:
+                if password is not None:
+                    self._check_password(user, password["old"])
+                    user.password_hash = hash_password(password["new"])
+                if body.get("email"):
+                    user.email = str(body["email"])
+                for key in PROFILE_FIELDS:
+                    if key in body:
+                        user.profile[key] = "" if body[key] is None else str(body[key])
+                user.updated = self.clock.now()
+                return user, self.tfa_state(user)
 
     def _change_2fa(self, call: Call, tfa: dict[str, Any]) -> tuple[User, Any]:
         mode = tfa.get("mode")

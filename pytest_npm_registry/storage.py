@@ -98,6 +98,7 @@ class Storage:
             state["clock"] = registry.clock.snapshot()
             blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             db = self._db
+            written: dict[tuple[str, str], Version] = {}
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("INSERT OR REPLACE INTO state (id, blob) VALUES (1, ?)", (blob,))
@@ -106,19 +107,21 @@ class Storage:
                     db.execute("DELETE FROM packages WHERE name = ?", (name,))
                     db.execute("DELETE FROM versions WHERE name = ?", (name,))
                 for name, package in current.items():
-                    if self._saved_packages.get(name) is package:
-                        continue
-                    self._save_package(name, package)
+                    if self._saved_packages.get(name) is not package:
+                        self._save_package(name, package, written)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("ROLLBACK")  # and remember nothing: the next save writes it all again
                 raise
+            # Only now, after COMMIT, do the rows count as saved.
             self._saved_packages = current
             self._saved_versions = {
-                (n, v): r for (n, v), r in self._saved_versions.items() if n in current and v in current[n].versions
+                key: record
+                for key, record in {**self._saved_versions, **written}.items()
+                if key[0] in current and key[1] in current[key[0]].versions
             }
 
-    def _save_package(self, name: str, package: Package) -> None:
+    def _save_package(self, name: str, package: Package, written: dict[tuple[str, str], Version]) -> None:
         db = self._db
         # The package row keeps the version keys only; each version (with its tarball) has a row.
         shell = replace(package, versions=dict.fromkeys(package.versions))  # type: ignore[arg-type]
@@ -130,7 +133,7 @@ class Storage:
                 "INSERT OR REPLACE INTO versions (name, version, blob) VALUES (?, ?, ?)",
                 (name, version, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)),
             )
-            self._saved_versions[(name, version)] = record
+            written[(name, version)] = record
         gone = [v for (n, v) in self._saved_versions if n == name and v not in package.versions]
         for version in gone:
             db.execute("DELETE FROM versions WHERE name = ? AND version = ?", (name, version))

@@ -182,6 +182,10 @@ class Trust(Publishing):
 
     def _trusted_publisher(self, kind: str) -> User:
         name, email = PUBLISHERS[kind]
+        with self._lock:
+            return self._publisher_user(name, email)
+
+    def _publisher_user(self, name: str, email: str) -> User:
         user = self.users.get(name)
         if user is None:
             user = User(name=name, email=email, password_hash=hash_password(uuid.uuid4().hex), created=self.clock.now())
