@@ -9,7 +9,6 @@ the page is each account's current authenticator code, on purpose.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -21,13 +20,12 @@ from .clock import iso
 from .journal import JournalEntry
 from .models import Call, Outcome, Token, TokenKind
 from .otp import totp_code
-from .pages import PagesMixin, _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
+from .pages import COOKIE, PagesMixin, _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
 
 if TYPE_CHECKING:
     from .registry import Registry
 
 DASHBOARD_PATH = "/-/_mock/"
-_COOKIE = "npm_registry_dashboard"
 _TIMELINE_LIMIT = 200
 _REFRESH_MS = 1500
 
@@ -55,17 +53,6 @@ _LIVE_SCRIPT = """
 class DashboardMixin(PagesMixin):
     """The ``on_dashboard`` endpoint of :class:`~pytest_npm_registry.app.RegistryApp`."""
 
-    def _cookie_value(self) -> str:
-        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
-
-    def _admin(self, request: Request) -> bool:
-        if not self.admin_token:
-            return False
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return hmac.compare_digest(header[7:].encode(), self.admin_token.encode())
-        return hmac.compare_digest(request.cookies.get(_COOKIE, "").encode(), self._cookie_value().encode())
-
     def _sign_in(self, *, failed: bool) -> Response:
         note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
         inner = (
@@ -84,9 +71,9 @@ class DashboardMixin(PagesMixin):
                 return self._sign_in(failed=True)
             # Swap the token for a cookie and drop it from the address bar and the history.
             response = _redirect(DASHBOARD_PATH)
-            response.set_cookie(_COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
+            response.set_cookie(COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
             return response
-        if not self._admin(request):
+        if not self._is_admin(request):
             if request.args.get("part"):
                 return Response("sign in again", status=401, content_type="text/plain")
             return self._sign_in(failed=False)

@@ -478,7 +478,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
         logins = list(self.registry.web_logins.values())
-        return [login for login in logins if login.token is None] if pending else logins
+        return [login for login in logins if login.user is None] if pending else logins
 
     def approve_web_login(self, user: User | str, *, wait: float = 0.0, password: str | None = None) -> WebLogin:
         """Complete the pending ``npm login`` / ``npm adduser`` as ``user`` (created for adduser).
@@ -494,7 +494,10 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
             time.sleep(0.02)
         if not pending:
             raise UsageError("no pending web login to approve: has `npm login` started?")
-        return self.registry.approve_web_login(pending[-1].id, str(user), password=password)
+        try:
+            return self.registry.approve_web_login(pending[-1].id, str(user), password=password, trusted=True)
+        except RegistryError as exc:
+            raise UsageError(f"cannot approve the login as {user}: {exc.message}") from None
 
     # -- clients -----------------------------------------------------------------------------------
 

@@ -416,7 +416,9 @@ class WebLogin:
     create: bool
     created: float
     user: str | None = None
+    #: The session token, kept only until npm's poll collects it.
     token: str | None = None
+    done: bool = False
 
     @property
     def login_path(self) -> str:

@@ -16,6 +16,8 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -29,11 +31,11 @@ from .control import ControlMixin
 from .errors import MalformedBody, RegistryError
 from .models import Call, Operation, WebAuthSession, WebLogin
 from .responses import json_response
-from .validation import check_package_name
 
 if TYPE_CHECKING:
     from .registry import Registry
 
+COOKIE = "npm_registry_dashboard"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _CSS = """
@@ -172,6 +174,20 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) ->
 
 
 class PagesMixin(ControlMixin):
+    """Approval pages. A login is approved with the account's password, or by the registry's admin
+    (``Authorization: Bearer <admin token>`` or the dashboard's cookie)."""
+
+    def _cookie_value(self) -> str:
+        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
+
+    def _is_admin(self, request: Request) -> bool:
+        if not self.admin_token:
+            return False
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return hmac.compare_digest(header[7:].encode(), self.admin_token.encode())
+        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode())
+
     """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`."""
 
     registry: Registry
@@ -345,12 +361,12 @@ class PagesMixin(ControlMixin):
             f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
             f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
         )
+        field += (
+            "<label for=password>Password</label>"
+            "<input id=password name=password type=password autocomplete=current-password>"
+        )
         if login.create:
-            field += (
-                "<label for=password>Password (optional: used by <code>npm login --auth-type=legacy</code>)"
-                "</label><input id=password name=password type=password autocomplete=new-password>"
-                "<p class=hint>A new name creates the account; an existing one logs in to it.</p>"
-            )
+            field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
         else:
             field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
         left = login.created + WEB_AUTH_TTL - now
@@ -370,8 +386,10 @@ class PagesMixin(ControlMixin):
         if not _is_form(request):
             body = self._json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
-                raise MalformedBody('Approve a login with {"user": "<name>"}')
-            login = self.registry.approve_web_login(login_id, body["user"], password=body.get("password"))
+                raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
+            login = self.registry.approve_web_login(
+                login_id, body["user"], password=body.get("password"), trusted=self._is_admin(request)
+            )
             return json_response({"id": login.id, "user": login.user})
         found = self._login(login_id)
         if isinstance(found, Response):
@@ -381,20 +399,12 @@ class PagesMixin(ControlMixin):
             return self._login_page(found)
         if not name:
             return self._login_page(found, status=400, note="Type the user name to log in as.")
-        if name not in self.registry.users:
-            if not found.create:
-                return self._login_page(
-                    found,
-                    status=400,
-                    typed=name,
-                    note=f"There is no account {name!r} on this registry (npm adduser creates one).",
-                )
-            try:
-                check_package_name(name.lower())  # user names follow the package-name URL rules
-            except RegistryError as error:
-                return self._login_page(found, status=400, typed=name, note=f"{name!r}: {error.message}")
-        password = request.form.get("password") or None
-        self.registry.approve_web_login(found.id, name, password=password)
+        try:
+            self.registry.approve_web_login(
+                found.id, name, password=request.form.get("password") or None, trusted=self._is_admin(request)
+            )
+        except RegistryError as error:
+            return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
         self.registry.journal_event(
             Operation.ADDUSER if found.create else Operation.LOGIN,
             user=name,

@@ -21,8 +21,8 @@ from .errors import (
     MalformedBody,
     NoSuchUser,
     NotFound,
+    RegistryError,
     TokenNotFound,
-    UsageError,
     UserExists,
 )
 from .models import (
@@ -71,7 +71,11 @@ class Profiles(Accounts):
             login = WebLogin(id=secrets.token_hex(8), create=create, created=self.clock.now())
             self.web_logins[login.id] = login
             if self.auto_approve_web_login is not None:
-                self.approve_web_login(login.id, self.auto_approve_web_login)
+                try:
+                    self.approve_web_login(login.id, self.auto_approve_web_login, trusted=True)
+                except RegistryError:
+                    del self.web_logins[login.id]  # a refused request leaves nothing behind
+                    raise
             return login
 
     def web_login(self, login_id: str) -> WebLogin:
@@ -80,15 +84,27 @@ class Profiles(Accounts):
             raise NotFound(reason=f"no pending web login {login_id}")
         return login
 
-    def approve_web_login(self, login_id: str, user: str, *, password: str | None = None) -> WebLogin:
-        """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created."""
+    def approve_web_login(
+        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False
+    ) -> WebLogin:
+        """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created.
+
+        A person on the page proves the account with its password (a new account needs one);
+        ``trusted`` callers (the fixture, the admin token) need none. The login id alone is no
+        proof: whoever starts ``npm login`` chooses it.
+        """
         with self._lock:
             login = self.web_login(login_id)
             if user not in self.users:
                 if not login.create:
-                    raise UsageError(f"no user {user!r}: add_user() first, or approve an `npm adduser` session")
+                    raise NoSuchUser(user)
+                check_package_name(user.lower())  # user names follow the package-name URL rules
+                if not trusted and not password:
+                    raise BadRequest("A new account needs a password")
                 self.add_user(user, password=password or f"{user}-password")
-            if login.token is None:
+            elif not trusted:
+                self._check_password(self.users[user], password)
+            if login.user is None:
                 _, login.token = self.create_token(user, kind=TokenKind.SESSION)
                 login.user = user
             return login
@@ -108,10 +124,15 @@ class Profiles(Accounts):
             return login
 
     def poll_web_login(self, call: Call, login_id: str) -> str | None:
-        with self._recording(Operation.LOGIN_POLL, call, None) as rec:
+        with self._recording(Operation.LOGIN_POLL, call, None) as rec, self._lock:
             login = self.web_login(login_id)
-            rec.status = 200 if login.token else 202
-            return login.token
+            if login.done:
+                raise NotFound(reason=f"web login {login_id} was completed already")
+            token, rec.status = login.token, 200 if login.token else 202
+            if token is not None:
+                # Handed out once: the session token is not kept in the registry's state.
+                login.token, login.done = None, True
+            return token
 
     # -- CouchDB login -----------------------------------------------------------------------------
 

@@ -42,15 +42,18 @@ def test_adduser_in_the_browser_creates_the_account(npm_registry):
     assert "newbie" in npm_registry.registry.users
 
 
-def test_web_login_as_unknown_user_is_a_usage_error(npm_registry):
+def test_web_login_as_unknown_user_is_refused(npm_registry):
     from pytest_npm_registry import UsageError
 
     npm_registry.auto_approve_web_login = "ghost"
     result = npm_registry.npm("login")
-    # The approval fails inside the server (a test mistake), so the POST answers 500 and the test
-    # teardown re-raises the UsageError; here npm falls back to legacy login and exits 1.
+    # The registry refuses to start a login it would complete as nobody (400); npm then falls back
+    # to its username and password prompt, and without a terminal exits 1.
     assert result.returncode == 1
-    assert isinstance(npm_registry.server.handler_errors.pop(), UsageError)
+    assert npm_registry.journal.entries(operation="login")[-1].reason == "there is no user 'ghost'"
+    npm_registry.auto_approve_web_login = None
+    with pytest.raises(UsageError, match="no pending web login"):
+        npm_registry.approve_web_login("ghost")
 
 
 def test_session_token_from_login_expires_after_two_hours(npm_registry):

@@ -28,7 +28,9 @@ def test_web_login_answers_urls_on_our_origin_and_polls(npm_registry, alice):
     pending = http(npm_registry, "GET", done_path)
     assert (pending.status, pending.headers["retry-after"], pending.json()) == (202, "1", {})
     approve_path = urls["loginUrl"][len(base) :] + "/approve"
-    assert http(npm_registry, "POST", approve_path, json_body={"user": "alice"}).status == 200
+    refused = http(npm_registry, "POST", approve_path, json_body={"user": "alice"})  # no password
+    assert (refused.status, refused.json()) == (401, {"error": "incorrect username or password"})
+    assert http(npm_registry, "POST", approve_path, json_body={"user": "alice", "password": "s3cret"}).status == 200
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "alice"}
 

@@ -114,7 +114,7 @@ def test_npm_login_approved_in_the_browser(npm_registry: NpmRegistry, browser: A
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
 
-    npm_registry.add_user("alice", tfa="auth-and-writes")
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
     npm_registry.add_user("bob")
     seen: dict[str, str] = {}
 
@@ -128,6 +128,7 @@ def test_npm_login_approved_in_the_browser(npm_registry: NpmRegistry, browser: A
         assert "alice, bob" in page
         _fits(browser, PHONE)
         browser.find_element(By.ID, "user").send_keys("alice")
+        browser.find_element(By.ID, "password").send_keys(alice.password)
         screenshot("phone")
         browser.set_window_size(*DESKTOP)
         screenshot("desktop")

@@ -135,9 +135,12 @@ def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
     assert "<option value='alice'>" in html
     unknown = _post_form(npm_registry, f"{login_path}/approve", user="carol")
     assert unknown.status == 400
-    assert "There is no account &#x27;carol&#x27; on this registry" in _text(unknown)
+    assert "There is no user with the username &#x27;carol&#x27;" in _text(unknown)
+    # The login id is no proof (whoever starts `npm login` chooses it): the password is.
+    wrong = _post_form(npm_registry, f"{login_path}/approve", user="bob", password="guess")
+    assert wrong.status == 401
     assert http(npm_registry, "GET", done_path).status == 202
-    assert _post_form(npm_registry, f"{login_path}/approve", user="bob").status == 303
+    assert _post_form(npm_registry, f"{login_path}/approve", user="bob", password="bob-password").status == 303
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "bob"}
     html = _text(http(npm_registry, "GET", login_path))
