@@ -16,6 +16,7 @@ from .errors import (
     TokenNotFound,
     Unauthorized,
     UsageError,
+    WebAuthAnswered,
     WebAuthRequired,
 )
 from .models import (
@@ -267,6 +268,8 @@ class Accounts(RegistryState):
         """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time OTP."""
         with self._lock:
             session = self.web_session(session_id)
+            if session.denied:
+                raise WebAuthAnswered(session_id, "denied")
             if not session.approved:
                 session.approved = True
                 session.otp = new_web_otp()
@@ -276,6 +279,8 @@ class Accounts(RegistryState):
     def deny_web_auth(self, session_id: str) -> WebAuthSession:
         with self._lock:
             session = self.web_session(session_id)
+            if session.approved:
+                raise WebAuthAnswered(session_id, "approved")
             session.denied = True
             return session
 

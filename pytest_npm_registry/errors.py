@@ -309,6 +309,15 @@ class VersionNotFound(NotFound):
         super().__init__(f"version not found: {spec}", reason=f"{name} has no version or tag {spec!r}")
 
 
+class WebAuthAnswered(RegistryError):
+    """A web-2FA session answered once cannot be answered the other way."""
+
+    status = 409
+
+    def __init__(self, session_id: str, answer: str) -> None:
+        super().__init__(f"This request was already {answer}.", reason=f"web-auth session {session_id} was {answer}")
+
+
 class AlreadyInvited(RegistryError):
     status = 409
 

@@ -14,11 +14,12 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .accounts import WEB_AUTH_TTL
 from .assertions import AssertionsMixin
 from .ci import CiMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm
@@ -57,7 +58,7 @@ from .tools import ToolsMixin
 class Token:
     """A token as its owner sees it once: the secret ``key`` to put in ``.npmrc``."""
 
-    key: str
+    key: str = field(repr=False)  # kept out of reprs: pytest prints them in failures
     record: TokenRecord
     _registry: Registry
 
@@ -82,8 +83,8 @@ class User:
 
     name: str
     #: ``None`` for an account created through npm (``npm adduser``): the registry keeps only a hash.
-    password: str | None
-    record: UserRecord
+    password: str | None = field(repr=False)
+    record: UserRecord = field(repr=False)
     _registry: Registry
 
     @property
@@ -451,8 +452,12 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         self.registry.auto_approve_web_auth = value
 
     def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
+        """Web-2FA sessions; ``pending``: not answered yet and not expired."""
         sessions = list(self.registry.web_auth.values())
-        return [s for s in sessions if not (s.approved or s.denied)] if pending else sessions
+        if not pending:
+            return sessions
+        live_since = self.clock.now() - WEB_AUTH_TTL
+        return [s for s in sessions if not (s.approved or s.denied) and s.created >= live_since]
 
     def approve_web_auth(
         self, session_id: str | None = None, *, user: User | str | None = None

@@ -24,7 +24,7 @@ from .models import Access, Call, Invitation, Operation, Package, Principal, Pub
 from .orgs import Orgs
 from .policy import DAY, HOUR, Gate
 from .state import _Record
-from .validation import tarball_version, version_key
+from .validation import check_tag, tarball_version, version_key
 
 #: Unpublish is free this long after publishing (npm's unpublish policy).
 UNPUBLISH_WINDOW = 72 * HOUR
@@ -109,6 +109,8 @@ class Maintainers(Orgs):
                 )
                 invited: list[Invitation] = []
                 if self.policy.owner_add_invites:
+                    for user in added:  # refuse before inviting anyone: a 409 changes nothing
+                        self.refuse_pending_invitation(user, package=name)
                     invited = [self.invite(u, principal.user.name, package=name) for u in added]
                     keep = tuple(m for m in package.maintainers if m not in removed)
                 else:
@@ -222,8 +224,10 @@ class Maintainers(Orgs):
                 gone = [v for v in package.versions if v not in versions]
                 if not set(versions) < set(package.versions) or not gone:
                     raise BadRequest("An unpublish document must keep a subset of the existing versions")
-                if any(v not in versions for v in tags.values()):
-                    raise BadRequest("dist-tags must point at versions that remain")
+                for tag, version in tags.items():
+                    check_tag(tag)
+                    if not isinstance(version, str) or version not in versions:
+                        raise BadRequest(f"dist-tags[{tag!r}] must name a version that remains")
                 rec.version = ",".join(gone)
                 self._check_unpublish(package, gone)
                 self._write(

@@ -294,6 +294,13 @@ class Orgs(Profiles):
 
     # -- invitations -----------------------------------------------------------------------------------
 
+    def refuse_pending_invitation(self, user: str, *, package: str | None = None, org: str | None = None) -> None:
+        now = self.clock.now()
+        for existing in self.invitations.values():
+            same = (existing.user, existing.package, existing.org) == (user, package, org)
+            if same and existing.state == "pending" and now < existing.expires:
+                raise AlreadyInvited(user, package or f"org {org}")
+
     def invite(
         self,
         user: str,

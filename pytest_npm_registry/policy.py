@@ -99,7 +99,9 @@ class Policy:
                 raise TwoFactorRequiredToPublish(
                     reason=f"{who} cannot publish: the account has no 2FA and the token does not bypass 2FA"
                 )
-            return Gate.ALLOW if requirement is PublishRequirement.NONE else Gate.CHALLENGE
+            # Before Nov 2025 an account without 2FA published with any write token, whatever the
+            # package's rule (a challenge it could never answer would be no rule at all).
+            return Gate.ALLOW
         if self.publish_always_challenges_2fa_accounts or token is None:
             return Gate.CHALLENGE
         if user.tfa is TwoFactorMode.AUTH_AND_WRITES or requirement is not PublishRequirement.NONE:

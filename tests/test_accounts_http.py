@@ -168,3 +168,38 @@ def test_logout_of_someone_elses_token_is_refused(npm_registry, alice, session):
     answer = http(npm_registry, "DELETE", f"/-/user/token/{bob_token.key}", token=session)
     assert answer.status == 404
     assert not bob_token.record.revoked
+
+
+def test_a_web_2fa_answer_cannot_be_reversed(npm_registry, alice, session):
+    from pytest_npm_registry import make_tarball, publish_document
+    from pytest_npm_registry.packaging import manifest_for
+
+    manifest = manifest_for("demo", "1.0.0")
+    http(
+        npm_registry,
+        "PUT",
+        "/demo",
+        token=session,
+        json_body=publish_document(manifest, make_tarball(manifest)),
+        headers={"npm-auth-type": "web"},
+    )
+    (pending,) = npm_registry.web_auth_sessions(pending=True)
+    assert http(npm_registry, "POST", f"{pending.auth_path}/deny", json_body={}).status == 200
+    again = http(npm_registry, "POST", f"{pending.auth_path}/approve", json_body={})
+    assert (again.status, again.json()) == (409, {"error": "This request was already denied."})
+    assert not pending.approved
+    assert alice.record.web_otps == []
+
+
+def test_expired_web_2fa_sessions_are_not_pending(npm_registry, alice, session):
+    from pytest_npm_registry import make_tarball, publish_document
+    from pytest_npm_registry.packaging import manifest_for
+
+    manifest = manifest_for("demo", "1.0.0")
+    body = publish_document(manifest, make_tarball(manifest))
+    http(npm_registry, "PUT", "/demo", token=session, json_body=body, headers={"npm-auth-type": "web"})
+    npm_registry.clock.advance(301)
+    fresh_session = alice.create_token("session")
+    http(npm_registry, "PUT", "/demo", token=fresh_session, json_body=body, headers={"npm-auth-type": "web"})
+    (approved,) = npm_registry.approve_web_auth(user=alice)  # the stale one is skipped, not an error
+    assert approved.created == max(s.created for s in npm_registry.web_auth_sessions())

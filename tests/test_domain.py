@@ -177,3 +177,52 @@ def test_version_precedence():
     ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0", "1.1.0"]
     shuffled = [ordered[i] for i in (3, 6, 0, 5, 2, 4, 1)]
     assert sorted(shuffled, key=version_key) == ordered
+
+
+def test_classic_account_without_2fa_publishes_whatever_the_package_rule():
+    registry = Registry("classic")
+    principal = _principal(registry, TwoFactorMode.NONE, TokenKind.PUBLISH)
+    for requirement in PublishRequirement:
+        assert CLASSIC.publish_gate(principal, requirement, "p") is Gate.ALLOW
+
+
+def test_a_non_ascii_otp_is_just_a_wrong_code():
+    registry = Registry()
+    user = registry.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_ONLY)
+    fullwidth_digits = "\uff11\uff12\uff13\uff14\uff15\uff16"  # what a phone keyboard may send
+    assert check_second_factor(user, fullwidth_digits, registry.clock.now()) is None
+
+
+def test_reprs_of_fixture_objects_carry_no_secret(npm_registry):
+    alice = npm_registry.add_user("alice", password="alice-Pw-secret")
+    token = alice.create_token()
+    assert token.key not in repr(token)
+    assert "alice-Pw-secret" not in repr(alice)
+
+
+def test_a_failed_storage_save_is_written_whole_by_the_next(tmp_path):
+    from pytest_npm_registry.storage import Storage
+
+    registry = Registry()
+    registry.add_user("alice", password="pw")
+    storage = Storage(tmp_path / "r.db")
+    registry.seed("pkg", publish_document(manifest_for("pkg", "1.0.0")), maintainer="alice")
+    storage.save(registry)
+    registry.seed("pkg", publish_document(manifest_for("pkg", "1.1.0")), maintainer="alice")
+    real = storage._db.execute
+    calls = {"n": 0}
+
+    def flaky(sql, *args):
+        if sql.startswith("INSERT OR REPLACE INTO versions"):
+            calls["n"] += 1
+            raise OSError("disk full")
+        return real(sql, *args)
+
+    storage._db = type("Db", (), {"execute": staticmethod(flaky)})()
+    with pytest.raises(OSError, match="disk full"):
+        storage.save(registry)
+    storage._db = type("Db", (), {"execute": staticmethod(real)})()
+    storage.save(registry)
+    restored = Registry()
+    assert Storage(tmp_path / "r.db").load(restored)
+    assert sorted(restored.package("pkg").versions) == ["1.0.0", "1.1.0"]

@@ -128,3 +128,22 @@ def test_non_maintainer_cannot_change_owners(npm_registry, alice):
     result = npm_registry.npm("owner", "add", "mallory", "demo-pkg", token=mallory.create_token("session"))
     assert result.error_code == "EOWNERMUTATE"
     assert "You do not have permission to change the maintainers of" in result.error_lines[1]
+
+
+def test_a_refused_owner_change_invites_nobody(npm_registry, alice, token):
+    from tests.conftest import http
+
+    npm_registry.add_user("bob")
+    npm_registry.add_user("carol")
+    npm_registry.registry.invite("carol", "alice", package="demo-pkg")  # carol is invited already
+    doc = http(npm_registry, "GET", "/demo-pkg", token=token).json()
+    people = [{"name": n, "email": f"{n}@example.com"} for n in ("alice", "bob", "carol")]
+    answer = http(
+        npm_registry,
+        "PUT",
+        f"/demo-pkg/-rev/{doc['_rev']}",
+        token=token,
+        json_body={"_id": "demo-pkg", "_rev": doc["_rev"], "maintainers": people},
+    )
+    assert (answer.status, answer.json()) == (409, {"error": "User already has a pending invite"})
+    assert npm_registry.invitations("bob") == []
