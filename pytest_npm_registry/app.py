@@ -21,7 +21,6 @@ from werkzeug.wrappers import Request, Response
 
 from . import documents, identity
 from .clock import iso
-from .control import ControlMixin
 from .dashboard import DashboardMixin
 from .errors import BadRequest, MalformedBody, NotImplementedByMock, RegistryError, UsageError
 from .maintainers import OwnersChange
@@ -114,7 +113,7 @@ def parse_credential(header: str | None) -> Credential | None:
     raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
 
 
-class RegistryApp(DashboardMixin, ControlMixin):
+class RegistryApp(DashboardMixin):  # which brings the pages and the control API
     """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
 
     def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:
@@ -257,12 +256,7 @@ class RegistryApp(DashboardMixin, ControlMixin):
         return json_response({"ok": True, "dist-tags": package.dist_tags}, 201)
 
     def on_web_auth_done(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        otp = self.registry.poll_web_auth(call, session_id)
-        if otp is None:
-            # A 202 needs a JSON body (an empty one crashes npm) and Retry-After (without it npm
-            # polls in a tight loop).
-            return json_response({}, 202, {"Retry-After": "1"})
-        return json_response({"token": otp})
+        return self._poll_answer(self.registry.poll_web_auth(call, session_id))
 
     # -- accounts: login, logout, profile, tokens ----------------------------------------------------
 

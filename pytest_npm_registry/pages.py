@@ -1,7 +1,9 @@
-"""Web pages: the approval pages npm's ``loginUrl`` and ``authUrl`` open, and the registry dashboard.
+"""Web pages: the approval pages npm's ``loginUrl`` and ``authUrl`` open (the dashboard, built on
+the same helpers, is in ``dashboard.py``).
 
 Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
-reachable only with the session's one-time id (16 hex digits) in the URL; the dashboard
+reachable only with the session's one-time id (16 hex digits) in the URL, and approving a login
+also needs the account's password (or the admin); the dashboard
 (``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
 as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
 (never the token itself) keeps the browser signed in.
