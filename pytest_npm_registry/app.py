@@ -125,7 +125,8 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None
         self._adapter = url_map.bind("registry")
-        self._cache: dict[tuple[str, str, str], tuple[Package, bytes]] = {}
+        #: (name, variant, origin) -> (the package revision, the people revision, the bytes)
+        self._cache: dict[tuple[str, str, str], tuple[Package, int, bytes]] = {}
         self._cache_lock = threading.Lock()
 
     def __call__(self, request: Request) -> Response:
@@ -222,9 +223,10 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
 
     def _document(self, package: Package, variant: str, origin: str) -> bytes:
         key = (package.name, variant, origin)
+        people = self.registry.people_rev  # packuments show maintainers' e-mails
         cached = self._cache.get(key)
-        if cached is not None and cached[0] is package:
-            return cached[1]
+        if cached is not None and cached[0] is package and cached[1] == people:
+            return cached[2]
         if variant == documents.CORGI:
             doc = documents.corgi(package, origin)
         else:
@@ -233,7 +235,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         with self._cache_lock:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[key] = (package, body)
+            self._cache[key] = (package, people, body)
         return body
 
     def on_version(self, request: Request, call: Call, origin: str, name: str, spec: str) -> Response:

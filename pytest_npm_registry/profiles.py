@@ -207,8 +207,9 @@ class Profiles(Accounts):
                 if password is not None:
                     self._check_password(user, password["old"])
                     user.password_hash = hash_password(password["new"])
-                if body.get("email"):
+                if body.get("email") and body["email"] != user.email:
                     user.email = str(body["email"])
+                    self.people_rev += 1
                 for key in PROFILE_FIELDS:
                     if key in body:
                         user.profile[key] = "" if body[key] is None else str(body[key])

@@ -79,6 +79,8 @@ class RegistryState:
         #: week had 300 or more, so the newest 300 are all it needs.
         self.downloads: dict[str, deque[float]] = {}
         self.auto_approve_web_auth = False
+        #: Bumped when a user's e-mail changes: served documents that name people are then stale.
+        self.people_rev = 0
         #: Complete every web login as this user as soon as it starts.
         self.auto_approve_web_login: str | None = None
         self._journal_limit = journal_limit

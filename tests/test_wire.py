@@ -747,3 +747,15 @@ def test_publish_with_read_only_token_is_403(npm_registry: NpmRegistry, alice: U
 def test_unimplemented_route_is_a_loud_501(npm_registry: NpmRegistry, method: str, path: str) -> None:
     answer = call(npm_registry, method, path, data=b"{}", headers={"content-type": JSON})
     assert_answer(answer, 501, "Not Implemented", {"error": f"not implemented by the mock registry: {method} {path}"})
+
+
+def test_packument_shows_a_maintainers_new_email(npm_registry: NpmRegistry, alice: User) -> None:
+    npm_registry.publish("demo", "1.0.0", by=alice)
+    assert call(npm_registry, "GET", "/demo").json()["maintainers"] == [{"name": "alice", "email": "alice@example.com"}]
+    session = alice.create_token("session")
+    change = {"email": "alice@new.example"}
+    assert call(npm_registry, "POST", "/-/npm/v1/user", token=session, json_body=change).status == 401
+    (code,) = alice.emails  # an account without 2FA confirms with an emailed code
+    changed = call(npm_registry, "POST", "/-/npm/v1/user", token=session, json_body=change, headers={"npm-otp": code})
+    assert changed.status == 200, changed.body
+    assert call(npm_registry, "GET", "/demo").json()["maintainers"] == [{"name": "alice", "email": "alice@new.example"}]
