@@ -87,10 +87,30 @@ class Settings:
     @classmethod
     def make(cls, *, quick: bool, what_if: bool) -> Settings:
         if quick:
-            return cls(quick, rounds=1, get_seconds=1.5, publish_count=500, start_runs=4, reset_runs=500,
-                       npm_runs=3, big_runs=2, mixed_requests=10_000, what_if=what_if)
-        return cls(quick, rounds=3, get_seconds=3.0, publish_count=2000, start_runs=12, reset_runs=3000,
-                   npm_runs=7, big_runs=5, mixed_requests=10_000, what_if=what_if)
+            return cls(
+                quick,
+                rounds=1,
+                get_seconds=1.5,
+                publish_count=500,
+                start_runs=4,
+                reset_runs=500,
+                npm_runs=3,
+                big_runs=2,
+                mixed_requests=10_000,
+                what_if=what_if,
+            )
+        return cls(
+            quick,
+            rounds=3,
+            get_seconds=3.0,
+            publish_count=2000,
+            start_runs=12,
+            reset_runs=3000,
+            npm_runs=7,
+            big_runs=5,
+            mixed_requests=10_000,
+            what_if=what_if,
+        )
 
 
 # -- server processes ------------------------------------------------------------------------------
@@ -204,8 +224,15 @@ def run_load(
     expect: Sequence[int] = (200,),
 ) -> dict[str, Any]:
     spec = {
-        "url": child.url, "requests": str(requests_file), "concurrency": concurrency, "count": count,
-        "duration": duration, "warmup": warmup, "cycle": cycle, "offset": offset, "headers": headers or {},
+        "url": child.url,
+        "requests": str(requests_file),
+        "concurrency": concurrency,
+        "count": count,
+        "duration": duration,
+        "warmup": warmup,
+        "cycle": cycle,
+        "offset": offset,
+        "headers": headers or {},
     }
     spec_file = workdir / "load-spec.json"
     spec_file.write_text(json.dumps(spec))
@@ -348,12 +375,39 @@ def bench_start(settings: Settings, report: Report) -> None:
     }
     report.data["start"] = data
     ours = data[OURS]["median_ms"]
-    report.add(Row("1 start", "start -> first answer, median", {k: v["median_ms"] for k, v in data.items()},
-                   "<= 20 ms", ours <= 20, "ms", "{:.2f}"))
-    report.add(Row("1 start", "first start in process (cold)", {k: v["first_ms"] for k, v in data.items()},
-                   "-", None, "ms", "{:.2f}"))
-    report.add(Row("1 start", "stop() (not part of the target)", {k: v["stop_median_ms"] for k, v in data.items()},
-                   "-", None, "ms", "{:.0f}"))
+    report.add(
+        Row(
+            "1 start",
+            "start -> first answer, median",
+            {k: v["median_ms"] for k, v in data.items()},
+            "<= 20 ms",
+            ours <= 20,
+            "ms",
+            "{:.2f}",
+        )
+    )
+    report.add(
+        Row(
+            "1 start",
+            "first start in process (cold)",
+            {k: v["first_ms"] for k, v in data.items()},
+            "-",
+            None,
+            "ms",
+            "{:.2f}",
+        )
+    )
+    report.add(
+        Row(
+            "1 start",
+            "stop() (not part of the target)",
+            {k: v["stop_median_ms"] for k, v in data.items()},
+            "-",
+            None,
+            "ms",
+            "{:.0f}",
+        )
+    )
 
 
 # -- 2. per-test reset -----------------------------------------------------------------------------
@@ -400,8 +454,11 @@ def bench_reset(settings: Settings, report: Report) -> None:
         for name, xs in (("empty", empty), ("after_typical_test", populated), ("fixture_setup_teardown", roundtrip))
     }
     report.data["reset"] = data
-    for name, label in (("empty", "reset of an empty registry"), ("after_typical_test", "reset after a typical test"),
-                        ("fixture_setup_teardown", "fixture set-up + teardown (+check)")):
+    for name, label in (
+        ("empty", "reset of an empty registry"),
+        ("after_typical_test", "reset after a typical test"),
+        ("fixture_setup_teardown", "fixture set-up + teardown (+check)"),
+    ):
         ours = data[name]["median_us"]
         report.add(Row("2 reset", f"{label}, median", {OURS: ours}, "<= 1000 us", ours <= 1000, "us", "{:.0f}"))
         report.add(Row("2 reset", f"{label}, p99", {OURS: data[name]["p99_us"]}, "-", None, "us", "{:.0f}"))
@@ -457,11 +514,14 @@ def bench_get(settings: Settings, report: Report, workdir: Path) -> None:
         for round_no in range(settings.rounds):
             order = plan if round_no % 2 == 0 else list(reversed(plan))
             for child, name in order:
-                result = run_load(child, files[child.label, name], workdir, concurrency=8,
-                                  duration=settings.get_seconds, warmup=300)
+                result = run_load(
+                    child, files[child.label, name], workdir, concurrency=8, duration=settings.get_seconds, warmup=300
+                )
                 results.setdefault(child.label, {}).setdefault(name, []).append(result)
-    data = {label: {name: summarize_rounds(rounds) for name, rounds in by_name.items()}
-            for label, by_name in results.items()}
+    data = {
+        label: {name: summarize_rounds(rounds) for name, rounds in by_name.items()}
+        for label, by_name in results.items()
+    }
     report.data["get"] = data
     for name in GET_VARIANTS:
         columns = [label for label in data if name in data[label]]
@@ -498,8 +558,16 @@ def bench_publish(settings: Settings, report: Report, workdir: Path) -> None:
     for _ in range(settings.rounds):
         for spec in specs:
             with children(spec) as (child,):  # a fresh registry per round: every version is new
-                result = run_load(child, bodies, workdir, concurrency=4, count=count, warmup=warmup, cycle=False,
-                                  headers={**PUBLISH_HEADERS, **bearer(child.token or "npm_stubtoken")})
+                result = run_load(
+                    child,
+                    bodies,
+                    workdir,
+                    concurrency=4,
+                    count=count,
+                    warmup=warmup,
+                    cycle=False,
+                    headers={**PUBLISH_HEADERS, **bearer(child.token or "npm_stubtoken")},
+                )
                 results.setdefault(child.label, []).append(result)
     data: dict[str, Any] = {label: summarize_rounds(rounds) for label, rounds in results.items()}
     labels = list(results)
@@ -507,10 +575,20 @@ def bench_publish(settings: Settings, report: Report, workdir: Path) -> None:
     data["body_bytes_median"] = body_size
     report.data["publish"] = data
     rps = {label: data[label]["rps"] for label in labels}
-    report.add(Row("4 publish", f"10 KB publishes/s ({median(tarball_sizes) / 1024:.1f} KB tgz)", rps,
-                   ">= 900 /s", data[OURS]["rps"] >= 900, "/s", "{:.0f}"))
-    report.add(Row("4 publish", "publish p99", {label: data[label]["p99_ms"] for label in labels}, "-", None, "ms",
-                   "{:.2f}"))
+    report.add(
+        Row(
+            "4 publish",
+            f"10 KB publishes/s ({median(tarball_sizes) / 1024:.1f} KB tgz)",
+            rps,
+            ">= 900 /s",
+            data[OURS]["rps"] >= 900,
+            "/s",
+            "{:.0f}",
+        )
+    )
+    report.add(
+        Row("4 publish", "publish p99", {label: data[label]["p99_ms"] for label in labels}, "-", None, "ms", "{:.2f}")
+    )
 
 
 # -- 5. real npm publish ---------------------------------------------------------------------------
@@ -536,7 +614,7 @@ def bench_npm(settings: Settings, report: Report, workdir: Path) -> None:
             userconfig.write_text(npmrc_text(child.url, child.token or "npm_stubtoken", BASE_CONFIG))
             envs[child.label] = isolated_env(home, userconfig)
         for i, package in enumerate(packages):
-            order = servers[i % len(servers):] + servers[: i % len(servers)]
+            order = servers[i % len(servers) :] + servers[: i % len(servers)]
             for child in order:
                 result = run_npm(["publish"], env=envs[child.label], cwd=package, timeout=120)
                 if not result.ok:
@@ -547,8 +625,11 @@ def bench_npm(settings: Settings, report: Report, workdir: Path) -> None:
     floor = medians[STUB_STD]
     overhead = {label: (ms / floor - 1) * 100 for label, ms in medians.items()}
     report.data["npm_publish"] = {
-        label: {"median_ms": medians[label], "overhead_vs_stub_stdlib_pct": overhead[label],
-                "runs_ms": [t * 1e3 for t in ts]}
+        label: {
+            "median_ms": medians[label],
+            "overhead_vs_stub_stdlib_pct": overhead[label],
+            "runs_ms": [t * 1e3 for t in ts],
+        }
         for label, ts in times.items()
     }
     report.add(Row("5 npm publish", "wall time, median", medians, "-", None, "ms", "{:.0f}"))
@@ -583,11 +664,13 @@ def bench_big(settings: Settings, report: Report, workdir: Path) -> None:
                 after = child.status()
             if status != 200:
                 raise RuntimeError(f"20 MB publish to {child.label}: {status} {answer[:300]!r}")
-            samples[child.label].append({
-                "seconds": elapsed,
-                "peak_growth_bytes": after["VmHWM"] - before["VmRSS"],
-                "retained_growth_bytes": after["VmRSS"] - before["VmRSS"],
-            })
+            samples[child.label].append(
+                {
+                    "seconds": elapsed,
+                    "peak_growth_bytes": after["VmHWM"] - before["VmRSS"],
+                    "retained_growth_bytes": after["VmRSS"] - before["VmRSS"],
+                }
+            )
     data: dict[str, Any] = {
         label: {
             "median_ms": median(s["seconds"] for s in runs) * 1e3,
@@ -604,14 +687,40 @@ def bench_big(settings: Settings, report: Report, workdir: Path) -> None:
     data["body_mb"] = len(body) / MB
     report.data["big_publish"] = data
     ours = data[OURS]
-    report.add(Row("6 20 MB publish", f"time, median ({data['body_mb']:.1f} MB body)",
-                   {k: data[k]["median_ms"] for k in labels}, "<= 250 ms", ours["median_ms"] <= 250, "ms", "{:.0f}"))
+    report.add(
+        Row(
+            "6 20 MB publish",
+            f"time, median ({data['body_mb']:.1f} MB body)",
+            {k: data[k]["median_ms"] for k in labels},
+            "<= 250 ms",
+            ours["median_ms"] <= 250,
+            "ms",
+            "{:.0f}",
+        )
+    )
     report.add(Row("6 20 MB publish", "time, max", {k: data[k]["max_ms"] for k in labels}, "-", None, "ms", "{:.0f}"))
-    report.add(Row("6 20 MB publish", "server peak RSS growth, max",
-                   {k: data[k]["peak_growth_mb_max"] for k in labels}, "<= 100 MB", ours["peak_growth_mb_max"] <= 100,
-                   "MB", "{:.1f}"))
-    report.add(Row("6 20 MB publish", "server RSS retained after it, median",
-                   {k: data[k]["retained_growth_mb_median"] for k in labels}, "-", None, "MB", "{:.1f}"))
+    report.add(
+        Row(
+            "6 20 MB publish",
+            "server peak RSS growth, max",
+            {k: data[k]["peak_growth_mb_max"] for k in labels},
+            "<= 100 MB",
+            ours["peak_growth_mb_max"] <= 100,
+            "MB",
+            "{:.1f}",
+        )
+    )
+    report.add(
+        Row(
+            "6 20 MB publish",
+            "server RSS retained after it, median",
+            {k: data[k]["retained_growth_mb_median"] for k in labels},
+            "-",
+            None,
+            "MB",
+            "{:.1f}",
+        )
+    )
 
 
 # -- 7. RSS over 10,000 mixed requests --------------------------------------------------------------
@@ -632,8 +741,7 @@ def _mixed_requests(total: int, rng: random.Random) -> list[dict[str, Any]]:
         if slot == 0:
             version = f"1.0.{block // 20}"
             body = publish_body(name, version, random_tarball(name, version, 10 * 1024, rng))
-            requests.append({"method": "PUT", "path": f"/{name}", "headers": {**PUBLISH_HEADERS, **auth},
-                             "body": body})
+            requests.append({"method": "PUT", "path": f"/{name}", "headers": {**PUBLISH_HEADERS, **auth}, "body": body})
         elif slot == 5:
             requests.append({"method": "GET", "path": "/-/whoami", "headers": auth})
         else:
@@ -666,26 +774,64 @@ def bench_mixed(settings: Settings, report: Report, workdir: Path) -> None:
             for batch in range(batches):
                 child.reset_peak()
                 before = child.status()
-                result = run_load(child, path, workdir, concurrency=8, count=total, offset=batch * total,
-                                  cycle=False, expect=(200, 404))
+                result = run_load(
+                    child,
+                    path,
+                    workdir,
+                    concurrency=8,
+                    count=total,
+                    offset=batch * total,
+                    cycle=False,
+                    expect=(200, 404),
+                )
                 after = child.status()
-                results.append({
-                    "rss_growth_mb": (after["VmRSS"] - before["VmRSS"]) / MB,
-                    "peak_growth_mb": (after["VmHWM"] - before["VmRSS"]) / MB,
-                    "rps": result["rps"], "statuses": result["statuses"], "p99_ms": result["latency_ms"]["p99"],
-                })
+                results.append(
+                    {
+                        "rss_growth_mb": (after["VmRSS"] - before["VmRSS"]) / MB,
+                        "peak_growth_mb": (after["VmHWM"] - before["VmRSS"]) / MB,
+                        "rps": result["rps"],
+                        "statuses": result["statuses"],
+                        "p99_ms": result["latency_ms"]["p99"],
+                    }
+                )
             data[child.label] = {"rss_start_mb": start["VmRSS"] / MB, "batches": results}
     report.data["mixed"] = data
     labels = [options["label"] for _, options in specs]
     first = data[OURS]["batches"][0]["rss_growth_mb"]
-    report.add(Row("7 RSS 10k mixed", f"RSS growth, first {total} requests",
-                   {k: data[k]["batches"][0]["rss_growth_mb"] for k in labels}, "<= 50 MB", first <= 50, "MB",
-                   "{:.1f}"))
+    report.add(
+        Row(
+            "7 RSS 10k mixed",
+            f"RSS growth, first {total} requests",
+            {k: data[k]["batches"][0]["rss_growth_mb"] for k in labels},
+            "<= 50 MB",
+            first <= 50,
+            "MB",
+            "{:.1f}",
+        )
+    )
     if batches > 1:
-        report.add(Row("7 RSS 10k mixed", f"RSS growth, next {total} requests",
-                       {k: data[k]["batches"][1]["rss_growth_mb"] for k in labels}, "-", None, "MB", "{:.1f}"))
-    report.add(Row("7 RSS 10k mixed", "mixed req/s (info)", {k: data[k]["batches"][0]["rps"] for k in labels},
-                   "-", None, "req/s", "{:.0f}"))
+        report.add(
+            Row(
+                "7 RSS 10k mixed",
+                f"RSS growth, next {total} requests",
+                {k: data[k]["batches"][1]["rss_growth_mb"] for k in labels},
+                "-",
+                None,
+                "MB",
+                "{:.1f}",
+            )
+        )
+    report.add(
+        Row(
+            "7 RSS 10k mixed",
+            "mixed req/s (info)",
+            {k: data[k]["batches"][0]["rps"] for k in labels},
+            "-",
+            None,
+            "req/s",
+            "{:.0f}",
+        )
+    )
 
 
 # -- driver ----------------------------------------------------------------------------------------
@@ -732,8 +878,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run: fewer rounds and smaller counts")
     parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
-    parser.add_argument("--no-what-if", action="store_true",
-                        help="skip the what-if rows (ours with a serve.py --patch applied)")
+    parser.add_argument(
+        "--no-what-if", action="store_true", help="skip the what-if rows (ours with a serve.py --patch applied)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     selected = args.only.split(",") if args.only else list(WORKLOADS)

@@ -91,9 +91,7 @@ class _StubHandler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes, *, head: bool = False) -> None:
         reason = {200: "OK", 404: "Not Found"}[status]
-        header = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
+        header = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         self.wfile.write(header if head else header + body)  # one write: no Nagle stall
 
     def _get(self, *, head: bool) -> None:
@@ -187,7 +185,10 @@ def main() -> None:
     parser.add_argument("kind", choices=["registry", "stub-werkzeug", "stub-stdlib"])
     parser.add_argument("--canned", help="JSON file {path: body} for the stubs")
     parser.add_argument(
-        "--patch", action="append", default=[], choices=sorted(PATCHES),
+        "--patch",
+        action="append",
+        default=[],
+        choices=sorted(PATCHES),
         help="what-if experiment: apply a change to the serving code in this process only",
     )
     args = parser.parse_args()

@@ -119,9 +119,6 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
     def __init__(self, registry: Registry, *, on_internal_error: Callable[[Exception], None] | None = None) -> None:
         self.registry = registry
         self.on_internal_error = on_internal_error
-        #: What ``GET /-/package/<name>/visibility`` says. False by default: npm only turns on
-        #: provenance (and contacts Sigstore) for a package the registry calls public.
-        self.advertise_public_visibility = False
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None
         self._adapter = url_map.bind("registry")
@@ -200,12 +197,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         return json_response({})
 
     def on_visibility(self, request: Request, call: Call, origin: str, name: str) -> Response:
-        public = self.registry.visibility(call, name)
-        # npm asks during `publish` whether to turn on provenance, which contacts Sigstore's public
-        # servers: there the answer is "not public" unless the test opted in.
-        if call.command in ("publish", "stage") and not self.advertise_public_visibility:
-            public = False
-        return json_response({"public": public})
+        return json_response({"public": self.registry.visibility(call, name)})
 
     def on_root(self, request: Request, call: Call, origin: str) -> Response:
         # `PUT /` is a publish with an empty name: refuse it as the naming rules say, not as a gap.

@@ -114,11 +114,8 @@ class ControlMixin:
         if unknown:
             raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
         for key, value in data.items():
-            if key == "advertise_public_visibility":
-                reg.server.app.advertise_public_visibility = bool(value)
-            else:
-                setattr(reg, key, value)
-        return self._ok({k: getattr(reg, k) for k in sorted(known - {"advertise_public_visibility"})})
+            setattr(reg, key, value)
+        return self._ok({k: getattr(reg, k) for k in sorted(known)})
 
     # -- accounts ----------------------------------------------------------------------------------
 

@@ -276,7 +276,6 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         """Back to an empty registry; also drops fault-injection handlers and the request log."""
         self.registry.reset(policy or self.registry.policy)
         self.server.clear()
-        self.server.app.advertise_public_visibility = False
         self.server.app.client_ip = None
 
     @property
@@ -450,6 +449,16 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
     @auto_approve_web_auth.setter
     def auto_approve_web_auth(self, value: bool) -> None:
         self.registry.auto_approve_web_auth = value
+
+    @property
+    def advertise_public_visibility(self) -> bool:
+        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
+        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
+        return self.registry.advertise_public_visibility
+
+    @advertise_public_visibility.setter
+    def advertise_public_visibility(self, value: bool) -> None:
+        self.registry.advertise_public_visibility = value
 
     def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
         """Web-2FA sessions; ``pending``: not answered yet and not expired."""

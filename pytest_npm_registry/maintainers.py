@@ -108,22 +108,26 @@ class Maintainers(Orgs):
                     call, rec, principal, "change maintainers", operation=Operation.CHANGE_OWNERS, package=name
                 )
                 invited: list[Invitation] = []
+                keep = tuple(m for m in package.maintainers if m not in removed)
                 if self.policy.owner_add_invites:
                     for user in added:  # refuse before inviting anyone: a 409 changes nothing
                         self.refuse_pending_invitation(user, package=name)
                     invited = [self.invite(u, principal.user.name, package=name) for u in added]
-                    keep = tuple(m for m in package.maintainers if m not in removed)
                 else:
-                    keep = tuple(m for m in package.maintainers if m not in removed) + tuple(added)
+                    keep += tuple(added)
                 self.packages[name] = replace(package, maintainers=keep, modified=self.clock.now(), rev=package.rev + 1)
                 return OwnersChange([] if invited else added, invited, removed)
 
     # -- access --------------------------------------------------------------------------------------
 
     def visibility(self, call: Call, name: str) -> bool:
+        """Whether ``name`` is public. npm asks during ``publish`` whether to turn on provenance,
+        which contacts Sigstore's public servers: there the answer is "not public" unless
+        :attr:`advertise_public_visibility` is set."""
         with self._recording(Operation.VISIBILITY, call, name) as rec:
             rec.principal, bad_token = self._reader(call)
-            return self._visible(name, rec.principal, bad_token).access is Access.PUBLIC
+            public = self._visible(name, rec.principal, bad_token).access is Access.PUBLIC
+            return public and (self.advertise_public_visibility or call.command not in ("publish", "stage"))
 
     def set_access(self, call: Call, name: str, body: Any) -> Package:
         """``POST /-/package/<name>/access``: ``{"access"}`` or the publishing rule (``npm access set mfa=``)."""

@@ -79,6 +79,9 @@ class RegistryState:
         #: week had 300 or more, so the newest 300 are all it needs.
         self.downloads: dict[str, deque[float]] = {}
         self.auto_approve_web_auth = False
+        #: Whether ``GET /-/package/<name>/visibility`` tells npm the truth during a publish (it
+        #: then turns on provenance and contacts Sigstore's public servers).
+        self.advertise_public_visibility = False
         #: Bumped when a user's e-mail changes: served documents that name people are then stale.
         self.people_rev = 0
         #: Complete every web login as this user as soon as it starts.
@@ -99,26 +102,18 @@ class RegistryState:
             yield rec
         except RegistryError as exc:
             exc.journaled = True
-            self._record(
-                operation,
-                call=call,
-                package=package,
-                rec=rec,
-                outcome=exc.outcome,
-                status=exc.status,
-                reason=exc.reason,
-            )
+            outcome, status, reason = exc.outcome, exc.status, exc.reason
+            self._record(operation, call=call, package=package, rec=rec, outcome=outcome, status=status, reason=reason)
             raise
-        else:
-            self._record(
-                operation,
-                call=call,
-                package=package,
-                rec=rec,
-                outcome=Outcome.ACCEPTED,
-                status=rec.status,
-                reason=rec.reason,
-            )
+        self._record(
+            operation,
+            call=call,
+            package=package,
+            rec=rec,
+            outcome=Outcome.ACCEPTED,
+            status=rec.status,
+            reason=rec.reason,
+        )
 
     def package(self, name: str) -> Package:
         """A package record; raises :class:`PackageNotFound`."""

@@ -48,6 +48,7 @@ _STATE_FIELDS = (
     "stages",
     "auto_approve_web_auth",
     "auto_approve_web_login",
+    "advertise_public_visibility",
 )
 
 

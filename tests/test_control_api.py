@@ -138,3 +138,17 @@ def test_faults_through_the_control_api(npm_registry):
     assert http(npm_registry, "GET", "/-/ping").status == 200
     assert api(npm_registry, "POST", "faults", {"kind": "explode"}).status == 400
     assert api(npm_registry, "DELETE", "faults").json() == {"faults": []}
+
+
+def test_advertise_public_visibility_setting_reaches_the_publish_time_answer(npm_registry):
+    npm_registry.add_user("alice")
+    npm_registry.publish("pkg", by="alice", access="public")
+    during_publish = {"npm-command": "publish"}
+    assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=during_publish).json() == {"public": False}
+    assert http(npm_registry, "GET", "/-/package/pkg/visibility").json() == {"public": True}
+    settings = api(npm_registry, "POST", "settings", {"advertise_public_visibility": True}).json()
+    assert settings["advertise_public_visibility"] is True
+    assert npm_registry.advertise_public_visibility is True
+    assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=during_publish).json() == {"public": True}
+    npm_registry.reset()
+    assert npm_registry.advertise_public_visibility is False

@@ -110,9 +110,7 @@ def test_new_package_in_someone_elses_scope_is_refused(npm_registry, package_dir
     others = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@bob/pkg"), token=ci_token)
     assert others.error_code == "E404"
     nobody = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@nobody/pkg"), token=ci_token)
-    assert nobody.error_lines[1] == (
-        f"npm error 404 Not Found - PUT {npm_registry.url}@nobody%2fpkg - Scope not found"
-    )
+    assert nobody.error_lines[1] == (f"npm error 404 Not Found - PUT {npm_registry.url}@nobody%2fpkg - Scope not found")
     own = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@alice/pkg"), token=ci_token)
     assert own.returncode == 0, own
 

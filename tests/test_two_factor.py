@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -34,6 +35,9 @@ def test_publish_with_otp_flag(npm_registry, package_dir, alice, session):
 
 
 def test_previous_and_next_codes_are_accepted(npm_registry, package_dir, alice, session):
+    # Frozen mid-step: on the real clock a 30 s boundary passing while npm starts turns the
+    # previous code into the one before it, which is rightly refused.
+    npm_registry.clock.freeze(math.floor(npm_registry.clock.now() / 30) * 30 + 15)
     for step, version in ((-1, "1.0.0"), (1, "1.1.0")):
         result = npm_registry.npm(
             "publish", cwd=package_dir("demo-pkg", version), token=session, otp=alice.otp(offset_steps=step)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 #: 200 registry tests: each seeds a user, publishes over HTTP, and checks it sees only its own state.
-SUITE = '''
+SUITE = """
 import json, os, urllib.request
 import pytest
 from pytest_npm_registry.packaging import manifest_for, publish_document
@@ -28,7 +28,7 @@ def test_isolated(npm_registry, n):
     if seen:
         out = os.path.join(seen, f"seen-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{n}")
         open(out, "w").write(json.dumps([os.getpid(), npm_registry.server.port]))
-'''
+"""
 
 
 def test_two_workers_each_get_their_own_registry(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
