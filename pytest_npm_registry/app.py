@@ -113,6 +113,14 @@ def parse_credential(header: str | None) -> Credential | None:
     raise MalformedBody(f"Unsupported authorization scheme {scheme!r}: use Bearer <token> or Basic <base64>")
 
 
+def _paging(request: Request) -> tuple[int, int]:
+    """``?page=&perPage=`` of the token and stage listings (the range is the domain's to check)."""
+    try:
+        return int(request.args.get("page", 0)), int(request.args.get("perPage", 100))
+    except ValueError:
+        raise BadRequest("Invalid paging: page and perPage are integers") from None
+
+
 class RegistryApp(DashboardMixin):  # which brings the pages and the control API
     """A callable from a werkzeug :class:`Request` to a :class:`Response`."""
 
@@ -294,11 +302,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         if request.method == "POST":
             record, secret = self.registry.create_token_api(call, self._json_body(request))
             return json_response(documents.token(record, secret))
-        try:
-            page = int(request.args.get("page", 0))
-            per_page = int(request.args.get("perPage", 100))
-        except ValueError:
-            raise BadRequest("Invalid paging: page and perPage are integers") from None
+        page, per_page = _paging(request)
         listing = self.registry.list_tokens(call, page=page, per_page=per_page)
         urls = {}
         if listing.next_page is not None:
@@ -419,11 +423,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         return json_response({"message": "Package version staged successfully.", "stageId": stage.id}, 201)
 
     def on_stages(self, request: Request, call: Call, origin: str) -> Response:
-        try:
-            page = int(request.args.get("page", 0))
-            per_page = int(request.args.get("perPage", 100))
-        except ValueError:
-            raise BadRequest("Invalid paging: page and perPage are integers") from None
+        page, per_page = _paging(request)
         items, total = self.registry.list_stages(
             call, package=request.args.get("package"), page=page, per_page=per_page
         )
