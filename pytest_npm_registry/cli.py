@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -23,8 +24,22 @@ from .demo import demo
 from .errors import UsageError
 from .facade import NpmRegistry
 from .policy import PRESETS
+from .server import DEFAULT_MAX_BODY
 
 LOG_LEVELS = ("warning", "info", "debug")
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def byte_size(text: str) -> int:
+    """``--max-body`` sizes: ``1048576``, ``500kB``, ``10MB``, ``256MiB`` (case-insensitive)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in _UNITS or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give a positive number of bytes, or one with kB, MB, GB, KiB, MiB or GiB"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,7 +49,12 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         reg = NpmRegistry(
-            args.policy, host=args.host, port=args.port, storage=args.storage, admin_token=args.admin_token
+            args.policy,
+            host=args.host,
+            port=args.port,
+            storage=args.storage,
+            admin_token=args.admin_token,
+            max_body=args.max_body,
         )
         # A restart from storage keeps its state: the seed was applied when the file was new.
         made = reg.seed(args.seed) if args.seed and not reg.restored else {"users": [], "tokens": []}
@@ -148,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--storage", help="an SQLite file that keeps the state across restarts")
     serve_cmd.add_argument("--admin-token", help="the control API's secret (random if not given)")
     serve_cmd.add_argument("--auto-approve-web-auth", action="store_true", help="approve web 2FA at once")
+    serve_cmd.add_argument(
+        "--max-body",
+        type=byte_size,
+        default=DEFAULT_MAX_BODY,
+        metavar="SIZE",
+        help="the largest request body, larger ones get 413: bytes, or with kB/MB/GB or KiB/MiB/GiB (default 256MiB)",
+    )
     serve_cmd.add_argument(
         "--log-level",
         choices=LOG_LEVELS,

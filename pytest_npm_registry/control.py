@@ -35,6 +35,16 @@ _FAULTS = (
 )
 
 
+#: What ``POST /-/_mock/api/settings`` may change: properties of ``NpmRegistry`` of the same name.
+SETTINGS = (
+    "advertise_public_visibility",
+    "auto_approve_web_auth",
+    "auto_approve_web_login",
+    "client_ip",
+    "max_body",
+)
+
+
 class ControlRefused(Unauthorized):
     """No or wrong admin token. (An ``error`` field, unlike whoami's bare 401: people read this.)"""
 
@@ -109,13 +119,18 @@ class ControlMixin:
 
     def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        known = {"auto_approve_web_auth", "auto_approve_web_login", "client_ip", "advertise_public_visibility"}
-        unknown = set(data) - known
+        unknown = set(data) - set(SETTINGS)
         if unknown:
-            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        for key, value in data.items():
-            setattr(reg, key, value)
-        return self._ok({k: getattr(reg, k) for k in sorted(known)})
+            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(SETTINGS)}")
+        before = {key: getattr(reg, key) for key in data}
+        try:
+            for key, value in data.items():
+                setattr(reg, key, value)  # the facade's setters check the value
+        except UsageError:
+            for key, value in before.items():  # all or nothing: one bad value changes none
+                setattr(reg, key, value)
+            raise
+        return self._ok({k: getattr(reg, k) for k in sorted(SETTINGS)})
 
     # -- accounts ----------------------------------------------------------------------------------
 

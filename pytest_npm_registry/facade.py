@@ -9,6 +9,7 @@ Usable with or without pytest::
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import shutil
 import tempfile
@@ -49,7 +50,7 @@ from .packaging import make_tarball, manifest_for, publish_document
 from .policy import Policy
 from .registry import Registry
 from .seed import apply_seed, apply_seed_file
-from .server import RegistryServer
+from .server import DEFAULT_MAX_BODY, RegistryServer
 from .storage import Storage
 from .tools import ToolsMixin
 
@@ -229,12 +230,17 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         port: int = 0,
         storage: Path | str | None = None,
         admin_token: str | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         """``storage``: an SQLite file that keeps the registry across restarts (the standalone
         server's ``--storage``); an existing file is loaded instead of starting empty.
-        ``admin_token``: the secret of the control API (``/-/_mock/api/``); random by default."""
+        ``admin_token``: the secret of the control API (``/-/_mock/api/``); random by default.
+        ``max_body``: the largest request body in bytes (see the ``max_body`` property); only for
+        a server this registry makes, a given ``server`` keeps its own."""
         self._owns_server = server is None
-        self.server = server or RegistryServer(host, port, storage=Storage(storage) if storage else None)
+        self.server = server or RegistryServer(
+            host, port, storage=Storage(storage) if storage else None, max_body=max_body
+        )
         self.registry: Registry = self.server.registry
         self._workdir: Path | None = None
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
@@ -277,6 +283,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         self.registry.reset(policy or self.registry.policy)
         self.server.clear()
         self.server.app.client_ip = None
+        self.server.max_body = self.server.default_max_body
 
     @property
     def url(self) -> str:
@@ -448,7 +455,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     @auto_approve_web_auth.setter
     def auto_approve_web_auth(self, value: bool) -> None:
-        self.registry.auto_approve_web_auth = value
+        self.registry.auto_approve_web_auth = _flag("auto_approve_web_auth", value)
 
     @property
     def advertise_public_visibility(self) -> bool:
@@ -458,7 +465,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     @advertise_public_visibility.setter
     def advertise_public_visibility(self, value: bool) -> None:
-        self.registry.advertise_public_visibility = value
+        self.registry.advertise_public_visibility = _flag("advertise_public_visibility", value)
 
     def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
         """Web-2FA sessions; ``pending``: not answered yet and not expired."""
@@ -488,6 +495,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     @auto_approve_web_login.setter
     def auto_approve_web_login(self, user: User | str | None) -> None:
+        if not (user is None or isinstance(user, User | str)):
+            raise UsageError(f"auto_approve_web_login takes a user (or its name) or None, not {user!r}")
         self.registry.auto_approve_web_login = None if user is None else str(user)
 
     def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
@@ -529,7 +538,23 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     @client_ip.setter
     def client_ip(self, value: str | None) -> None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value if isinstance(value, str) else "")  # not an int: 5 is 0.0.0.5
+            except ValueError:
+                raise UsageError(f"client_ip must be an IP address (or None), not {value!r}") from None
         self.server.app.client_ip = value
+
+    @property
+    def max_body(self) -> int:
+        """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
+        ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the
+        server's default on ``reset``, so a test's change does not leak into the next test."""
+        return self.server.max_body
+
+    @max_body.setter
+    def max_body(self, value: int) -> None:
+        self.server.max_body = value
 
     def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
         """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
@@ -579,3 +604,10 @@ def _key(token: TokenLike) -> str | None:
     if token is None or isinstance(token, str):
         return token
     return token.key
+
+
+def _flag(setting: str, value: object) -> bool:
+    # The control API sets these from JSON: "yes" or 1 must not pass for true.
+    if not isinstance(value, bool):
+        raise UsageError(f"{setting} must be true or false, not {value!r}")
+    return value

@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .app import RegistryApp
+from .errors import UsageError
 from .journal import Journal
 from .registry import Registry
 from .responses import json_response
@@ -34,6 +35,9 @@ TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 JOURNAL_SPAN_KEY = "npm_registry.journal_span"
 #: Largest request body accepted (the public registry refuses packages past a few hundred MB).
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
+#: Reason phrases as the public registry sends them, where Python's differ; npm prints the phrase
+#: (``413 Payload Too Large - PUT ...``, npm/cli#4794), and Python renames it between versions.
+_REASONS = {413: "Payload Too Large"}
 #: Responses up to this size leave in the same write as their headers.
 SMALL_RESPONSE = 64 * 1024
 #: Idle keep-alive connections are closed after this many seconds.
@@ -173,7 +177,7 @@ class _Handler(WSGIRequestHandler):
     def _send(self, status: int, body: dict[str, str]) -> None:
         response = json_response(body, status)
         payload = response.get_data()
-        self.send_response(status)
+        self.send_response(status, _REASONS.get(status))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Connection", "close")
@@ -198,6 +202,8 @@ class RegistryServer(HTTPServer):
         self.registry = registry or Registry()
         self.app = RegistryApp(self.registry, on_internal_error=self.handler_errors_append)
         self.log_limit = log_limit
+        #: What ``max_body`` goes back to on ``NpmRegistry.reset`` (a test's change must not leak).
+        self.default_max_body = max_body
         self.max_body = max_body
         #: With a storage, every request that may write is saved before it is answered.
         self.storage = storage
@@ -205,6 +211,19 @@ class RegistryServer(HTTPServer):
         self._span_lock = threading.Lock()
         self._in_flight = 0
         self._started = 0
+
+    @property
+    def max_body(self) -> int:
+        """The largest request body accepted, in bytes; a larger one gets 413 before it is read."""
+        return self._max_body
+
+    @max_body.setter
+    def max_body(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"max_body must be a positive number of bytes, not {value!r}")
+        self._max_body = value
+        if self.server is not None:  # running: the request handler reads it from the socket server
+            self.server.max_body = value  # type: ignore[attr-defined]
 
     def handler_errors_append(self, exc: Exception) -> None:
         self.handler_errors.append(exc)

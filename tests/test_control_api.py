@@ -152,3 +152,29 @@ def test_advertise_public_visibility_setting_reaches_the_publish_time_answer(npm
     assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=during_publish).json() == {"public": True}
     npm_registry.reset()
     assert npm_registry.advertise_public_visibility is False
+
+
+def test_settings_max_body_reaches_the_running_server(npm_registry):
+    assert api(npm_registry, "POST", "settings", {"max_body": 1000}).json()["max_body"] == 1000
+    assert http(npm_registry, "PUT", "/demo-pkg", data=b" " * 1001).status == 413
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("auto_approve_web_auth", "yes", "auto_approve_web_auth must be true or false, not 'yes'"),
+        ("advertise_public_visibility", 1, "advertise_public_visibility must be true or false, not 1"),
+        ("client_ip", "10.0.0.300", "client_ip must be an IP address (or None), not '10.0.0.300'"),
+        ("client_ip", 5, "client_ip must be an IP address (or None), not 5"),
+        ("auto_approve_web_login", ["alice"], "auto_approve_web_login takes a user (or its name) or None"),
+        ("max_body", "1MB", "max_body must be a positive number of bytes, not '1MB'"),
+        ("max_body", 0, "max_body must be a positive number of bytes, not 0"),
+    ],
+)
+def test_a_bad_setting_is_refused_and_changes_nothing(npm_registry, setting, value, error):
+    before = api(npm_registry, "POST", "settings", {}).json()
+    # A good value first: all or nothing, it must not stay applied either.
+    answer = api(npm_registry, "POST", "settings", {"client_ip": "10.0.0.1", "max_body": 5000, setting: value})
+    assert answer.status == 400
+    assert error in answer.json()["error"]
+    assert api(npm_registry, "POST", "settings", {}).json() == before

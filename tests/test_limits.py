@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pytest_npm_registry import NpmRegistry
+from pytest_npm_registry import NpmRegistry, UsageError, write_package
 from pytest_npm_registry import server as server_module
 from pytest_npm_registry.server import DEFAULT_MAX_BODY, RegistryServer
 
@@ -114,6 +117,56 @@ def test_a_body_at_the_limit_is_read(small_server: NpmRegistry) -> None:
     answer = http(small_server, "PUT", "/demo-pkg", data=b" " * 4096, headers={"content-type": "application/json"})
     assert answer.status == 400  # past the size check: refused as JSON, not as too large
     assert answer.json()["error"].startswith("Malformed JSON body")
+
+
+def test_the_413_carries_the_public_registrys_reason_phrase(small_server: NpmRegistry) -> None:
+    raw = b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+    answer, _ = exchange(small_server.server.port, raw)
+    # npm prints it: "413 Payload Too Large - PUT ..." (npm/cli#4794); Python calls 413 otherwise.
+    assert answer.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+
+
+def test_real_npm_publish_past_the_limit_gets_e413_and_stores_nothing(npm_registry: NpmRegistry, tmp_path) -> None:
+    alice = npm_registry.add_user("alice")
+    token = alice.create_token(bypass_2fa=True)
+    # Random text does not compress: the tarball, base64'd in the publish body, is past 20,000 bytes.
+    write_package(tmp_path, "big-pkg", files={"blob.txt": base64.b64encode(os.urandom(30_000)).decode()})
+    npm_registry.max_body = 20_000
+    refused = npm_registry.npm("publish", cwd=tmp_path, token=token)
+    assert refused.returncode == 1
+    assert refused.error_code == "E413"
+    assert re.search(
+        r"^npm error 413 Payload Too Large - PUT http://127\.0\.0\.1:\d+/big-pkg - "
+        r"Request body of \d+ bytes exceeds the 20000-byte limit$",
+        refused.stderr,
+        re.MULTILINE,
+    ), refused.stderr
+    assert not npm_registry.has_package("big-pkg")
+    npm_registry.max_body = 200_000  # the same publish, under a higher limit
+    assert npm_registry.npm("publish", cwd=tmp_path, token=token).returncode == 0
+    npm_registry.assert_published("big-pkg@1.0.0", by="alice")
+
+
+def test_a_tests_limit_goes_back_to_the_servers_on_reset(npm_registry: NpmRegistry) -> None:
+    npm_registry.max_body = 1234
+    assert http(npm_registry, "PUT", "/demo-pkg", data=b" " * 2000).status == 413
+    npm_registry.reset()
+    assert npm_registry.max_body == DEFAULT_MAX_BODY
+    assert http(npm_registry, "PUT", "/demo-pkg", data=b" " * 2000).status == 400  # read, then refused as JSON
+
+
+def test_a_registry_made_with_a_limit_keeps_it_across_resets() -> None:
+    with NpmRegistry(max_body=4096) as reg:
+        reg.reset()
+        assert reg.max_body == 4096
+        assert http(reg, "PUT", "/demo-pkg", data=b" " * 5000).status == 413
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "1024", 1.5, None])
+def test_max_body_must_be_a_positive_byte_count(npm_registry: NpmRegistry, value: object) -> None:
+    with pytest.raises(UsageError, match="max_body must be a positive number of bytes"):
+        npm_registry.max_body = value  # type: ignore[assignment]
+    assert npm_registry.max_body == DEFAULT_MAX_BODY
 
 
 # -- malformed framing ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import make_tarball, publish_document
+from pytest_npm_registry.cli import byte_size
 from pytest_npm_registry.clients import isolated_env, run_npm
 from pytest_npm_registry.packaging import manifest_for
 from tests.conftest import HttpAnswer
@@ -306,3 +308,34 @@ def test_restart_after_kill_9_keeps_exactly_the_acknowledged_publishes(serve, se
         if version in acknowledged:
             assert digest == acknowledged[version]
     assert doc["dist-tags"]["latest"] in doc["versions"]
+
+
+def test_serve_max_body_refuses_a_larger_publish_with_413(serve):
+    served = serve("--max-body", "1kB")
+    answer = served.http("PUT", "/demo-pkg", {"padding": "x" * 1000})
+    assert (answer.status, answer.reason) == (413, "Payload Too Large")
+    assert answer.json() == {"error": "Request body of 1015 bytes exceeds the 1000-byte limit"}
+    assert served.control("POST", "settings", {}).json()["max_body"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1048576", 1048576), ("500kB", 500_000), ("10MB", 10_000_000), ("256MiB", 256 * 1024**2), ("2 gib", 2 * 1024**3)],
+)
+def test_max_body_sizes(text, size):
+    assert byte_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "10XB", "1.5MB", "MB", ""])
+def test_a_bad_max_body_size_stops_serve_with_a_usage_error(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a size"):
+        byte_size(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--max-body", text],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert f"argument --max-body: {text!r} is not a size" in proc.stderr
