@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import run  # bench/run.py: compile_package
+
 HERE = Path(__file__).parent
 TOKEN = "npm_bench0000000000000000000000000000000"
 SEED = f"""
@@ -126,6 +128,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ready = []
+        run.compile_package()
         for _ in range(rounds):
             proc, _, ms = serve(workdir)
             ready.append(ms)

@@ -26,7 +26,6 @@ for throughput. Above 1 we are ahead.
 from __future__ import annotations
 
 import argparse
-import compileall
 import http.client
 import json
 import os
@@ -46,7 +45,6 @@ from typing import Any
 import run  # bench/run.py: process handling, the load generator, package bodies
 from run import MB, Child, bearer, log, median, percentile, publish_body, random_tarball, write_requests
 
-import pytest_npm_registry
 from pytest_npm_registry.clients import BASE_CONFIG, isolated_env, npmrc_text, run_npm
 from pytest_npm_registry.packaging import make_tarball, manifest_for, write_package
 from pytest_npm_registry.server import RegistryServer
@@ -332,15 +330,6 @@ registry.close()
 """
 
 
-def _compile_package() -> None:
-    """Write the package's bytecode, as ``pip install`` does.
-
-    An editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (set in many CI and Docker images)
-    has none, and every spawn would compile all modules again: ~45 ms that no installed copy pays.
-    """
-    compileall.compile_dir(Path(pytest_npm_registry.__file__).parent, quiet=1)
-
-
 def _time_process_start(make_argv: Callable[[int], list[str]], env: dict[str, str] | None = None) -> float:
     port = free_port()
     started = time.perf_counter()
@@ -361,7 +350,7 @@ def _time_embedded_cold() -> float:
 
 def bench_start(settings: Settings, report: Report, verdaccio: Verdaccio) -> None:
     log(f"1. cold start: process spawn -> first answered GET /-/ping, {settings.start_runs} runs each")
-    _compile_package()
+    run.compile_package()
     argvs: dict[str, Callable[[int], list[str]]] = {
         OURS: lambda port: [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", str(port)],
         VERDACCIO: lambda port: verdaccio.argv(port)[0],
