@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from . import jsoncall
 from .errors import MalformedBody, Unauthorized, UsageError
 from .models import Call
 from .responses import json_response
@@ -103,7 +104,7 @@ class ControlMixin:
 
     def on_control_reset(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        reg.reset(data.get("policy"))
+        jsoncall.call(reg.reset, data, where="POST reset")
         return self._ok({"policy": reg.policy.name})
 
     def on_control_seed(self, request: Request, call: Call, origin: str) -> Response:
@@ -136,10 +137,7 @@ class ControlMixin:
 
     def on_control_users(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        name = data.pop("name", None)
-        if not isinstance(name, str):
-            raise MalformedBody('POST /-/_mock/api/users needs {"name": ...}')
-        user = reg.add_user(name, **data)
+        user = jsoncall.call(reg.add_user, data, where="POST users")
         return self._ok(
             {
                 "name": user.name,
@@ -163,33 +161,32 @@ class ControlMixin:
 
     def on_control_tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, data = self._control(request, body=True)
-        token = reg.user(name).create_token(**data)
+        token = jsoncall.call(reg.user(name).create_token, data, where=f"POST users/{name}/tokens")
         return self._ok({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
 
     # -- packages, orgs, trust, invitations ----------------------------------------------------------
 
     def on_control_packages(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        name, version, by = data.pop("name", None), data.pop("version", "1.0.0"), data.pop("by", None)
-        if not isinstance(name, str) or not isinstance(by, str):
-            raise MalformedBody('POST /-/_mock/api/packages needs {"name", "by"} (and "version")')
-        view = reg.publish(name, version, by=by, **data)
+        view = jsoncall.call(reg.publish, data, where="POST packages")
         return self._ok({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
 
     def on_control_orgs(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        org = reg.add_org(data.pop("name"), **data)
+        org = jsoncall.call(reg.add_org, data, where="POST orgs")
         return self._ok({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
 
     def on_control_trust(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        permissions = tuple(data.pop("permissions", ["createPackage"]))
-        config = reg.trust(data.pop("package"), permissions=permissions, **data)
+        if "permissions" in data:  # a JSON list; trust() takes a tuple
+            jsoncall.check("POST trust", "permissions", data["permissions"], list[str])
+            data["permissions"] = tuple(data["permissions"])
+        config = jsoncall.call(reg.trust, data, where="POST trust")
         return self._ok(config.as_dict(), 201)
 
     def on_control_github_job(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        return self._ok({"env": reg.github_actions_env(data.pop("repository"), **data)}, 201)
+        return self._ok({"env": jsoncall.call(reg.github_actions_env, data, where="POST ci/github")}, 201)
 
     def on_control_invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
         reg, data = self._control(request, body=action is not None)
@@ -201,7 +198,7 @@ class ControlMixin:
                 ]
             )
         answer = reg.accept_invitation if action == "accept" else reg.decline_invitation
-        invitation = answer(data.pop("user"), **data)
+        invitation = jsoncall.call(answer, data, where=f"POST invitations/{action}")
         return self._ok({"id": invitation.id, "state": invitation.state})
 
     # -- web 2FA and web login -------------------------------------------------------------------------
@@ -224,12 +221,17 @@ class ControlMixin:
 
     def on_control_web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        approved = reg.approve_web_auth(data.get("id"), user=data.get("user"))
+        if unknown := sorted(set(data) - {"id", "user"}):
+            raise UsageError(f"POST web-auth/approve: unknown field(s) {unknown}; known: id, user")
+        # "id" is the session_id parameter: checked here so the error names the field that was sent.
+        jsoncall.check("POST web-auth/approve", "id", data.get("id"), str | None)
+        fields = {"user": data["user"]} if "user" in data else {}
+        approved = jsoncall.call(reg.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id"))
         return self._ok({"approved": [s.id for s in approved]})
 
     def on_control_web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        login = reg.approve_web_login(data["user"], wait=float(data.get("wait", 0)), password=data.get("password"))
+        login = jsoncall.call(reg.approve_web_login, data, where="POST web-logins/approve")
         return self._ok({"id": login.id, "user": login.user})
 
     # -- journal, clock, faults ------------------------------------------------------------------------
@@ -243,8 +245,11 @@ class ControlMixin:
 
     def on_control_clock(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")
+        if unknown := sorted(set(data) - {"advance"}):
+            raise UsageError(f"POST clock: unknown field(s) {unknown}; known: advance")
         if "advance" in data:
-            reg.clock.advance(float(data["advance"]))
+            jsoncall.check("POST clock", "advance", data["advance"], float)
+            reg.clock.advance(data["advance"])
         return self._ok({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
 
     def on_control_faults(self, request: Request, call: Call, origin: str) -> Response:
@@ -255,8 +260,5 @@ class ControlMixin:
         kind = data.pop("kind", None)
         if kind not in _FAULTS:
             raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(_FAULTS)}")
-        try:
-            fault = getattr(reg.faults, kind)(**data)
-        except TypeError as exc:
-            raise UsageError(f"{kind}: {exc}") from None
+        fault = jsoncall.call(getattr(reg.faults, kind), data, where=f"POST faults {kind}")
         return self._ok({"fault": fault.label}, 201)

@@ -178,3 +178,54 @@ def test_a_bad_setting_is_refused_and_changes_nothing(npm_registry, setting, val
     assert answer.status == 400
     assert error in answer.json()["error"]
     assert api(npm_registry, "POST", "settings", {}).json() == before
+
+
+# Each field is checked against the fixture API's parameter type before anything runs: JSON that
+# Python would take (a string for a list, "no" for a flag) is refused with the field named.
+BAD_BODIES = [
+    ("users", {"name": 5}, "POST users: name must be a string, not 5"),
+    ("users", {}, "POST users: needs 'name'"),
+    ("users", {"name": "c", "email": ["x"]}, "POST users: email must be a string or null, not ['x']"),
+    ("users", {"name": "c", "paid": "yes"}, "POST users: paid must be true or false, not 'yes'"),
+    (
+        "users",
+        {"name": "c", "tfa": 2},
+        "POST users: tfa must be one of none, auth-only, auth-and-writes or null, not 2",
+    ),
+    ("users", {"name": "c", "colour": "red"}, "POST users: unknown field 'colour'; known: challenge, email, name,"),
+    ("users/alice/tokens", {"packages": "abc"}, "packages must be a list of strings or null, not 'abc'"),
+    ("users/alice/tokens", {"bypass_2fa": "no"}, "bypass_2fa must be true or false, not 'no'"),
+    ("users/alice/tokens", {"expires_in_days": "3"}, "expires_in_days must be a number or null, not '3'"),
+    ("users/alice/tokens", {"cidr": "10.0.0.0/8"}, "cidr must be a list of strings or null, not '10.0.0.0/8'"),
+    ("packages", {"name": "p", "by": "alice", "version": 5}, "POST packages: version must be a string, not 5"),
+    ("packages", {"by": "alice"}, "POST packages: needs 'name'"),
+    ("orgs", {"name": "o", "owner": "alice", "members": "abc"}, "POST orgs: members must be an object or null"),
+    ("orgs", {"name": "o", "owner": "alice", "paid": "x"}, "POST orgs: paid must be true or false, not 'x'"),
+    ("reset", {"policy": 5}, "POST reset: policy must be a string or null, not 5"),
+    ("clock", {"advance": "10"}, "POST clock: advance must be a number, not '10'"),
+    ("clock", {"advance": True}, "POST clock: advance must be a number, not True"),
+    ("clock", {"advance": 1, "back": 1}, "POST clock: unknown field(s) ['back']; known: advance"),
+    ("trust", {"package": "p", "permissions": "createPackage"}, "permissions must be a list of strings"),
+    ("trust", {"package": "p", "repository": "o/r"}, "POST trust: unknown field 'repository'"),
+    ("ci/github", {"repository": 5}, "POST ci/github: repository must be a string, not 5"),
+    ("faults", {"kind": "delay", "seconds": "x"}, "POST faults delay: seconds must be a number, not 'x'"),
+    ("faults", {"kind": "fail_requests", "times": "2"}, "times must be a whole number, not '2'"),
+    ("web-logins/approve", {"user": "alice", "wait": "x"}, "wait must be a number, not 'x'"),
+    ("web-auth/approve", {"id": 5}, "POST web-auth/approve: id must be a string or null, not 5"),
+    ("web-auth/approve", {"user": 5}, "POST web-auth/approve: user must be a string or null, not 5"),
+    ("invitations/accept", {"user": 5}, "POST invitations/accept: user must be a string, not 5"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "error"), BAD_BODIES, ids=[f"{p}-{'-'.join(b)}" for p, b, _ in BAD_BODIES])
+def test_a_field_of_the_wrong_type_is_a_400_that_names_it_and_changes_nothing(npm_registry, path, body, error):
+    npm_registry.add_user("alice")
+    clock = npm_registry.clock.freeze()  # so "now" in the state only moves if a call moved it
+    state = api(npm_registry, "GET", "state").json()
+    answer = api(npm_registry, "POST", path, body)
+    assert answer.status == 400
+    assert error in answer.json()["error"]
+    assert api(npm_registry, "GET", "state").json() == state
+    assert npm_registry.clock.now() == clock
+    assert npm_registry.user("alice").tokens() == []
+    assert npm_registry.faults.active == []
