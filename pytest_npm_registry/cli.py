@@ -24,7 +24,7 @@ from .demo import demo
 from .errors import UsageError
 from .facade import NpmRegistry
 from .policy import PRESETS
-from .server import DEFAULT_MAX_BODY
+from .server import DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
 LOG_LEVELS = ("warning", "info", "debug")
 
@@ -34,12 +34,14 @@ _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, 
 
 def byte_size(text: str) -> int:
     """``--max-body`` sizes: ``1048576``, ``500kB``, ``10MB``, ``256MiB`` (case-insensitive)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", text.lower())
-    if not match or match.group(2) not in _UNITS or int(match.group(1)) == 0:
+    match = re.fullmatch(r"\s*(\d{1,16})\s*([a-z]*)\s*", text.lower(), re.ASCII)
+    size = int(match.group(1)) * _UNITS[match.group(2)] if match and match.group(2) in _UNITS else 0
+    if not 1 <= size <= MAX_BODY_CEILING:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size: give a positive number of bytes, or one with kB, MB, GB, KiB, MiB or GiB"
+            f"{text!r} is not a size from 1 byte to 1TiB: give a number of bytes, or one with kB, MB, GB, KiB, MiB "
+            "or GiB"
         )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    return size
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -36,16 +36,6 @@ _FAULTS = (
 )
 
 
-#: What ``POST /-/_mock/api/settings`` may change: properties of ``NpmRegistry`` of the same name.
-SETTINGS = (
-    "advertise_public_visibility",
-    "auto_approve_web_auth",
-    "auto_approve_web_login",
-    "client_ip",
-    "max_body",
-)
-
-
 class ControlRefused(Unauthorized):
     """No or wrong admin token. (An ``error`` field, unlike whoami's bare 401: people read this.)"""
 
@@ -120,18 +110,8 @@ class ControlMixin:
 
     def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        unknown = set(data) - set(SETTINGS)
-        if unknown:
-            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(SETTINGS)}")
-        before = {key: getattr(reg, key) for key in data}
-        try:
-            for key, value in data.items():
-                setattr(reg, key, value)  # the facade's setters check the value
-        except UsageError:
-            for key, value in before.items():  # all or nothing: one bad value changes none
-                setattr(reg, key, value)
-            raise
-        return self._ok({k: getattr(reg, k) for k in sorted(SETTINGS)})
+        reg.configure(**data)  # checks every value before it changes any
+        return self._ok(reg.settings())
 
     # -- accounts ----------------------------------------------------------------------------------
 

@@ -378,10 +378,6 @@ class OidcTokenInvalid(RegistryError):
         )
 
 
-class PayloadTooLarge(RegistryError):
-    status = 413
-
-
 class NotImplementedByMock(RegistryError):
     """Loud, so no client mistakes a gap in the mock for "not found"."""
 

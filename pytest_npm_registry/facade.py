@@ -9,7 +9,6 @@ Usable with or without pytest::
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import shutil
 import tempfile
@@ -51,6 +50,7 @@ from .policy import Policy
 from .registry import Registry
 from .seed import apply_seed, apply_seed_file
 from .server import DEFAULT_MAX_BODY, RegistryServer
+from .settings import SettingsMixin
 from .storage import Storage
 from .tools import ToolsMixin
 
@@ -218,7 +218,7 @@ class PackageView:
         return self.record.versions[version].publisher
 
 
-class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
+class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMixin):
     """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
 
     def __init__(
@@ -230,16 +230,21 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         port: int = 0,
         storage: Path | str | None = None,
         admin_token: str | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int | None = None,
     ) -> None:
         """``storage``: an SQLite file that keeps the registry across restarts (the standalone
         server's ``--storage``); an existing file is loaded instead of starting empty.
         ``admin_token``: the secret of the control API (``/-/_mock/api/``); random by default.
-        ``max_body``: the largest request body in bytes (see the ``max_body`` property); only for
-        a server this registry makes, a given ``server`` keeps its own."""
+        ``max_body``: the largest request body in bytes (see the ``max_body`` property) of the
+        server this registry makes; a given ``server`` has its own (``RegistryServer(max_body=...)``)."""
+        if server is not None and max_body is not None:
+            raise UsageError("max_body is the limit of a server NpmRegistry makes: give it to RegistryServer(...)")
         self._owns_server = server is None
         self.server = server or RegistryServer(
-            host, port, storage=Storage(storage) if storage else None, max_body=max_body
+            host,
+            port,
+            storage=Storage(storage) if storage else None,
+            max_body=DEFAULT_MAX_BODY if max_body is None else max_body,
         )
         self.registry: Registry = self.server.registry
         self._workdir: Path | None = None
@@ -283,7 +288,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         self.registry.reset(policy or self.registry.policy)
         self.server.clear()
         self.server.app.client_ip = None
-        self.server.max_body = self.server.default_max_body
+        self.server.max_body_override = None
 
     @property
     def url(self) -> str:
@@ -448,25 +453,6 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
 
     # -- web 2FA -----------------------------------------------------------------------------------
 
-    @property
-    def auto_approve_web_auth(self) -> bool:
-        """Approve every web-2FA challenge as it is issued (as if someone clicked at once)."""
-        return self.registry.auto_approve_web_auth
-
-    @auto_approve_web_auth.setter
-    def auto_approve_web_auth(self, value: bool) -> None:
-        self.registry.auto_approve_web_auth = _flag("auto_approve_web_auth", value)
-
-    @property
-    def advertise_public_visibility(self) -> bool:
-        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
-        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
-        return self.registry.advertise_public_visibility
-
-    @advertise_public_visibility.setter
-    def advertise_public_visibility(self, value: bool) -> None:
-        self.registry.advertise_public_visibility = _flag("advertise_public_visibility", value)
-
     def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
         """Web-2FA sessions; ``pending``: not answered yet and not expired."""
         sessions = list(self.registry.web_auth.values())
@@ -487,17 +473,6 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         return [self.registry.approve_web_auth(s.id) for s in chosen]
 
     # -- web login -----------------------------------------------------------------------------------
-
-    @property
-    def auto_approve_web_login(self) -> str | None:
-        """Complete every ``npm login`` in the browser as this user, at once."""
-        return self.registry.auto_approve_web_login
-
-    @auto_approve_web_login.setter
-    def auto_approve_web_login(self, user: User | str | None) -> None:
-        if not (user is None or isinstance(user, User | str)):
-            raise UsageError(f"auto_approve_web_login takes a user (or its name) or None, not {user!r}")
-        self.registry.auto_approve_web_login = None if user is None else str(user)
 
     def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
         logins = list(self.registry.web_logins.values())
@@ -530,31 +505,6 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin):
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="npm-registry-"))
         return self._workdir
-
-    @property
-    def client_ip(self) -> str | None:
-        """Pretend requests come from this address (loopback cannot show a CIDR mismatch otherwise)."""
-        return self.server.app.client_ip
-
-    @client_ip.setter
-    def client_ip(self, value: str | None) -> None:
-        if value is not None:
-            try:
-                ipaddress.ip_address(value if isinstance(value, str) else "")  # not an int: 5 is 0.0.0.5
-            except ValueError:
-                raise UsageError(f"client_ip must be an IP address (or None), not {value!r}") from None
-        self.server.app.client_ip = value
-
-    @property
-    def max_body(self) -> int:
-        """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
-        ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the
-        server's default on ``reset``, so a test's change does not leak into the next test."""
-        return self.server.max_body
-
-    @max_body.setter
-    def max_body(self, value: int) -> None:
-        self.server.max_body = value
 
     def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
         """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
@@ -604,10 +554,3 @@ def _key(token: TokenLike) -> str | None:
     if token is None or isinstance(token, str):
         return token
     return token.key
-
-
-def _flag(setting: str, value: object) -> bool:
-    # The control API sets these from JSON: "yes" or 1 must not pass for true.
-    if not isinstance(value, bool):
-        raise UsageError(f"{setting} must be true or false, not {value!r}")
-    return value

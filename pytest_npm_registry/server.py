@@ -35,6 +35,13 @@ TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 JOURNAL_SPAN_KEY = "npm_registry.journal_span"
 #: Largest request body accepted (the public registry refuses packages past a few hundred MB).
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
+#: The most ``max_body`` may be set to: past any registry's limit (and far below ``sys.maxsize``,
+#: where reads overflow).
+MAX_BODY_CEILING = 1 << 40
+#: Chunked bodies are read in parts of this size.
+CHUNKED_READ = 1 << 16
+#: The control API's own limit: a test that sets ``max_body`` small must still be able to raise it.
+CONTROL_PREFIX = "/-/_mock/api/"
 #: Reason phrases as the public registry sends them, where Python's differ; npm prints the phrase
 #: (``413 Payload Too Large - PUT ...``, npm/cli#4794), and Python renames it between versions.
 _REASONS = {413: "Payload Too Large"}
@@ -119,7 +126,8 @@ class _Handler(WSGIRequestHandler):
             if truncate < 0:
                 return  # hang up before the status line: the client sees a reset socket
         # Standard reason phrases ("Forbidden", not werkzeug's "FORBIDDEN"): npm prints them.
-        self.send_response(int(status_line.split(" ", 1)[0]))
+        code = int(status_line.split(" ", 1)[0])
+        self.send_response(code, _REASONS.get(code))
         for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection", TRUNCATE_HEADER):
                 self.send_header(key, value)
@@ -145,21 +153,29 @@ class _Handler(WSGIRequestHandler):
             return False
         length = int(declared)
         limit: int = self.server.max_body
+        if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
+            limit = max(limit, DEFAULT_MAX_BODY)
         if length > limit:
             self.close_connection = True  # the body stays unread: this connection is done
             self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
             return False
         if environ.get("wsgi.input_terminated"):  # chunked upload
+            # In parts: read(limit + 1) would allocate the whole limit up front (MemoryError at 1 TiB).
+            parts: list[bytes] = []
+            size = 0
             try:
-                body = environ["wsgi.input"].read(limit + 1)
+                while part := environ["wsgi.input"].read(CHUNKED_READ):
+                    size += len(part)
+                    if size > limit:
+                        self.close_connection = True
+                        self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
+                        return False
+                    parts.append(part)
             except (OSError, ValueError) as exc:  # a malformed chunk size or a truncated chunk
                 self.close_connection = True
                 self._send(400, {"error": f"Malformed chunked request body: {exc}"})
                 return False
-            if len(body) > limit:
-                self.close_connection = True
-                self._send(413, {"error": f"Request body exceeds the {limit}-byte limit"})
-                return False
+            body = b"".join(parts)
         else:
             body = self.rfile.read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -185,6 +201,15 @@ class _Handler(WSGIRequestHandler):
         self.wfile.write(payload)
 
 
+def check_max_body(value: object) -> int:
+    """``value`` if it can be a body limit, else a ``UsageError`` that says what can."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BODY_CEILING:
+        raise UsageError(
+            f"max_body must be a whole number of bytes from 1 to {MAX_BODY_CEILING} (1 TiB), not {value!r}"
+        )
+    return value
+
+
 class RegistryServer(HTTPServer):
     """A threaded loopback server: test-registered handlers first, then the registry."""
 
@@ -202,8 +227,7 @@ class RegistryServer(HTTPServer):
         self.registry = registry or Registry()
         self.app = RegistryApp(self.registry, on_internal_error=self.handler_errors_append)
         self.log_limit = log_limit
-        #: What ``max_body`` goes back to on ``NpmRegistry.reset`` (a test's change must not leak).
-        self.default_max_body = max_body
+        self._max_body_override: int | None = None
         self.max_body = max_body
         #: With a storage, every request that may write is saved before it is answered.
         self.storage = storage
@@ -214,16 +238,33 @@ class RegistryServer(HTTPServer):
 
     @property
     def max_body(self) -> int:
-        """The largest request body accepted, in bytes; a larger one gets 413 before it is read."""
+        """This server's largest request body, in bytes; a larger one gets 413 before it is read."""
         return self._max_body
 
     @max_body.setter
     def max_body(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"max_body must be a positive number of bytes, not {value!r}")
-        self._max_body = value
+        self._max_body = check_max_body(value)
+        self._apply_body_limit()
+
+    @property
+    def max_body_override(self) -> int | None:
+        """A limit that stands in for ``max_body`` until set back to None: what one test sets
+        (``NpmRegistry.max_body``) without changing the server the session shares."""
+        return self._max_body_override
+
+    @max_body_override.setter
+    def max_body_override(self, value: int | None) -> None:
+        self._max_body_override = None if value is None else check_max_body(value)
+        self._apply_body_limit()
+
+    @property
+    def body_limit(self) -> int:
+        """The limit in force: the override if there is one, else ``max_body``."""
+        return self._max_body if self._max_body_override is None else self._max_body_override
+
+    def _apply_body_limit(self) -> None:
         if self.server is not None:  # running: the request handler reads it from the socket server
-            self.server.max_body = value  # type: ignore[attr-defined]
+            self.server.max_body = self.body_limit  # type: ignore[attr-defined]
 
     def handler_errors_append(self, exc: Exception) -> None:
         self.handler_errors.append(exc)
@@ -238,7 +279,7 @@ class RegistryServer(HTTPServer):
             return
         wsgi = Request.application(self.application)
         self.server = make_server(self.host, self.port, wsgi, threaded=True, request_handler=_Handler)
-        self.server.max_body = self.max_body  # type: ignore[attr-defined]
+        self.server.max_body = self.body_limit  # type: ignore[attr-defined]
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self.port = self.server.port
         self.server_thread = threading.Thread(target=self.thread_target, name="npm-registry", daemon=True)

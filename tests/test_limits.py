@@ -27,7 +27,7 @@ import pytest
 
 from pytest_npm_registry import NpmRegistry, UsageError, write_package
 from pytest_npm_registry import server as server_module
-from pytest_npm_registry.server import DEFAULT_MAX_BODY, RegistryServer
+from pytest_npm_registry.server import DEFAULT_MAX_BODY, MAX_BODY_CEILING, RegistryServer
 
 from .conftest import http
 
@@ -124,6 +124,17 @@ def test_the_413_carries_the_public_registrys_reason_phrase(small_server: NpmReg
     answer, _ = exchange(small_server.server.port, raw)
     # npm prints it: "413 Payload Too Large - PUT ..." (npm/cli#4794); Python calls 413 otherwise.
     assert answer.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+    assert parse(answer)[2] == {"error": "Request body of 5000 bytes exceeds the 4096-byte limit"}
+
+
+def test_a_413_a_test_handler_sends_has_the_same_reason_phrase(npm_registry: NpmRegistry) -> None:
+    npm_registry.server.expect_oneshot_request("/demo-pkg", method="PUT").respond_with_json(
+        {"error": "Payload Too Large"}, status=413
+    )
+    raw = b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    answer, _ = exchange(npm_registry.server.port, raw)
+    assert answer.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+    assert parse(answer)[2] == {"error": "Payload Too Large"}
 
 
 def test_real_npm_publish_past_the_limit_gets_e413_and_stores_nothing(npm_registry: NpmRegistry, tmp_path) -> None:
@@ -162,11 +173,66 @@ def test_a_registry_made_with_a_limit_keeps_it_across_resets() -> None:
         assert http(reg, "PUT", "/demo-pkg", data=b" " * 5000).status == 413
 
 
-@pytest.mark.parametrize("value", [0, -1, True, "1024", 1.5, None])
-def test_max_body_must_be_a_positive_byte_count(npm_registry: NpmRegistry, value: object) -> None:
-    with pytest.raises(UsageError, match="max_body must be a positive number of bytes"):
+@pytest.mark.parametrize("value", [0, -1, True, "1024", 1.5, None, MAX_BODY_CEILING + 1, 10**20])
+def test_max_body_must_be_a_byte_count_up_to_a_tebibyte(npm_registry: NpmRegistry, value: object) -> None:
+    with pytest.raises(UsageError) as raised:
         npm_registry.max_body = value  # type: ignore[assignment]
+    assert (
+        str(raised.value) == f"max_body must be a whole number of bytes from 1 to 1099511627776 (1 TiB), not {value!r}"
+    )
     assert npm_registry.max_body == DEFAULT_MAX_BODY
+
+
+def test_the_ceiling_itself_is_accepted(npm_registry: NpmRegistry) -> None:
+    npm_registry.max_body = MAX_BODY_CEILING
+    chunk = b"x" * 5000  # a chunked body reads up to limit + 1 bytes: no overflow at the ceiling
+    raw = (
+        b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + b"%x\r\n" % len(chunk)
+        + chunk
+        + b"\r\n0\r\n\r\n"
+    )
+    status, _, body = parse(exchange(npm_registry.server.port, raw)[0])
+    assert status == 400  # read whole, then refused as JSON
+    assert isinstance(body, dict)
+    assert body["error"].startswith("Malformed JSON body")
+
+
+def test_a_limit_set_before_start_or_after_stop_holds_when_the_server_runs() -> None:
+    server = RegistryServer()
+    server.max_body = 3000  # before start
+    reg = NpmRegistry(server=server)
+    server.start()
+    try:
+        assert http(reg, "PUT", "/demo-pkg", data=b" " * 3001).status == 413
+        server.stop()
+        server.max_body = 2000  # after stop
+        server.start()
+        assert http(reg, "PUT", "/demo-pkg", data=b" " * 2001).status == 413
+        assert http(reg, "PUT", "/demo-pkg", data=b" " * 2000).status == 400
+    finally:
+        reg.close()
+        server.stop()
+
+
+def test_a_limit_belongs_to_the_server_it_is_given_to() -> None:
+    with pytest.raises(UsageError, match=r"give it to RegistryServer\(...\)"):
+        NpmRegistry(server=RegistryServer(), max_body=1000)
+
+
+def test_the_control_api_keeps_its_own_limit(npm_registry: NpmRegistry) -> None:
+    npm_registry.max_body = 10
+    assert http(npm_registry, "PUT", "/demo-pkg", data=b" " * 11).status == 413
+    # A test that set the limit small can still raise it, and seed, through the control API.
+    answer = http(
+        npm_registry,
+        "POST",
+        "/-/_mock/api/settings",
+        json_body={"max_body": 5000},
+        token=npm_registry.admin_token,
+    )
+    assert answer.status == 200
+    assert npm_registry.max_body == 5000
 
 
 # -- malformed framing ------------------------------------------------------------------------------

@@ -320,16 +320,30 @@ def test_serve_max_body_refuses_a_larger_publish_with_413(serve):
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("1048576", 1048576), ("500kB", 500_000), ("10MB", 10_000_000), ("256MiB", 256 * 1024**2), ("2 gib", 2 * 1024**3)],
+    [
+        ("1048576", 1048576),
+        ("500kB", 500_000),
+        ("1KB", 1000),
+        (" 10 MB ", 10_000_000),
+        ("256MiB", 256 * 1024**2),
+        ("2 gib", 2 * 1024**3),
+        ("1024GiB", 1 << 40),
+    ],
 )
 def test_max_body_sizes(text, size):
     assert byte_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["0", "-5", "10XB", "1.5MB", "MB", ""])
+@pytest.mark.parametrize(
+    "text", ["0", "-5", "10XB", "1.5MB", "MB", "", "1025GiB", "9" * 5000, "\u0661\u0660MB", "10\u00a0MB"]
+)
 def test_a_bad_max_body_size_stops_serve_with_a_usage_error(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="is not a size"):
+    message = (
+        f"{text!r} is not a size from 1 byte to 1TiB: give a number of bytes, or one with kB, MB, GB, KiB, MiB or GiB"
+    )
+    with pytest.raises(argparse.ArgumentTypeError) as raised:
         byte_size(text)
+    assert str(raised.value) == message
     proc = subprocess.run(
         [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--max-body", text],
         capture_output=True,
@@ -338,4 +352,4 @@ def test_a_bad_max_body_size_stops_serve_with_a_usage_error(text):
         check=False,
     )
     assert proc.returncode == 2
-    assert f"argument --max-body: {text!r} is not a size" in proc.stderr
+    assert f"argument --max-body: {message}" in proc.stderr
