@@ -6,9 +6,12 @@ TOTP windows, token expiry and web-auth sessions all read this clock, so a test 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
+
+from .errors import UsageError
 
 
 class Clock:
@@ -29,6 +32,7 @@ class Clock:
     def advance(self, seconds: float) -> float:
         """Move time forward (or back, with a negative value); returns the new time."""
         with self._lock:
+            _check_time(self.now() + seconds, f"advancing the clock by {seconds!r} s")
             if self._frozen_at is not None:
                 self._frozen_at += seconds
             else:
@@ -38,6 +42,8 @@ class Clock:
     def freeze(self, at: float | None = None) -> float:
         """Stop the clock at ``at`` (default: now) until :meth:`unfreeze`."""
         with self._lock:
+            if at is not None:
+                _check_time(at, f"freezing the clock at {at!r}")
             self._frozen_at = self.now() if at is None else at
         return self._frozen_at
 
@@ -59,6 +65,17 @@ class Clock:
     def isoformat(self, at: float | None = None) -> str:
         """The registry's timestamp format: ISO 8601, UTC, milliseconds, ``Z``."""
         return iso(self.now() if at is None else at)
+
+
+#: Timestamps are written as ISO 8601 dates (``iso``): years 1970 to 9999.
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+def _check_time(at: float, doing: str) -> None:
+    # Past year 9999 (or before 1970, or inf) no timestamp can be written: every later answer
+    # that shows the time would fail, so the clock refuses to go there.
+    if not (math.isfinite(at) and 0 <= at <= LATEST):
+        raise UsageError(f"{doing} would leave the years 1970 to 9999, which the registry's dates cannot show")
 
 
 def iso(at: float) -> str:

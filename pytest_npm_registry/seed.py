@@ -134,9 +134,15 @@ def apply_seed(
     reg: NpmRegistry, data: Any, located: _Located | None = None, *, base: Path | None = None
 ) -> dict[str, list[Any]]:
     """Create what ``data`` describes, in order: policy, users, orgs, packages, tokens, trust.
+    All of it, or on an error none of it (the registry is as it was).
 
     Returns what was made (users and tokens, for printing ``.npmrc`` lines).
     """
+    with reg.registry.all_or_nothing():
+        return _apply(reg, data, located, base)
+
+
+def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | None) -> dict[str, list[Any]]:
     located = located or _Located("<seed>", json.dumps(data, indent=1) if isinstance(data, dict) else "")
     if not isinstance(data, dict):
         raise located.error("a seed is a table (TOML) or an object (JSON)")

@@ -7,6 +7,7 @@ never state of its own: ``reset()`` re-runs ``__init__`` here and everything is 
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -92,6 +93,23 @@ class RegistryState:
     def reset(self, policy: Policy | str | None = None) -> None:
         """Forget everything: users, tokens, packages, journal, clock offset."""
         self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
+
+    @contextmanager
+    def all_or_nothing(self) -> Iterator[None]:
+        """Make a batch of changes (a seed) that all stay, or on an error all go: the state, the
+        policy and the clock are as they were before the batch."""
+        # The clock, journal and lock are the same objects afterwards (a test may hold them);
+        # everything else is copied, so changes to records in place are undone too.
+        kept = {"clock": self.clock, "journal": self.journal, "_lock": self._lock}
+        saved = {key: copy.deepcopy(value) for key, value in vars(self).items() if key not in kept}
+        clock = self.clock.snapshot()
+        try:
+            yield
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(saved, **kept)
+            self.clock.restore(clock)
+            raise
 
     # -- journal -----------------------------------------------------------------------------------
 

@@ -284,3 +284,36 @@ def test_a_field_of_the_wrong_type_is_a_400_that_names_it_and_changes_nothing(np
     assert npm_registry.clock.now() == clock
     assert npm_registry.user("alice").tokens() == []
     assert npm_registry.faults.active == []
+
+
+def test_a_seed_that_fails_half_way_leaves_nothing_behind(npm_registry):
+    npm_registry.add_user("alice")
+    npm_registry.clock.freeze()
+    before = api(npm_registry, "GET", "state").json()
+    seed = {"policy": "classic", "users": [{"name": "carol"}], "tokens": [{"user": "carol", "colour": "red"}]}
+    answer = api(npm_registry, "POST", "seed", seed)
+    assert answer.status == 400
+    assert answer.json()["error"].startswith("control API: <seed>:")
+    assert "tokens[0].colour: unknown field" in answer.json()["error"]
+    assert api(npm_registry, "GET", "state").json() == before  # no carol, alice kept, policy current
+    assert npm_registry.policy.name == "current"
+
+
+def test_the_fixture_seed_is_all_or_nothing_too(npm_registry):
+    clock = npm_registry.clock
+    with pytest.raises(UsageError):
+        npm_registry.seed({"users": [{"name": "carol"}], "packages": [{"name": "p", "maintainers": ["nobody"]}]})
+    assert npm_registry.registry.users == {}
+    assert npm_registry.clock is clock  # the objects a test holds are still the registry's
+
+
+@pytest.mark.parametrize("seconds", [1e308, float("inf"), -1e12])
+def test_the_clock_cannot_leave_the_years_its_dates_can_show(npm_registry, seconds):
+    now = npm_registry.clock.freeze()
+    answer = api(npm_registry, "POST", "clock", {"advance": seconds})  # inf goes as Infinity, which json reads
+    assert answer.status == 400
+    assert answer.json()["error"].endswith("would leave the years 1970 to 9999, which the registry's dates cannot show")
+    assert npm_registry.clock.now() == now
+    with pytest.raises(UsageError, match="would leave the years 1970 to 9999"):
+        npm_registry.clock.advance(seconds)
+    assert api(npm_registry, "GET", "clock").status == 200

@@ -16,6 +16,10 @@ After each example (``check_invariants``): every version has its tarball with ma
 shasum and packument ``dist``; every dist-tag points at an existing version; no package without
 maintainers or versions; and the packument served over HTTP says the same.
 
+A third test sends the control API (``/-/_mock/api/``, with the admin token) JSON bodies whose
+fields are the ones each endpoint takes, valued with JSON of any type or plausible values: never a
+5xx, every 4xx an ``{"error"}``, and a refused call leaves the registry exactly as it was.
+
 Profiles (hypothesis): ``NPM_REGISTRY_FUZZ=ci`` (default: derandomized, bounded, no example
 database, what ``.ci/run`` runs: 300 examples per test, about 1,000 requests, 6 s on 2 cores) or
 ``NPM_REGISTRY_FUZZ=long`` (random, ``NPM_REGISTRY_FUZZ_EXAMPLES`` examples per test, default
@@ -504,6 +508,8 @@ def check_invariants(reg: NpmRegistry) -> None:
     """Every version has its tarball and matching integrity; dist-tags point to existing versions;
     every package has maintainers; the packument over HTTP agrees."""
     state = reg.registry
+    if not state.packages:  # nothing to check (a control API reset also removed alice)
+        return
     # Read as alice (restricted packages are hidden from strangers) with a token the example never saw.
     reader = reg.user("alice").create_token(read_only=True).key
     for name, package in list(state.packages.items()):
@@ -591,3 +597,132 @@ def test_broken_publishes_are_refused_whole(fuzz_registry: NpmRegistry, name: st
     else:
         assert after == before, "a refused publish changed the registry"
     SENT["examples"] += 1
+
+
+# -- the control API --------------------------------------------------------------------------------
+
+#: The fields each control endpoint takes (docs/standalone.md), plus one it does not.
+CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": ("name", "password", "email", "tfa", "totp_secret", "paid", "challenge", "security_key"),
+    "users/alice/tokens": (
+        "kind",
+        "read_only",
+        "stage_only",
+        "bypass_2fa",
+        "packages",
+        "scopes",
+        "cidr",
+        "expires_in_days",
+        "name",
+        "description",
+        "orgs",
+        "key",
+    ),
+    "packages": ("name", "version", "by", "tag", "access", "files", "requirement", "description"),
+    "orgs": ("name", "owner", "members", "paid"),
+    "trust": ("package", "github", "gitlab", "circleci", "permissions"),
+    "ci/github": ("repository", "workflow", "environment", "ref", "caller_workflow", "visibility"),
+    "invitations/accept": ("user", "package", "org"),
+    "invitations/decline": ("user", "package", "org"),
+    "web-auth/approve": ("id", "user"),
+    "web-logins/approve": ("user", "password"),  # not "wait": it is how long the call may block
+    "clock": ("advance",),
+    "settings": (
+        "advertise_public_visibility",
+        "auto_approve_web_auth",
+        "auto_approve_web_login",
+        "client_ip",
+        "max_body",
+    ),
+    "reset": ("policy",),
+    "seed": ("policy", "users", "orgs", "packages", "tokens", "trust"),
+    "faults": ("kind", "times", "status", "retry_after", "error", "package", "method", "path", "after", "after_bytes"),
+}
+_WORDS = st.sampled_from(
+    [
+        "alice",
+        "bob",
+        "demo-pkg",
+        "@acme/lib",
+        "acme",
+        "1.0.0",
+        "latest",
+        "granular",
+        "automation",
+        "session",
+        "auth-and-writes",
+        "none",
+        "web",
+        "public",
+        "publish",
+        "current",
+        "10.0.0.0/8",
+        "203.0.113.9",
+        "fail_publishes",
+        "delay",
+        "owner",
+        "acme/fauxauth",
+    ]
+)
+PLAUSIBLE = st.one_of(
+    _WORDS,
+    st.lists(_WORDS, max_size=3),
+    st.dictionaries(_WORDS, _WORDS, max_size=2),
+    st.booleans(),
+    st.integers(-2, 600),
+    st.sampled_from([0.5, 1e308, float("inf"), -1e9, 2**64]),
+)
+
+
+@st.composite
+def control_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    path = draw(st.sampled_from(sorted(CONTROL_FIELDS)))
+    fields = draw(st.lists(st.sampled_from([*CONTROL_FIELDS[path], "colour"]), unique=True, max_size=4))
+    return path, {field: draw(st.one_of(PLAUSIBLE, PLAUSIBLE, JSON_VALUES)) for field in fields}
+
+
+def registry_state(reg: NpmRegistry) -> str:
+    """Everything a control call could change, as text to compare."""
+    state = reg.registry
+    parts = (
+        state.policy.name,
+        state.users,
+        state.tokens,
+        state.packages,
+        state.orgs,
+        state.invitations,
+        state.trust,
+        state.stages,
+        state.web_auth,
+        state.web_logins,
+        state.unpublished,
+        state.retired_versions,
+        state.clock.now(),
+        reg.settings(),
+        [fault.label for fault in reg.faults.active],
+    )
+    return repr(parts)
+
+
+@PROFILE
+@given(call=control_calls())
+def test_a_refused_control_call_changes_nothing(fuzz_registry: NpmRegistry, call: tuple[str, dict[str, Any]]) -> None:
+    path, body = call
+    seed(fuzz_registry)
+    fuzz_registry.clock.freeze()
+    req = Req(
+        "POST",
+        f"/-/_mock/api/{path}".encode(),
+        (("Authorization", f"Bearer {fuzz_registry.admin_token}".encode()), ("Content-Type", b"application/json")),
+        json.dumps(body).encode(),
+    )
+    before = registry_state(fuzz_registry)
+    answer = send_raw(fuzz_registry.server.port, req, Seeded(fuzz_registry))
+    SENT["examples"] += 1
+    assert not fuzz_registry.server.handler_errors, f"{req.describe()}\n-> {fuzz_registry.server.handler_errors!r}"
+    check_answer(req, answer)
+    if answer.status >= 400:
+        assert registry_state(fuzz_registry) == before, f"{req.describe()}\n-> {answer.status} {answer.body[:300]!r}"
+    fuzz_registry.faults.clear()  # a generated delay must not hold up the checks
+    fuzz_registry.clock.unfreeze()
+    check_invariants(fuzz_registry)
