@@ -42,6 +42,8 @@ from .validation import check_package_name
 
 #: How long a web-2FA session can wait for approval.
 WEB_AUTH_TTL = 300.0
+#: The longest token lifetime accepted (a century): past it, expiry dates stop being dates.
+MAX_TOKEN_DAYS = 36_500
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -120,6 +122,10 @@ class Accounts(RegistryState):
             raise BadRequest(
                 f"Legacy {kind.value} tokens cannot be created under the {self.policy.name!r} policy; "
                 "use a granular token (kind='granular'), or the 'classic' policy"
+            )
+        if expires_in_days is not None and not (0 < expires_in_days <= MAX_TOKEN_DAYS):  # NaN fails too
+            raise BadRequest(
+                f"Token lifetime must be more than 0 and at most {MAX_TOKEN_DAYS} days, {expires_in_days} requested"
             )
         writes = not (kind is TokenKind.READ_ONLY or permission is Permission.READ_ONLY)
         limit = self.policy.max_write_token_days

@@ -186,7 +186,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         if not data:
             raise MalformedBody("Malformed request: the body is empty, expected JSON")
         try:
-            return json.loads(data)
+            return json.loads(data, parse_constant=_not_json)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise MalformedBody(f"Malformed JSON body: {exc}") from None
 
@@ -444,3 +444,9 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
     def on_stage_tarball(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
         stage = self.registry.view_stage(call, stage_id)
         return Response(stage.version.tarball, content_type="application/octet-stream")
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity; JSON has no such values, and they would go
+    # on to break a date or hang a wait.
+    raise MalformedBody(f"Malformed JSON body: {constant} is not a JSON value")

@@ -133,6 +133,9 @@ class CiMixin:
         if len(given) != 1:
             raise UsageError("trust() takes exactly one of github=, gitlab=, circleci=")
         kind, spec = given[0]
+        for key, value in spec.items():  # claims are compared with the id token's strings
+            if not (isinstance(value, str) or (key == "environment" and value is None)):
+                raise UsageError(f"trust({kind}=...): {key} must be a string, not {value!r}")
         claims = dict(spec)
         if kind == "github":
             claims["workflow_ref"] = {"file": claims.pop("workflow", "release.yml")}

@@ -63,7 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     except (UsageError, OSError) as exc:
         print(f"pytest-npm-registry serve: {exc}", file=sys.stderr)
         return 2
-    reg.auto_approve_web_auth = args.auto_approve_web_auth
+    reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, keep=True)  # a control-API reset keeps it
     reg.start()
     tokens = [
         {"user": t.record.user, "name": t.record.name, "token": t.key, "npmrc": npmrc_text(reg.url, t.key)}

@@ -72,11 +72,22 @@ LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 def _check_time(at: float, doing: str) -> None:
-    # Past year 9999 (or before 1970, or inf) no timestamp can be written: every later answer
-    # that shows the time would fail, so the clock refuses to go there.
+    # The clock itself stays where dates can be written, so "now" and the times the registry
+    # derives from it (expiries, deadlines) stay comparable and printable.
     if not (math.isfinite(at) and 0 <= at <= LATEST):
         raise UsageError(f"{doing} would leave the years 1970 to 9999, which the registry's dates cannot show")
 
 
+def check_span(seconds: float, doing: str) -> float:
+    """``seconds`` if it is a span the clock could move by (finite, under 8,000 years), else a
+    ``UsageError``: for values kept to apply later (a fault that advances the clock per publish)."""
+    if not (math.isfinite(seconds) and abs(seconds) <= LATEST):
+        raise UsageError(f"{doing}: {seconds!r} s is not a span of time the registry's clock can move by")
+    return seconds
+
+
 def iso(at: float) -> str:
+    # A time derived from the clock (an expiry 90 days after a clock frozen in 9999) may still
+    # fall past what a date can show: it is written as the last (or first) date there is.
+    at = LATEST if math.isnan(at) else min(max(at, 0.0), LATEST)
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(at * 1000) % 1000:03d}Z"

@@ -110,7 +110,7 @@ class ControlMixin:
 
     def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        reg.configure(**data)  # checks every value before it changes any
+        jsoncall.call(reg.configure, data, where="POST settings")  # configure checks all, then changes
         return self._ok(reg.settings())
 
     # -- accounts ----------------------------------------------------------------------------------
@@ -158,9 +158,6 @@ class ControlMixin:
 
     def on_control_trust(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        if "permissions" in data:  # a JSON list; trust() takes a tuple
-            jsoncall.check("POST trust", "permissions", data["permissions"], list[str])
-            data["permissions"] = tuple(data["permissions"])
         config = jsoncall.call(reg.trust, data, where="POST trust")
         return self._ok(config.as_dict(), 201)
 

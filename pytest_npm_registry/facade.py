@@ -248,6 +248,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         )
         self.registry: Registry = self.server.registry
         self._workdir: Path | None = None
+        self._kept_settings: dict[str, Any] = {}
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.server.app.controller = self
@@ -284,11 +285,13 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
             self._workdir = None
 
     def reset(self, policy: str | Policy | None = None) -> None:
-        """Back to an empty registry; also drops fault-injection handlers and the request log."""
+        """Back to an empty registry; also drops fault-injection handlers and the request log, and
+        puts the settings back to their defaults (or to what ``configure(..., keep=True)`` set)."""
         self.registry.reset(policy or self.registry.policy)
         self.server.clear()
         self.server.app.client_ip = None
         self.server.max_body_override = None
+        self.configure(**self._kept_settings)
 
     @property
     def url(self) -> str:
@@ -373,10 +376,16 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         ``members`` maps user names to roles (``developer``, ``admin``, ``owner``); ``paid`` lets
         the org's scope hold restricted packages.
         """
-        org = self.registry.add_org(name, owner=str(owner), paid=paid)
-        for user, role in (members or {}).items():
+        roles = {}
+        for user, role in (members or {}).items():  # all checked before the org exists
             self.registry.user(user)
-            self.registry.join_org(org, user, OrgRole(role))
+            if role not in {r.value for r in OrgRole}:
+                known = ", ".join(r.value for r in OrgRole)
+                raise UsageError(f"add_org({name!r}): {user}'s role must be one of {known}, not {role!r}")
+            roles[user] = OrgRole(role)
+        org = self.registry.add_org(name, owner=str(owner), paid=paid)
+        for user, role in roles.items():
+            self.registry.join_org(org, user, role)
         return org
 
     def invitations(self, user: User | str | None = None) -> list[Invitation]:
@@ -484,6 +493,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         ``wait`` seconds to let npm start the login first: call it from a thread while ``reg.npm("login")``
         runs, or use :attr:`auto_approve_web_login`.
         """
+        if not (0 <= wait <= WEB_AUTH_TTL):  # NaN fails too; npm's own wait is no longer than this
+            raise UsageError(f"approve_web_login(wait={wait!r}): wait from 0 to {WEB_AUTH_TTL:g} seconds")
         deadline = time.monotonic() + wait
         while True:
             pending = self.web_logins(pending=True)

@@ -23,6 +23,7 @@ from http import HTTPStatus
 from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
 from werkzeug.wrappers import Request, Response
 
+from .clock import check_span
 from .errors import UsageError
 from .responses import json_response
 from .server import TRUNCATE_HEADER, RegistryServer
@@ -102,6 +103,10 @@ def _error(status: int, message: str | None, retry_after: float | None) -> Respo
         phrase = "Error"
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return json_response({"error": message or f"{phrase} (fault injected by the test)"}, status, headers)
+
+
+#: The longest ``delay``: an hour is slower than any registry a client would wait for.
+MAX_DELAY = 3600.0
 
 
 class Faults:
@@ -207,8 +212,8 @@ class Faults:
     ) -> Fault:
         """Hold matching requests ``seconds`` before the registry answers (a slow registry); every
         request unless ``method`` / ``path`` / ``times`` narrow it."""
-        if seconds < 0:
-            raise UsageError(f"delay(seconds={seconds}): latency cannot be negative")
+        if not (0 <= seconds <= MAX_DELAY):  # NaN fails too: time.sleep would raise in the server thread
+            raise UsageError(f"delay(seconds={seconds}): give a latency from 0 to {MAX_DELAY:g} seconds")
 
         label = f"delay {seconds:g}s"
 
@@ -269,6 +274,7 @@ class Faults:
     def advance_clock_after_publish(self, seconds: float, *, times: int | None = None) -> Fault:
         """Move the registry clock ``seconds`` forward after each publish the registry answers: a
         monorepo release publishing package after package with one ``--otp`` outlives the code."""
+        check_span(seconds, "advance_clock_after_publish")
 
         def handle(request: Request, forward: Next) -> Response:
             response = forward(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ class _Parameters(NamedTuple):
     accepted: dict[str, inspect.Parameter]
     types: dict[str, Any]
     open_ended: bool  # takes **kwargs: any further field passes through (e.g. package.json fields)
+    reserved: frozenset[str]  # names a field may not have even then (``self``, the ``**`` name)
 
 
 def call(function: Callable[..., T], data: Mapping[str, Any], *, where: str, **given: Any) -> T:
@@ -42,12 +44,16 @@ def call(function: Callable[..., T], data: Mapping[str, Any], *, where: str, **g
     declares. ``given``: arguments the endpoint supplies itself (from the path). ``where`` starts
     every error (``"POST users"``)."""
     parameters = _parameters(function)
+    arguments = dict(data)
     for key, value in data.items():
-        if key in given or (key not in parameters.accepted and not parameters.open_ended):
+        unknown = key not in parameters.accepted and (not parameters.open_ended or key in parameters.reserved)
+        if key in given or unknown:
             known = sorted(set(parameters.accepted) - set(given))
             raise UsageError(f"{where}: unknown field {key!r}; known: {', '.join(known)}")
         if key in parameters.types:
             check(where, key, value, parameters.types[key])
+            if isinstance(value, list) and any(typing.get_origin(o) is tuple for o in _options(parameters.types[key])):
+                arguments[key] = tuple(value)  # JSON has lists only; the parameter wants a tuple
     missing = [
         name
         for name, parameter in parameters.accepted.items()
@@ -55,7 +61,7 @@ def call(function: Callable[..., T], data: Mapping[str, Any], *, where: str, **g
     ]
     if missing:
         raise UsageError(f"{where}: needs {', '.join(repr(name) for name in missing)}")
-    return function(**given, **data)
+    return function(**given, **arguments)
 
 
 def check(where: str, field: str, value: Any, expected: Any) -> None:
@@ -75,7 +81,9 @@ def _parameters(function: Callable[..., Any]) -> _Parameters:
         if parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     }
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-    return _Parameters(accepted, {name: hints[name] for name in accepted if name in hints}, open_ended)
+    unbound = inspect.signature(getattr(function, "__func__", function))  # with self, for bound methods
+    reserved = frozenset(unbound.parameters) - set(accepted)
+    return _Parameters(accepted, {name: hints[name] for name in accepted if name in hints}, open_ended, reserved)
 
 
 def _options(expected: Any) -> tuple[Any, ...]:
@@ -86,6 +94,10 @@ def _options(expected: Any) -> tuple[Any, ...]:
 
 def _fits(value: Any, expected: Any) -> bool:
     if len(options := _options(expected)) > 1:
+        if isinstance(value, str) and str in options and any(_is_enum(option) for option in options):
+            # "TwoFactorMode | str": the str is there so Python callers may write "auth-only"; a
+            # string must still be one of the enum's values.
+            return any(_fits(value, option) for option in options if _is_enum(option))
         return any(_fits(value, option) for option in options)
     if expected in (Any, object):
         return True
@@ -95,11 +107,11 @@ def _fits(value: Any, expected: Any) -> bool:
         return isinstance(value, bool)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is float:  # finite: NaN or inf would go on to hang a wait or break a date
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if expected in (str, bytes):  # bytes: JSON carries file contents as text
         return isinstance(value, str)
-    if isinstance(expected, type) and issubclass(expected, Enum):
+    if _is_enum(expected):
         return value in {member.value for member in expected}
     origin, args = typing.get_origin(expected), typing.get_args(expected)
     if origin in _LISTS:
@@ -109,6 +121,10 @@ def _fits(value: Any, expected: Any) -> bool:
             isinstance(key, str) and _fits(item, args[1] if args else Any) for key, item in value.items()
         )
     return False  # a class JSON cannot carry (User, Policy, a pattern): its str option is the way in
+
+
+def _is_enum(option: Any) -> bool:
+    return isinstance(option, type) and issubclass(option, Enum)
 
 
 def _describe(expected: Any) -> str:

@@ -138,7 +138,15 @@ def apply_seed(
 
     Returns what was made (users and tokens, for printing ``.npmrc`` lines).
     """
-    with reg.registry.all_or_nothing():
+    # Tried on a copy first, so a mistake in any section leaves this registry untouched, and the
+    # records a test holds stay the registry's own. The lock keeps requests out in between.
+    from .facade import NpmRegistry  # noqa: PLC0415 - the facade imports this module
+    from .server import RegistryServer  # noqa: PLC0415 - and the server, through the app
+
+    with reg.registry.exclusive():
+        trial = NpmRegistry(reg.policy, server=RegistryServer())
+        trial.registry.copy_from(reg.registry)
+        _apply(trial, data, located, base)
         return _apply(reg, data, located, base)
 
 
@@ -151,7 +159,7 @@ def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | N
         raise located.error(f"unknown section(s) {sorted(unknown)}; use policy, {', '.join(_SECTIONS)}")
     if "policy" in data:
         try:
-            reg.reset(str(data["policy"]))
+            reg.registry.reset(str(data["policy"]))  # the registry's state only: settings and faults stay
         except UsageError as exc:
             raise located.error(str(exc), field="policy") from None
     made: dict[str, list[Any]] = {"users": [], "tokens": []}

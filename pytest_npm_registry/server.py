@@ -40,7 +40,8 @@ DEFAULT_MAX_BODY = 256 * 1024 * 1024
 MAX_BODY_CEILING = 1 << 40
 #: Chunked bodies are read in parts of this size.
 CHUNKED_READ = 1 << 16
-#: The control API's own limit: a test that sets ``max_body`` small must still be able to raise it.
+#: Where the control API answers. It keeps at least ``DEFAULT_MAX_BODY`` as its body limit: a test
+#: that set ``max_body`` small must still be able to raise it again.
 CONTROL_PREFIX = "/-/_mock/api/"
 #: Reason phrases as the public registry sends them, where Python's differ; npm prints the phrase
 #: (``413 Payload Too Large - PUT ...``, npm/cli#4794), and Python renames it between versions.

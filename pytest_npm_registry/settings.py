@@ -59,7 +59,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "auto_approve_web_auth": partial(_flag, "auto_approve_web_auth"),
     "auto_approve_web_login": _user_name,
     "client_ip": _ip,
-    "max_body": check_max_body,
+    "max_body": lambda value: None if value is None else check_max_body(value),
 }
 
 
@@ -68,16 +68,21 @@ class SettingsMixin:
 
     registry: Registry
     server: RegistryServer
+    _kept_settings: dict[str, Any]
 
-    def configure(self, **settings: Any) -> None:
+    def configure(self, *, keep: bool = False, **settings: Any) -> None:
         """Change several settings at once, by the names of the properties below. Each value is
-        checked before any changes: a bad one raises ``UsageError`` and leaves all as they were."""
+        checked before any changes: a bad one raises ``UsageError`` and leaves all as they were.
+        ``keep``: also after every ``reset`` (what ``serve --auto-approve-web-auth`` does, so a
+        control-API reset between two test scripts does not drop it)."""
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise UsageError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
         checked = {key: _CHECKS[key](value) for key, value in settings.items()}
         for key, value in checked.items():
             setattr(self, key, value)
+        if keep:
+            self._kept_settings.update(checked)
 
     def settings(self) -> dict[str, Any]:
         """Each setting's current value, by name (what ``POST settings`` answers)."""
@@ -124,11 +129,12 @@ class SettingsMixin:
     def max_body(self) -> int:
         """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
         ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the
-        server's own limit on ``reset``, so a test's change does not leak into the next test; for
-        a limit on the whole session, override the ``npm_registry_server`` fixture with
-        ``RegistryServer(max_body=...)``. The control API keeps at least 256 MiB for itself."""
+        server's own limit on ``reset`` (or when set to None), so a test's change does not leak
+        into the next test; for a limit on the whole session, override the ``npm_registry_server``
+        fixture with ``RegistryServer(max_body=...)``. The control API keeps at least 256 MiB for
+        itself."""
         return self.server.body_limit
 
     @max_body.setter
-    def max_body(self, value: int) -> None:
-        self.server.max_body_override = check_max_body(value)  # None too: reset is the way back
+    def max_body(self, value: int | None) -> None:
+        self.server.max_body_override = _CHECKS["max_body"](value)

@@ -92,24 +92,25 @@ class RegistryState:
 
     def reset(self, policy: Policy | str | None = None) -> None:
         """Forget everything: users, tokens, packages, journal, clock offset."""
-        self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
+        lock = self._lock  # the same lock throughout: a thread may be waiting on it
+        with lock:
+            self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
+            self._lock = lock
 
     @contextmanager
-    def all_or_nothing(self) -> Iterator[None]:
-        """Make a batch of changes (a seed) that all stay, or on an error all go: the state, the
-        policy and the clock are as they were before the batch."""
-        # The clock, journal and lock are the same objects afterwards (a test may hold them);
-        # everything else is copied, so changes to records in place are undone too.
-        kept = {"clock": self.clock, "journal": self.journal, "_lock": self._lock}
-        saved = {key: copy.deepcopy(value) for key, value in vars(self).items() if key not in kept}
-        clock = self.clock.snapshot()
-        try:
+    def exclusive(self) -> Iterator[None]:
+        """No other thread changes the registry until the block ends (it may itself)."""
+        with self._lock:
             yield
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(saved, **kept)
-            self.clock.restore(clock)
-            raise
+
+    def copy_from(self, other: RegistryState) -> None:
+        """Become a deep copy of ``other`` at its current time (a place to try changes first);
+        the journal stays this registry's own."""
+        with other._lock:
+            for key, value in vars(other).items():
+                if key not in ("clock", "journal", "_lock"):
+                    setattr(self, key, copy.deepcopy(value))
+            self.clock.restore(other.clock.snapshot())
 
     # -- journal -----------------------------------------------------------------------------------
 

@@ -65,7 +65,9 @@ def test_users_tokens_otp_and_emails(npm_registry):
     assert api(npm_registry, "GET", "users/alice/emails").json() == {"user": "alice", "codes": []}
     bad = api(npm_registry, "POST", "users", {"name": "bob", "tfa": "sometimes"})
     assert bad.status == 400
-    assert "tfa is one of none, auth-only, auth-and-writes" in bad.json()["error"]
+    assert bad.json() == {
+        "error": "control API: POST users: tfa must be one of none, auth-only, auth-and-writes or null, not 'sometimes'"
+    }
 
 
 def test_packages_orgs_trust_invitations(npm_registry):
@@ -300,20 +302,107 @@ def test_a_seed_that_fails_half_way_leaves_nothing_behind(npm_registry):
 
 
 def test_the_fixture_seed_is_all_or_nothing_too(npm_registry):
+    alice = npm_registry.add_user("alice")
+    npm_registry.client_ip = "10.0.0.1"
     clock = npm_registry.clock
     with pytest.raises(UsageError):
-        npm_registry.seed({"users": [{"name": "carol"}], "packages": [{"name": "p", "maintainers": ["nobody"]}]})
-    assert npm_registry.registry.users == {}
-    assert npm_registry.clock is clock  # the objects a test holds are still the registry's
+        npm_registry.seed(
+            {
+                "policy": "classic",
+                "users": [{"name": "carol"}],
+                "packages": [{"name": "p", "maintainers": ["nobody"]}],
+            }
+        )
+    assert list(npm_registry.registry.users) == ["alice"]
+    assert npm_registry.policy.name == "current"
+    # What a test holds is still the registry's own (the seed was tried on a copy first), and a
+    # seed's policy resets the registry's state, not the test's settings.
+    assert alice.record is npm_registry.registry.users["alice"]
+    assert npm_registry.clock is clock
+    assert npm_registry.client_ip == "10.0.0.1"
 
 
-@pytest.mark.parametrize("seconds", [1e308, float("inf"), -1e12])
+@pytest.mark.parametrize("seconds", [1e308, -1e12])
 def test_the_clock_cannot_leave_the_years_its_dates_can_show(npm_registry, seconds):
     now = npm_registry.clock.freeze()
-    answer = api(npm_registry, "POST", "clock", {"advance": seconds})  # inf goes as Infinity, which json reads
+    answer = api(npm_registry, "POST", "clock", {"advance": seconds})
     assert answer.status == 400
     assert answer.json()["error"].endswith("would leave the years 1970 to 9999, which the registry's dates cannot show")
     assert npm_registry.clock.now() == now
     with pytest.raises(UsageError, match="would leave the years 1970 to 9999"):
         npm_registry.clock.advance(seconds)
     assert api(npm_registry, "GET", "clock").status == 200
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(npm_registry, constant):
+    # Python's json would read them; they would hang approve_web_login's wait or break a date.
+    answer = http(
+        npm_registry,
+        "POST",
+        "/-/_mock/api/web-logins/approve",
+        data=b'{"user": "alice", "wait": %s}' % constant.encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {npm_registry.admin_token}"},
+    )
+    assert (answer.status, answer.json()) == (400, {"error": f"Malformed JSON body: {constant} is not a JSON value"})
+
+
+def test_trust_takes_permissions_as_a_json_list(npm_registry):
+    npm_registry.add_user("alice")
+    npm_registry.publish("p", by="alice")
+    body = {"package": "p", "github": {"repository": "o/r"}, "permissions": ["createPackage", "createStagedPackage"]}
+    answer = api(npm_registry, "POST", "trust", body)
+    assert answer.status == 201, answer.body
+    assert answer.json()["permissions"] == ["createPackage", "createStagedPackage"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        (
+            "orgs",
+            {"name": "o", "owner": "alice", "members": {"alice": "bogus"}},
+            "add_org('o'): alice's role must be one of owner, admin, developer, not 'bogus'",
+        ),
+        (
+            "packages",
+            {"name": "p", "by": "alice", "requirement": "bogus"},
+            "POST packages: requirement must be one of none, automation, publish or null, not 'bogus'",
+        ),
+        ("packages", {"name": "p", "by": "alice", "self": 1}, "POST packages: unknown field 'self'"),
+        (
+            "trust",
+            {"package": "p", "github": {"repository": "o/r", "environment": ["x"]}},
+            "trust(github=...): environment must be a string, not ['x']",
+        ),
+        ("users/alice/tokens", {"expires_in_days": -1}, "Token lifetime must be more than 0 and at most 36500 days"),
+        ("faults", {"kind": "delay", "seconds": 1e9}, "delay(seconds=1000000000.0): give a latency from 0 to 3600"),
+        ("faults", {"kind": "advance_clock_after_publish", "seconds": 1e300}, "advance_clock_after_publish: 1e+300 s"),
+        ("web-logins/approve", {"user": "alice", "wait": 1e9}, "approve_web_login(wait=1000000000.0): wait from 0"),
+    ],
+)
+def test_values_the_types_allow_but_the_registry_cannot_use_are_refused_first(npm_registry, path, body, error):
+    npm_registry.add_user("alice")
+    npm_registry.clock.freeze()
+    state = api(npm_registry, "GET", "state").json()
+    answer = api(npm_registry, "POST", path, body)
+    assert answer.status == 400
+    assert answer.json()["error"].startswith(f"control API: {error}")
+    assert api(npm_registry, "GET", "state").json() == state
+    assert npm_registry.faults.active == []
+
+
+def test_a_kept_setting_survives_a_reset(npm_registry):
+    answer = api(npm_registry, "POST", "settings", {"auto_approve_web_auth": True, "keep": True})
+    assert answer.json()["auto_approve_web_auth"] is True
+    api(npm_registry, "POST", "settings", {"client_ip": "10.0.0.1", "max_body": 1000})  # not kept
+    api(npm_registry, "POST", "reset", {})
+    assert api(npm_registry, "POST", "settings", {}).json() == {
+        "advertise_public_visibility": False,
+        "auto_approve_web_auth": True,
+        "auto_approve_web_login": None,
+        "client_ip": None,
+        "max_body": 256 * 1024 * 1024,
+    }
+    assert api(npm_registry, "POST", "settings", {"max_body": 1000}).json()["max_body"] == 1000
+    assert api(npm_registry, "POST", "settings", {"max_body": None}).json()["max_body"] == 256 * 1024 * 1024

@@ -172,7 +172,7 @@ def test_reset_and_clear_drop_faults(npm_registry: NpmRegistry) -> None:
 def test_fault_misuse_says_how_to_fix_the_call(npm_registry: NpmRegistry) -> None:
     with pytest.raises(UsageError, match="times=0: give a count of at least 1"):
         npm_registry.faults.fail_publishes(0)
-    with pytest.raises(UsageError, match="latency cannot be negative"):
+    with pytest.raises(UsageError, match=r"delay\(seconds=-1\): give a latency from 0 to 3600 seconds"):
         npm_registry.faults.delay(-1)
     with pytest.raises(UsageError, match="after_bytes=-3"):
         npm_registry.faults.drop_connection(after_bytes=-3)

@@ -18,10 +18,11 @@ maintainers or versions; and the packument served over HTTP says the same.
 
 A third test sends the control API (``/-/_mock/api/``, with the admin token) JSON bodies whose
 fields are the ones each endpoint takes, valued with JSON of any type or plausible values: never a
-5xx, every 4xx an ``{"error"}``, and a refused call leaves the registry exactly as it was.
+5xx, every 4xx an ``{"error"}``, a refused call leaves the registry exactly as it was, and the reads
+that follow (state, journal, clock, token list) all answer.
 
 Profiles (hypothesis): ``NPM_REGISTRY_FUZZ=ci`` (default: derandomized, bounded, no example
-database, what ``.ci/run`` runs: 300 examples per test, about 1,000 requests, 6 s on 2 cores) or
+database, what ``.ci/run`` runs: 300 examples per test, about 3,450 requests, 7 s on 2 cores) or
 ``NPM_REGISTRY_FUZZ=long`` (random, ``NPM_REGISTRY_FUZZ_EXAMPLES`` examples per test, default
 5,000: about 17,000 requests, 1.5 minutes; failures kept in ``.hypothesis/``)::
 
@@ -625,7 +626,7 @@ CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     "invitations/accept": ("user", "package", "org"),
     "invitations/decline": ("user", "package", "org"),
     "web-auth/approve": ("id", "user"),
-    "web-logins/approve": ("user", "password"),  # not "wait": it is how long the call may block
+    "web-logins/approve": ("user", "password", "wait"),
     "clock": ("advance",),
     "settings": (
         "advertise_public_visibility",
@@ -636,7 +637,19 @@ CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "reset": ("policy",),
     "seed": ("policy", "users", "orgs", "packages", "tokens", "trust"),
-    "faults": ("kind", "times", "status", "retry_after", "error", "package", "method", "path", "after", "after_bytes"),
+    "faults": (
+        "kind",
+        "times",
+        "status",
+        "retry_after",
+        "error",
+        "package",
+        "method",
+        "path",
+        "after",
+        "after_bytes",
+        "seconds",
+    ),
 }
 _WORDS = st.sampled_from(
     [
@@ -674,11 +687,34 @@ PLAUSIBLE = st.one_of(
 )
 
 
+#: Fields whose accepted values make the call (or later requests) wait that long: kept short, with
+#: the refused values around them.
+TIMED = {
+    "wait": st.sampled_from([0, 0.01, -1, 300.5, 1e9, "1", None]),
+    "seconds": st.sampled_from([0, 0.001, 30, -1, 3601, 1e300, -1e300, "5", None]),
+}
+
+
 @st.composite
 def control_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     path = draw(st.sampled_from(sorted(CONTROL_FIELDS)))
-    fields = draw(st.lists(st.sampled_from([*CONTROL_FIELDS[path], "colour"]), unique=True, max_size=4))
-    return path, {field: draw(st.one_of(PLAUSIBLE, PLAUSIBLE, JSON_VALUES)) for field in fields}
+    fields = draw(st.lists(st.sampled_from([*CONTROL_FIELDS[path], "colour", "self"]), unique=True, max_size=4))
+    return path, {field: draw(TIMED.get(field, st.one_of(PLAUSIBLE, PLAUSIBLE, JSON_VALUES))) for field in fields}
+
+
+def read_back(reg: NpmRegistry) -> None:
+    """Reads that show what a control call may have set (dates, tokens, settings): none may fail."""
+    admin = (("Authorization", f"Bearer {reg.admin_token}".encode()),)
+    reads = [Req("GET", f"/-/_mock/api/{path}".encode(), admin, None) for path in ("state", "journal", "clock")]
+    reads += [Req("GET", b"/-/_mock/api/invitations", admin, None), Req("GET", b"/-/_mock/api/web-auth", admin, None)]
+    if "alice" in reg.registry.users:
+        session = reg.user("alice").create_token("session").key
+        auth = (("Authorization", f"Bearer {session}".encode()), ("npm-otp", reg.user("alice").otp().encode()))
+        reads += [Req("GET", b"/-/npm/v1/tokens", auth, None), Req("GET", b"/-/whoami", auth, None)]
+    for req in reads:
+        answer = send_raw(reg.server.port, req, Seeded(reg))
+        assert not reg.server.handler_errors, f"{req.describe()}\n-> {reg.server.handler_errors!r}"
+        check_answer(req, answer)
 
 
 def registry_state(reg: NpmRegistry) -> str:
@@ -724,5 +760,6 @@ def test_a_refused_control_call_changes_nothing(fuzz_registry: NpmRegistry, call
     if answer.status >= 400:
         assert registry_state(fuzz_registry) == before, f"{req.describe()}\n-> {answer.status} {answer.body[:300]!r}"
     fuzz_registry.faults.clear()  # a generated delay must not hold up the checks
+    read_back(fuzz_registry)
     fuzz_registry.clock.unfreeze()
     check_invariants(fuzz_registry)

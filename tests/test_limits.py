@@ -166,6 +166,13 @@ def test_a_tests_limit_goes_back_to_the_servers_on_reset(npm_registry: NpmRegist
     assert http(npm_registry, "PUT", "/demo-pkg", data=b" " * 2000).status == 400  # read, then refused as JSON
 
 
+def test_none_puts_the_servers_limit_back(npm_registry: NpmRegistry) -> None:
+    npm_registry.max_body = 1234
+    npm_registry.max_body = None  # type: ignore[assignment]
+    assert npm_registry.max_body == DEFAULT_MAX_BODY
+    assert npm_registry.server.max_body_override is None
+
+
 def test_a_registry_made_with_a_limit_keeps_it_across_resets() -> None:
     with NpmRegistry(max_body=4096) as reg:
         reg.reset()
@@ -173,7 +180,7 @@ def test_a_registry_made_with_a_limit_keeps_it_across_resets() -> None:
         assert http(reg, "PUT", "/demo-pkg", data=b" " * 5000).status == 413
 
 
-@pytest.mark.parametrize("value", [0, -1, True, "1024", 1.5, None, MAX_BODY_CEILING + 1, 10**20])
+@pytest.mark.parametrize("value", [0, -1, True, "1024", 1.5, MAX_BODY_CEILING + 1, 10**20])
 def test_max_body_must_be_a_byte_count_up_to_a_tebibyte(npm_registry: NpmRegistry, value: object) -> None:
     with pytest.raises(UsageError) as raised:
         npm_registry.max_body = value  # type: ignore[assignment]

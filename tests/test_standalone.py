@@ -310,6 +310,13 @@ def test_restart_after_kill_9_keeps_exactly_the_acknowledged_publishes(serve, se
     assert doc["dist-tags"]["latest"] in doc["versions"]
 
 
+def test_serve_flags_outlive_a_control_api_reset(serve):
+    served = serve("--max-body", "1MB", "--auto-approve-web-auth")
+    assert served.control("POST", "reset", {}).status == 200
+    settings = served.control("POST", "settings", {}).json()
+    assert (settings["max_body"], settings["auto_approve_web_auth"]) == (1_000_000, True)
+
+
 def test_serve_max_body_refuses_a_larger_publish_with_413(serve):
     served = serve("--max-body", "1kB")
     answer = served.http("PUT", "/demo-pkg", {"padding": "x" * 1000})
