@@ -26,7 +26,8 @@ from .seed import apply_seed
 if TYPE_CHECKING:
     from .facade import NpmRegistry
 
-_FAULTS = (
+#: The fault kinds ``POST faults`` takes: the methods of ``reg.faults`` of the same name.
+FAULT_KINDS = (
     "fail_publishes",
     "fail_requests",
     "delay",
@@ -235,7 +236,7 @@ class ControlMixin:
             reg.faults.clear()
             return self._ok({"faults": []})
         kind = data.pop("kind", None)
-        if kind not in _FAULTS:
-            raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(_FAULTS)}")
+        if kind not in FAULT_KINDS:
+            raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         fault = jsoncall.call(getattr(reg.faults, kind), data, where=f"POST faults {kind}")
         return self._ok({"fault": fault.label}, 201)

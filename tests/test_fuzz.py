@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import inspect
 import json
 import os
 import socket
@@ -50,9 +51,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_npm_registry import NpmRegistry
+from pytest_npm_registry import NpmRegistry, User
+from pytest_npm_registry.control import FAULT_KINDS
+from pytest_npm_registry.faults import Faults
 from pytest_npm_registry.packaging import make_tarball, manifest_for, publish_document
 from pytest_npm_registry.routes import url_map
+from pytest_npm_registry.settings import SETTINGS
 
 # -- profiles ---------------------------------------------------------------------------------------
 
@@ -602,54 +606,29 @@ def test_broken_publishes_are_refused_whole(fuzz_registry: NpmRegistry, name: st
 
 # -- the control API --------------------------------------------------------------------------------
 
-#: The fields each control endpoint takes (docs/standalone.md), plus one it does not.
+
+def _keywords(method: Any) -> tuple[str, ...]:
+    return tuple(p for p in inspect.signature(method).parameters if p != "self")
+
+
+#: The fields each control endpoint takes: the parameters of the fixture API method it calls
+#: (docs/standalone.md), and for the rest what the endpoint reads.
 CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
-    "users": ("name", "password", "email", "tfa", "totp_secret", "paid", "challenge", "security_key"),
-    "users/alice/tokens": (
-        "kind",
-        "read_only",
-        "stage_only",
-        "bypass_2fa",
-        "packages",
-        "scopes",
-        "cidr",
-        "expires_in_days",
-        "name",
-        "description",
-        "orgs",
-        "key",
-    ),
-    "packages": ("name", "version", "by", "tag", "access", "files", "requirement", "description"),
-    "orgs": ("name", "owner", "members", "paid"),
-    "trust": ("package", "github", "gitlab", "circleci", "permissions"),
-    "ci/github": ("repository", "workflow", "environment", "ref", "caller_workflow", "visibility"),
-    "invitations/accept": ("user", "package", "org"),
-    "invitations/decline": ("user", "package", "org"),
+    "users": _keywords(NpmRegistry.add_user),
+    "users/alice/tokens": _keywords(User.create_token),
+    "packages": (*_keywords(NpmRegistry.publish)[:-1], "description"),  # **manifest: any package.json field
+    "orgs": _keywords(NpmRegistry.add_org),
+    "trust": _keywords(NpmRegistry.trust),
+    "ci/github": _keywords(NpmRegistry.github_actions_env),
+    "invitations/accept": _keywords(NpmRegistry.accept_invitation),
+    "invitations/decline": _keywords(NpmRegistry.decline_invitation),
     "web-auth/approve": ("id", "user"),
-    "web-logins/approve": ("user", "password", "wait"),
+    "web-logins/approve": _keywords(NpmRegistry.approve_web_login),
     "clock": ("advance",),
-    "settings": (
-        "advertise_public_visibility",
-        "auto_approve_web_auth",
-        "auto_approve_web_login",
-        "client_ip",
-        "max_body",
-    ),
+    "settings": (*SETTINGS, "keep"),
     "reset": ("policy",),
     "seed": ("policy", "users", "orgs", "packages", "tokens", "trust"),
-    "faults": (
-        "kind",
-        "times",
-        "status",
-        "retry_after",
-        "error",
-        "package",
-        "method",
-        "path",
-        "after",
-        "after_bytes",
-        "seconds",
-    ),
+    "faults": tuple(sorted({"kind", *(p for name in FAULT_KINDS for p in _keywords(getattr(Faults, name)))})),
 }
 _WORDS = st.sampled_from(
     [

@@ -53,6 +53,12 @@ def exchange(port: int, raw: bytes, *, timeout: float = 5.0, half_close: bool = 
         return b"".join(chunks), time.perf_counter() - started
 
 
+def chunked_put(chunk: bytes) -> bytes:
+    """``PUT /demo-pkg`` with ``chunk`` as its one chunk, then the last (empty) one."""
+    head = b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    return head + b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n"
+
+
 def parse(answer: bytes) -> tuple[int, dict[str, str], object]:
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -102,14 +108,7 @@ def test_an_oversized_body_is_refused_from_its_headers_alone(small_server: NpmRe
 
 
 def test_an_oversized_chunked_body_is_refused(small_server: NpmRegistry) -> None:
-    chunk = b"x" * 5000
-    raw = (
-        b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"%x\r\n" % len(chunk)
-        + chunk
-        + b"\r\n0\r\n\r\n"
-    )
-    status, _, body = parse(exchange(small_server.server.port, raw)[0])
+    status, _, body = parse(exchange(small_server.server.port, chunked_put(b"x" * 5000))[0])
     assert (status, body) == (413, {"error": "Request body exceeds the 4096-byte limit"})
 
 
@@ -192,14 +191,8 @@ def test_max_body_must_be_a_byte_count_up_to_a_tebibyte(npm_registry: NpmRegistr
 
 def test_the_ceiling_itself_is_accepted(npm_registry: NpmRegistry) -> None:
     npm_registry.max_body = MAX_BODY_CEILING
-    chunk = b"x" * 5000  # a chunked body reads up to limit + 1 bytes: no overflow at the ceiling
-    raw = (
-        b"PUT /demo-pkg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        + b"%x\r\n" % len(chunk)
-        + chunk
-        + b"\r\n0\r\n\r\n"
-    )
-    status, _, body = parse(exchange(npm_registry.server.port, raw)[0])
+    # A chunked body is read in parts, never by allocating the whole limit (1 TiB here).
+    status, _, body = parse(exchange(npm_registry.server.port, chunked_put(b"x" * 5000))[0])
     assert status == 400  # read whole, then refused as JSON
     assert isinstance(body, dict)
     assert body["error"].startswith("Malformed JSON body")
