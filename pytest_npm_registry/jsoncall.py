@@ -30,6 +30,8 @@ _LISTS = (
     collections.abc.Collection,
 )
 _MAPPINGS = (dict, collections.abc.Mapping)
+#: Fields whose value an error never repeats, whatever its type.
+SECRET_FIELDS = frozenset({"password", "key", "totp_secret", "secret", "token", "otp"})
 
 
 class _Parameters(NamedTuple):
@@ -69,6 +71,9 @@ def check(where: str, field: str, value: Any, expected: Any) -> None:
     if not _fits(value, expected):
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        if field in SECRET_FIELDS:  # a password sent as a number is still a password
+            kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+            shown = f"{kind.get(type(value), 'a string')} (not shown: {field} is a secret)"
         raise UsageError(f"{where}: {field} must be {_describe(expected)}, not {shown}")
 
 

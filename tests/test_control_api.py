@@ -406,3 +406,26 @@ def test_a_kept_setting_survives_a_reset(npm_registry):
     }
     assert api(npm_registry, "POST", "settings", {"max_body": 1000}).json()["max_body"] == 1000
     assert api(npm_registry, "POST", "settings", {"max_body": None}).json()["max_body"] == 256 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        (
+            "users",
+            {"name": "c", "password": 12345678},
+            "POST users: password must be a string or null, not a number (not shown: password is a secret)",
+        ),
+        ("users/alice/tokens", {"key": ["npm_0123456789abcdef"]}, "key must be a string or null, not a list"),
+        ("users", {"name": "c", "totp_secret": 42}, "totp_secret must be a string or null, not a number"),
+    ],
+)
+def test_a_secret_of_the_wrong_type_is_not_repeated_in_the_error(npm_registry, path, body, error):
+    npm_registry.add_user("alice")
+    answer = api(npm_registry, "POST", path, body)
+    assert answer.status == 400
+    assert error in answer.json()["error"]
+    assert "is a secret)" in answer.json()["error"]
+    for value in body.values():
+        if value != "c":
+            assert str(value).strip("[]'") not in answer.json()["error"]
