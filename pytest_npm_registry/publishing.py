@@ -88,16 +88,18 @@ class Publishing(Maintainers):
             self._refuse_recently_unpublished(name)
             self.check_scope(principal, name)
 
+    def _refuse_retired(self, name: str, version: str) -> None:
+        """A ``name@version`` once unpublished is never published again, whichever way it comes."""
+        if version in self.retired_versions.get(name, ()):
+            raise CannotPublishOver(version, reason=f"{name}@{version} was unpublished: a version is never reusable")
+
     def _check_new_version(
         self, principal: Principal, name: str, request: PublishRequest, existing: Package | None
     ) -> Access | None:
         """The version's history and the payment rule; returns the access the publish asks for."""
         if existing is not None and request.version in existing.versions:
             self._refuse_republish(existing, request.version, request.shasum)
-        if request.version in self.retired_versions.get(name, ()):
-            raise CannotPublishOver(
-                request.version, reason=f"{name}@{request.version} was unpublished: a version is never reusable"
-            )
+        self._refuse_retired(name, request.version)
         access = Access(request.access) if request.access else None
         restricted = existing is None and name.startswith("@") and access is not Access.PUBLIC
         if restricted and not self.pays_for(name, principal.user.paid):

@@ -128,6 +128,7 @@ class Stages(Trust):
                 existing = self.package(stage.package)
                 if stage.version.version in existing.versions:
                     raise BadRequest(f"{stage.package}@{stage.version.version} was published meanwhile")
+                self._refuse_retired(stage.package, stage.version.version)  # published and unpublished meanwhile
                 what = f"approve {stage.package}@{stage.version.version}"
                 rec.otp = self._second_factor(call, principal, Operation.APPROVE_STAGE, what, f"{what} needs 2FA")
                 del self.stages[stage_id]

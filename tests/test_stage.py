@@ -153,3 +153,16 @@ def test_token_api_makes_stage_only_tokens_for_newer_clients(npm_registry, alice
     assert answer.status == 200, answer.body
     (record,) = [t for t in alice.tokens() if t.kind.value == "granular"]
     assert record.permission.value == "read-write-stage-only"
+
+
+def test_a_stage_cannot_bring_back_a_version_unpublished_meanwhile(npm_registry, alice, session, package_dir):
+    stage_id = _stage(npm_registry, package_dir, session)
+    npm_registry.publish("demo-pkg", "1.1.0", by=alice)
+    npm_registry.clock.advance(31)  # a fresh OTP for the unpublish
+    unpublished = npm_registry.npm("unpublish", "demo-pkg@1.1.0", token=session, otp=alice.otp())
+    assert unpublished.returncode == 0, unpublished
+    npm_registry.clock.advance(31)
+    refused = npm_registry.npm("stage", "approve", stage_id, token=session, otp=alice.otp())
+    assert refused.error_code == "E403", refused
+    assert "You cannot publish over the previously published versions: 1.1.0." in refused.stderr
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0"]
