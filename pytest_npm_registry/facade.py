@@ -50,7 +50,7 @@ from .policy import Policy
 from .registry import Registry
 from .seed import apply_seed, apply_seed_file
 from .server import DEFAULT_MAX_BODY, RegistryServer
-from .settings import SettingsMixin
+from .settings import SETTING_DEFAULTS, SettingsMixin
 from .storage import Storage
 from .tools import ToolsMixin
 
@@ -255,9 +255,9 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         self.server.app.admin_token = self.admin_token
         #: True when the state came back from ``storage`` (a restart), not empty.
         self.restored = self.server.storage is not None and self.server.storage.load(self.registry)
-        if self.restored:
-            self.server.clear()
-        else:
+        # A fresh start on a shared server: what earlier tests left (their teardown reported it) goes.
+        self.server.clear()
+        if not self.restored:
             self.reset(policy)
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -288,10 +288,11 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         """Back to an empty registry; also drops fault-injection handlers and the request log, and
         puts the settings back to their defaults (or to what ``configure(..., keep=True)`` set)."""
         self.registry.reset(policy or self.registry.policy)
-        self.server.clear()
-        self.server.app.client_ip = None
-        self.server.max_body_override = None
-        self.configure(**self._kept_settings)
+        # Not server.clear(): errors raised in the server thread stay for the test's check().
+        self.server.clear_all_handlers()
+        self.server.permanently_failed = False  # an ordered handler's failure goes with the handlers
+        self.server.clear_log()
+        self.configure(**{**SETTING_DEFAULTS, **self._kept_settings})
 
     @property
     def url(self) -> str:

@@ -18,14 +18,17 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .server import RegistryServer
 
+
+#: Each setting's value after a ``reset`` (unless ``configure(..., keep=True)`` said otherwise).
+SETTING_DEFAULTS: dict[str, Any] = {
+    "advertise_public_visibility": False,
+    "auto_approve_web_auth": False,
+    "auto_approve_web_login": None,
+    "client_ip": None,
+    "max_body": None,  # the server's own limit
+}
 #: What ``configure`` and the control API's ``POST settings`` may change: the properties below.
-SETTINGS = (
-    "advertise_public_visibility",
-    "auto_approve_web_auth",
-    "auto_approve_web_login",
-    "client_ip",
-    "max_body",
-)
+SETTINGS = tuple(SETTING_DEFAULTS)
 
 
 def _flag(setting: str, value: object) -> bool:

@@ -176,3 +176,13 @@ def test_fault_misuse_says_how_to_fix_the_call(npm_registry: NpmRegistry) -> Non
         npm_registry.faults.delay(-1)
     with pytest.raises(UsageError, match="after_bytes=-3"):
         npm_registry.faults.drop_connection(after_bytes=-3)
+
+
+def test_a_reset_mid_test_keeps_server_thread_errors_for_the_check(npm_registry: NpmRegistry) -> None:
+    npm_registry.server.expect_request("/boom").respond_with_handler(lambda _request: 1 / 0)
+    assert http(npm_registry, "GET", "/boom").status == 500
+    npm_registry.reset()
+    # The error the handler raised must still fail the test at teardown (here: on demand).
+    with pytest.raises(ZeroDivisionError):
+        npm_registry.server.check_handler_errors()
+    assert http(npm_registry, "GET", "/boom").status == 404  # the handler went with the reset: no such package
