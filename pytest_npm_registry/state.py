@@ -52,6 +52,10 @@ class _Record:
     credential: str | None = None
 
 
+#: Attributes of a running registry that are not its data (``RegistryState.state``).
+_RUNTIME = frozenset({"clock", "journal", "_lock", "_journal_limit"})
+
+
 class RegistryState:
     """All registry state. ``reset()`` rebuilds it from scratch."""
 
@@ -103,13 +107,17 @@ class RegistryState:
         with self._lock:
             yield
 
+    def state(self) -> dict[str, Any]:
+        """The registry's data by attribute name: what a copy or a storage file carries. Not the
+        clock (see ``Clock.snapshot``), the journal or the lock, which belong to the running object."""
+        return {key: value for key, value in vars(self).items() if key not in _RUNTIME}
+
     def copy_from(self, other: RegistryState) -> None:
         """Become a deep copy of ``other`` at its current time (a place to try changes first);
         the journal stays this registry's own."""
         with other._lock:
-            for key, value in vars(other).items():
-                if key not in ("clock", "journal", "_lock"):
-                    setattr(self, key, copy.deepcopy(value))
+            for key, value in other.state().items():
+                setattr(self, key, copy.deepcopy(value))
             self.clock.restore(other.clock.snapshot())
 
     # -- journal -----------------------------------------------------------------------------------

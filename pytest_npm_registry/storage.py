@@ -32,24 +32,6 @@ CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL, version TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (name, version)
 );
 """
-#: Registry attributes saved as one blob (everything but packages, the journal and the lock).
-_STATE_FIELDS = (
-    "policy",
-    "users",
-    "tokens",
-    "web_auth",
-    "web_logins",
-    "orgs",
-    "invitations",
-    "unpublished",
-    "retired_versions",
-    "trust",
-    "ci_jobs",
-    "stages",
-    "auto_approve_web_auth",
-    "auto_approve_web_login",
-    "advertise_public_visibility",
-)
 
 
 class Storage:
@@ -95,7 +77,8 @@ class Storage:
     def save(self, registry: Registry) -> None:
         """Write what changed since the last save, in one transaction."""
         with registry._lock, self._lock:
-            state = {key: getattr(registry, key) for key in _STATE_FIELDS}
+            # Packages have rows of their own (a version is written once); the rest is one blob.
+            state = {key: value for key, value in registry.state().items() if key != "packages"}
             state["clock"] = registry.clock.snapshot()
             blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             db = self._db

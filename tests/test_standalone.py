@@ -360,3 +360,25 @@ def test_a_bad_max_body_size_stops_serve_with_a_usage_error(text):
     )
     assert proc.returncode == 2
     assert f"argument --max-body: {message}" in proc.stderr
+
+
+def test_storage_keeps_every_part_of_the_registry_state(tmp_path):
+    # Saved from the registry's own attributes, not a hand list: the download counts behind the
+    # unpublish rule (300 a week) used to be left out, so a restart reset them.
+    from pytest_npm_registry import NpmRegistry
+    from tests.conftest import http
+
+    path = tmp_path / "state.sqlite"
+    with NpmRegistry(storage=path) as first:
+        first.add_user("alice")
+        first.publish("demo-pkg", by="alice")
+        assert http(first, "GET", "/demo-pkg/-/demo-pkg-1.0.0.tgz").status == 200
+        first.server.storage.save(first.registry)
+        saved = repr(first.registry.state())
+    second = NpmRegistry(storage=path)
+    try:
+        assert second.restored
+        assert len(second.registry.downloads["demo-pkg"]) == 1
+        assert repr(second.registry.state()) == saved
+    finally:
+        second.close()
