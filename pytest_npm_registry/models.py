@@ -123,7 +123,6 @@ class Operation(StrEnum):
     SET_PROFILE = "profile-set"
     ENABLE_2FA = "tfa-enable"
     CONFIRM_2FA = "tfa-confirm"
-    CHANGE_2FA = "tfa-change"
     DISABLE_2FA = "tfa-disable"
     LIST_TOKENS = "token-list"
     CREATE_TOKEN = "token-create"  # noqa: S105 - an operation name, not a secret
@@ -183,7 +182,6 @@ class User:
     tfa: TwoFactorMode = TwoFactorMode.NONE
     totp_secret: str | None = None
     recovery_codes: list[str] = field(default_factory=list)
-    used_recovery_codes: list[str] = field(default_factory=list)
     web_otps: list[str] = field(default_factory=list)
     paid: bool = False
     challenge: ChallengeStyle = ChallengeStyle.WEB
@@ -266,8 +264,9 @@ class Principal:
         return self.token is not None and self.token.bypasses_2fa
 
     @property
-    def read_only(self) -> bool:
-        return self.token is not None and self.token.read_only
+    def oidc_token(self) -> Token | None:
+        """The token, when it is a trusted-publishing (OIDC) one: it may publish, and do nothing else."""
+        return self.token if self.token is not None and self.token.kind is TokenKind.OIDC else None
 
     def describe(self) -> str:
         if self.token is None:
@@ -315,10 +314,6 @@ class Version:
     published: float
     publisher: str
     attachments: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.tarball)
 
 
 @dataclass(frozen=True)

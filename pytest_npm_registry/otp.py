@@ -60,7 +60,6 @@ def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     for stored in user.recovery_codes:
         if hmac.compare_digest(stored, code.lower()):
             user.recovery_codes.remove(stored)
-            user.used_recovery_codes.append(stored)
             return OtpPath.RECOVERY_CODE
     for token in user.web_otps:
         if hmac.compare_digest(token, code):

@@ -76,10 +76,10 @@ class Policy:
         who = principal.describe()
         user = principal.user
         token = principal.token
-        if token is not None and token.kind is TokenKind.OIDC:
-            if not token.covers(package):
-                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {token.packages}, not {package}")
-            if "createPackage" not in token.oidc_permissions:
+        if (oidc := principal.oidc_token) is not None:
+            if not oidc.covers(package):
+                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {package}")
+            if "createPackage" not in oidc.oidc_permissions:
                 raise CredentialsNotAllowed(reason="the trusted publisher allows staged publishes only")
             return Gate.ALLOW
         if token is not None and token.read_only:
@@ -116,7 +116,7 @@ class Policy:
         """
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
+        if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{who} may only publish")
         if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
             raise CredentialsNotAllowed(reason=f"{who} is {token.permission.value}")
@@ -135,7 +135,7 @@ class Policy:
         (``current``), bypass-2FA tokens."""
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
+        if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
         if self.bypass_barred_from_governance and principal.bypasses_2fa:
             raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")

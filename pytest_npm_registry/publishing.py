@@ -20,7 +20,7 @@ from .errors import (
     RecentlyUnpublished,
 )
 from .maintainers import REPUBLISH_BLOCK, Maintainers
-from .models import Access, Call, Operation, Package, Principal, PublishRequirement, TokenKind, Version
+from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .policy import Gate
 from .validation import PublishRequest, parse_publish
 
@@ -76,10 +76,10 @@ class Publishing(Maintainers):
 
     def _check_writer(self, principal: Principal, name: str, existing: Package | None) -> None:
         """Who may add a version: a writer of the package, or for a new one the owner of its scope."""
-        token = principal.token
-        trusted = token is not None and token.kind is TokenKind.OIDC
-        if trusted and token is not None and not token.covers(name):
-            raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {token.packages}, not {name}")
+        oidc = principal.oidc_token
+        trusted = oidc is not None
+        if oidc is not None and not oidc.covers(name):
+            raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {name}")
         if existing is not None and not trusted and not self.may_write(principal.user.name, existing):
             raise NotAMaintainer(
                 name, reason=f"{principal.user.name} is not a maintainer of {name} ({', '.join(existing.maintainers)})"

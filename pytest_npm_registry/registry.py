@@ -14,7 +14,6 @@ from typing import Any
 
 from .errors import (
     BadRequest,
-    NotAMaintainer,
     NotFound,
     VersionNotFound,
 )
@@ -99,11 +98,7 @@ class Registry(Stages):
         principal = rec.principal
         assert principal is not None
         with self._lock:
-            package = self._visible(name, principal, bad_token=False)
-            if not self.may_write(principal.user.name, package):
-                raise NotAMaintainer(
-                    name, verb="change the dist-tags of", reason=f"{principal.user.name} may not write to {name}"
-                )
+            package = self._writable(principal, name, "change the dist-tags of")
             # Adding or removing a non-latest tag is exempt from auth-and-writes 2FA (npm docs).
             gate = self.policy.write_gate(principal, name, tfa_exempt=tag != "latest")
             if version is not None and version not in package.versions:

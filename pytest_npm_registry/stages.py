@@ -21,7 +21,7 @@ from .errors import (
     NotFound,
     OidcTokenInvalid,
 )
-from .models import Call, Operation, Package, Permission, Principal, StagedVersion, TokenKind
+from .models import Call, Operation, Package, Permission, Principal, StagedVersion
 from .trust import Trust
 from .validation import parse_publish
 
@@ -44,8 +44,7 @@ class Stages(Trust):
                 self._check_new_version(principal, name, request, package)
                 if any(s.package == name and s.version.version == request.version for s in self.stages.values()):
                     raise BadRequest(f"{name}@{request.version} is already staged")
-                token = principal.token
-                trusted = token is not None and token.kind is TokenKind.OIDC
+                trusted = principal.oidc_token is not None
                 stage = StagedVersion(
                     id=str(uuid.uuid4()),
                     package=name,
@@ -62,10 +61,10 @@ class Stages(Trust):
     def _check_stager(self, principal: Principal, package: Package) -> None:
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
-            if not token.covers(package.name):
-                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {token.packages}, not {package.name}")
-            if "createStagedPackage" not in token.oidc_permissions:
+        if (oidc := principal.oidc_token) is not None:
+            if not oidc.covers(package.name):
+                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {package.name}")
+            if "createStagedPackage" not in oidc.oidc_permissions:
                 raise CredentialsNotAllowed(reason="the trusted publisher does not allow staged publishes")
             return
         if not self.may_write(principal.user.name, package):
@@ -111,7 +110,7 @@ class Stages(Trust):
         """Approve and reject need an interactive, 2FA-confirmed request by a writer of the package."""
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
+        if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{who} cannot {action}: that needs an interactive login")
         if principal.bypasses_2fa:
             raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")

@@ -82,7 +82,7 @@ class Trust(Publishing):
         """Trust configuration needs an interactive, 2FA-confirmed request (npm trust docs)."""
         token = principal.token
         who = principal.describe()
-        if token is not None and token.kind is TokenKind.OIDC:
+        if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
         if principal.bypasses_2fa:
             raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
