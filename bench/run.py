@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import dataclasses
 import gc
 import http.client
 import json
@@ -55,8 +56,6 @@ MB = 1024 * 1024
 OURS = "registry"
 STUB_WZ = "stub-werkzeug"
 STUB_STD = "stub-stdlib"
-FIXED = "registry+fixes"  # what-if: ours with serve.py --patch all (the changes proposed in README.md)
-STUB_WZ_ND = "stub-werkzeug+nodelay"  # what-if: the stub on our stack with TCP_NODELAY
 
 
 def log(message: str) -> None:
@@ -84,25 +83,11 @@ class Settings:
     npm_runs: int
     big_runs: int
     mixed_requests: int
-    what_if: bool
 
     @classmethod
-    def make(cls, *, quick: bool, what_if: bool) -> Settings:
-        if quick:
-            return cls(
-                quick,
-                rounds=1,
-                get_seconds=1.5,
-                publish_count=500,
-                start_runs=4,
-                reset_runs=500,
-                npm_runs=3,
-                big_runs=2,
-                mixed_requests=10_000,
-                what_if=what_if,
-            )
-        return cls(
-            quick,
+    def make(cls, *, quick: bool) -> Settings:
+        full = cls(
+            quick=False,
             rounds=3,
             get_seconds=3.0,
             publish_count=2000,
@@ -111,7 +96,19 @@ class Settings:
             npm_runs=7,
             big_runs=5,
             mixed_requests=10_000,
-            what_if=what_if,
+        )
+        if not quick:
+            return full
+        return dataclasses.replace(
+            full,
+            quick=True,
+            rounds=1,
+            get_seconds=1.5,
+            publish_count=500,
+            start_runs=4,
+            reset_runs=500,
+            npm_runs=3,
+            big_runs=2,
         )
 
 
@@ -157,12 +154,10 @@ class Child:
             self.proc.wait()
 
 
-def spawn(kind: str, *, canned: Path | None = None, patches: Sequence[str] = (), label: str | None = None) -> Child:
+def spawn(kind: str, *, canned: Path | None = None, label: str | None = None) -> Child:
     argv = [sys.executable, str(SERVE_PY), kind]
     if canned is not None:
         argv += ["--canned", str(canned)]
-    for patch in patches:
-        argv += ["--patch", patch]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -486,19 +481,13 @@ GET_VARIANTS = {
 STUB_GET_VARIANTS = ("json anon", "json token")
 
 
-def server_specs(settings: Settings, canned: Path, *, what_if: bool = True) -> list[tuple[str, dict[str, Any]]]:
-    """Ours, the two floors, and (what-if) ours with the proposed fixes beside its floor."""
-    specs: list[tuple[str, dict[str, Any]]] = [
+def server_specs(canned: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Ours and the two floors."""
+    return [
         (OURS, {"label": OURS}),
         (STUB_WZ, {"canned": canned, "label": STUB_WZ}),
         (STUB_STD, {"canned": canned, "label": STUB_STD}),
     ]
-    if settings.what_if and what_if:
-        specs += [
-            (OURS, {"patches": ["all"], "label": FIXED}),
-            (STUB_WZ, {"canned": canned, "patches": ["nodelay"], "label": STUB_WZ_ND}),
-        ]
-    return specs
 
 
 def bench_get(settings: Settings, report: Report, workdir: Path) -> None:
@@ -509,7 +498,7 @@ def bench_get(settings: Settings, report: Report, workdir: Path) -> None:
     canned = workdir / "canned.json"
     canned.write_text(json.dumps({"/demo-pkg": packument.decode(), "/-/whoami": '{"username":"alice"}'}))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    with children(*server_specs(settings, canned)) as servers:
+    with children(*server_specs(canned)) as servers:
         plan: list[tuple[Child, str]] = []
         for child in servers:
             names = GET_VARIANTS if child.kind == OURS else STUB_GET_VARIANTS
@@ -565,7 +554,7 @@ def bench_publish(settings: Settings, report: Report, workdir: Path) -> None:
     canned.write_text("{}")
 
     results: dict[str, list[dict[str, Any]]] = {}
-    specs = server_specs(settings, canned)
+    specs = server_specs(canned)
     for _ in range(settings.rounds):
         for spec in specs:
             with children(spec) as (child,):  # a fresh registry per round: every version is new
@@ -614,7 +603,7 @@ def bench_npm(settings: Settings, report: Report, workdir: Path) -> None:
     packages = [write_package(workdir / "npm-pkgs" / f"p{i}", f"bench-npm-{i}", "1.0.0") for i in range(runs + 1)]
     canned = workdir / "canned-empty.json"
     canned.write_text("{}")
-    specs = server_specs(settings, canned)
+    specs = server_specs(canned)
     times: dict[str, list[float]] = {options["label"]: [] for _, options in specs}
     with children(*specs) as servers:
         envs: dict[str, dict[str, str]] = {}
@@ -659,7 +648,7 @@ def bench_big(settings: Settings, report: Report, workdir: Path) -> None:
     body = publish_body("bench-big", "1.0.0", tarball).encode()
     canned = workdir / "canned-empty.json"
     canned.write_text("{}")
-    specs = server_specs(settings, canned)
+    specs = server_specs(canned)
     samples: dict[str, list[dict[str, float]]] = {options["label"]: [] for _, options in specs}
     for _ in range(settings.big_runs):
         for spec in specs:
@@ -775,7 +764,7 @@ def bench_mixed(settings: Settings, report: Report, workdir: Path) -> None:
     del requests
     data: dict[str, Any] = {"publish_body_mb_per_batch": published / MB}
     # The stub on our serving stack is as slow as ours while the Nagle stall lasts: full runs only.
-    specs = [spec for spec in server_specs(settings, canned) if not (settings.quick and spec[0] == STUB_WZ)]
+    specs = [spec for spec in server_specs(canned) if not (settings.quick and spec[0] == STUB_WZ)]
     for spec in specs:
         with children(spec) as (child,):
             path = workdir / f"mixed-{child.label}.jsonl"
@@ -889,9 +878,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run: fewer rounds and smaller counts")
     parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
-    parser.add_argument(
-        "--no-what-if", action="store_true", help="skip the what-if rows (ours with a serve.py --patch applied)"
-    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     selected = args.only.split(",") if args.only else list(WORKLOADS)
@@ -901,7 +887,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("node") is None:
         parser.error("node is not on PATH: the load generator (bench/load.js) needs Node.js")
 
-    settings = Settings.make(quick=args.quick, what_if=not args.no_what_if)
+    settings = Settings.make(quick=args.quick)
     report = Report(settings)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="npm-registry-bench-") as tmp:

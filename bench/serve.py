@@ -3,7 +3,6 @@
     python bench/serve.py registry                  # our registry, seeded: alice, a token, demo-pkg
     python bench/serve.py stub-werkzeug --canned F  # RegistryServer with a do-nothing app
     python bench/serve.py stub-stdlib --canned F    # a minimal stdlib keep-alive http.server
-    python bench/serve.py registry --patch all      # what-if: ours with the proposed fixes applied
 
 Prints one JSON line ``{"url", "pid", "token"}`` on stdout once the server listens, then serves
 until its stdin closes (or it is terminated).
@@ -17,8 +16,6 @@ every other method answers 200 ``{"ok":true}`` after reading the body.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
 import os
 import sys
@@ -26,12 +23,9 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry import server as server_module
-from pytest_npm_registry import validation
 from pytest_npm_registry.facade import NpmRegistry
 from pytest_npm_registry.server import RegistryServer
 
@@ -130,70 +124,11 @@ def serve_stub_stdlib(canned: dict[str, bytes]) -> tuple[str, str | None, object
     return f"http://127.0.0.1:{httpd.server_address[1]}/", None, httpd
 
 
-def _patch_nodelay() -> None:
-    """What-if: TCP_NODELAY on accepted sockets (socketserver's ``disable_nagle_algorithm``).
-
-    The handler writes the status line and headers, then the body, in two ``send`` calls; with
-    Nagle on, the second waits for the client's delayed ACK (~40 ms on Linux loopback).
-    """
-    server_module._Handler.disable_nagle_algorithm = True
-
-
-def _patch_body_copy() -> None:
-    """What-if: let ``request.get_data()`` return the body bytes the handler already read.
-
-    The handler replaces ``wsgi.input`` with a ``BytesIO`` but drops ``wsgi.input_terminated``, so
-    werkzeug wraps it in a ``LimitedStream`` whose ``readall`` copies the body once more.
-    """
-    original = RegistryServer.application
-
-    def application(self: RegistryServer, request: Request) -> Response:
-        request.environ["wsgi.input_terminated"] = True
-        return original(self, request)
-
-    RegistryServer.application = application  # type: ignore[method-assign]
-
-
-def _patch_b64() -> None:
-    """What-if: decode attachments with ``binascii.a2b_base64(str, strict_mode=True)``.
-
-    ``base64.b64decode(str)`` first encodes the whole base64 text to a bytes copy.
-    """
-    validation.base64 = SimpleNamespace(  # type: ignore[assignment]
-        b64decode=lambda s, validate=False: binascii.a2b_base64(s, strict_mode=validate),
-        b64encode=base64.b64encode,
-    )
-
-
-def _patch_all() -> None:
-    """Every what-if above: the "registry+fixes" rows of run.py."""
-    _patch_nodelay()
-    _patch_body_copy()
-    _patch_b64()
-
-
-PATCHES: dict[str, Callable[[], None]] = {
-    "nodelay": _patch_nodelay,
-    "body-copy": _patch_body_copy,
-    "b64": _patch_b64,
-    "all": _patch_all,
-}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["registry", "stub-werkzeug", "stub-stdlib"])
     parser.add_argument("--canned", help="JSON file {path: body} for the stubs")
-    parser.add_argument(
-        "--patch",
-        action="append",
-        default=[],
-        choices=sorted(PATCHES),
-        help="what-if experiment: apply a change to the serving code in this process only",
-    )
     args = parser.parse_args()
-    for name in args.patch:
-        PATCHES[name]()
     canned = _load_canned(args.canned)
     if args.kind == "registry":
         url, token, keep = serve_registry()
