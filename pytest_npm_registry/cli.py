@@ -23,8 +23,9 @@ from .clients import npmrc_text
 from .demo import demo
 from .errors import UsageError
 from .facade import NpmRegistry
+from .models import Outcome
 from .policy import PRESETS
-from .server import DEFAULT_MAX_BODY, MAX_BODY_CEILING
+from .server import CONTROL_PREFIX, DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
 LOG_LEVELS = ("warning", "info", "debug")
 
@@ -76,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
                     "url": reg.url,
                     "admin_token": reg.admin_token,
                     "policy": reg.policy.name,
-                    "control": f"{reg.url}-/_mock/api/",
+                    "control": reg.url + CONTROL_PREFIX[1:],
                     "users": sorted(reg.registry.users),
                     "tokens": tokens,
                 }
@@ -86,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
     else:
         restored = f" (restored from {args.storage})" if reg.restored else ""
         print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
-        print(f"Control API: {reg.url}-/_mock/api/  admin token: {reg.admin_token}")
+        print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")
@@ -98,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
                 journal, seen = reg.journal, 0
             entries, seen = journal.since(seen)
             for entry in entries:
-                if args.log_level == "debug" or entry.outcome.value != "accepted":
+                if args.log_level == "debug" or entry.outcome is not Outcome.ACCEPTED:
                     print(entry, file=sys.stderr, flush=True)
     reg.close()
     return 0
@@ -114,7 +115,7 @@ def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, A
         raise UsageError("give --admin-token (or NPM_REGISTRY_ADMIN_TOKEN): `serve` printed it at start")
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310 - the URL the user gave
-        f"{url}/-/_mock/api/{path}",
+        f"{url}{CONTROL_PREFIX}{path}",
         data=data,
         method=method,
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"},

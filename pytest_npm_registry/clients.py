@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .errors import UsageError
 
@@ -57,6 +58,19 @@ def _answer(reply: Reply, match: re.Match[str]) -> str | None:
     if positional:
         return reply(match)  # type: ignore[call-arg]
     return reply()  # type: ignore[call-arg]
+
+
+class Keyed(Protocol):
+    """What carries a token secret: the fixture's ``Token``."""
+
+    @property
+    def key(self) -> str: ...
+
+
+def token_key(token: str | Keyed | None) -> str | None:
+    """The secret an ``.npmrc`` or an ``Authorization`` header needs: a token's ``key``, or the
+    string given."""
+    return token if token is None or isinstance(token, str) else token.key
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 from .accounts import WEB_AUTH_TTL
 from .assertions import AssertionsMixin
 from .ci import CiMixin
-from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm
+from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
 from .clock import Clock
 from .errors import RegistryError, UsageError
 from .faults import FaultsMixin
@@ -522,7 +522,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
         path = Path(directory) / ".npmrc"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(npmrc_text(self.url, _key(token), {**BASE_CONFIG, **config}))
+        path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
         return path
 
     def env(self, token: TokenLike = None, **config: str) -> dict[str, str]:
@@ -530,7 +530,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
 
         Merge them into a copy of ``os.environ`` for tools that need more of the environment.
         """
-        key = _key(token)
+        key = token_key(token)
         userconfig = self.workdir / f"npmrc-{secret_hash(key)[:12] if key else 'anonymous'}"
         # A run with a token always gets that token. Without one, the config is written once, so
         # what npm writes there itself (`npm login`, `npm logout`) stays for the next run, as on a
@@ -560,9 +560,3 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         environment = self.env(token)
         environment.update(env or {})
         return run_npm(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
-
-
-def _key(token: TokenLike) -> str | None:
-    if token is None or isinstance(token, str):
-        return token
-    return token.key

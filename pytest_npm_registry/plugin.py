@@ -127,9 +127,12 @@ def _marker_signature(
     markers combine; the closest one wins per argument."""
 
 
+_MARKER_SIGNATURE = inspect.signature(_marker_signature)
+
+
 def _marker_state(node: pytest.Item) -> dict[str, Any]:
     """The markers' arguments, the closest marker winning per argument (function over class over module)."""
-    signature = inspect.signature(_marker_signature)
+    signature = _MARKER_SIGNATURE
     state: dict[str, Any] = {}
     for marker in reversed(list(node.iter_markers(MARKER))):
         try:

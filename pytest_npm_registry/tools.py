@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .clients import NpmResult, Reply, _run_on_pty
+from .clients import NpmResult, Reply, _run_on_pty, token_key
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -242,9 +242,6 @@ class ToolsMixin:
         # What `npm run release` exports to the scripts it runs; changesets reads the registry only
         # from here (otherwise it asks registry.npmjs.org, which the loopback proxy refuses).
         environment["npm_config_registry"] = self.url
-        # Tools that take the proxy from npm's config but the exceptions only from the environment
-        # (lerna's npm-registry-fetch) would send even loopback requests to the closed proxy port.
-        environment["NO_PROXY"] = environment["no_proxy"] = "127.0.0.1,localhost,::1"
         # Some tools (np) read `git config user.name` rather than trusting GIT_AUTHOR_*.
         gitconfig = Path(environment["HOME"]) / ".gitconfig"
         if not gitconfig.exists():
@@ -313,7 +310,7 @@ class ToolsMixin:
                 "YARN_CACHE_FOLDER": str(self.workdir / "yarn-cache"),
             }
         )
-        key = token if token is None or isinstance(token, str) else token.key
+        key = token_key(token)
         if key:
             environment["YARN_NPM_AUTH_TOKEN"] = key
         return environment

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token, write_package
+from pytest_npm_registry.clients import token_key
 
 
 @dataclass
@@ -45,7 +46,7 @@ def http(
     conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
     sent = dict(headers or {})
     if token is not None:
-        sent["authorization"] = f"Bearer {token if isinstance(token, str) else token.key}"
+        sent["authorization"] = f"Bearer {token_key(token)}"
     if json_body is not _ABSENT:
         data = json.dumps(json_body).encode()
         sent.setdefault("content-type", "application/json")
