@@ -25,7 +25,7 @@ from typing import Protocol
 from .errors import UsageError
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
-_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
+NPM_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
 #: What every run sets: no retries with 10-second back-offs (a deliberate 503 would cost 30 s),
 #: no update check, no funding banners, no colours, and a proxy on a closed loopback port so any
 #: attempt to reach a host other than the registry fails at once instead of leaving the machine.
@@ -88,7 +88,7 @@ class NpmResult:
     @property
     def error_code(self) -> str | None:
         """``EOTP``, ``E403``, ``ENEEDAUTH`` ... from ``npm error code X``; ``None`` on success."""
-        match = _ERROR_CODE.search(self.stderr)
+        match = NPM_ERROR_CODE.search(self.stderr)
         return match.group(1) if match else None
 
     @property
@@ -108,9 +108,12 @@ class NpmResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    #: What ``__str__`` puts before ``args``: they are npm's arguments, without the executable.
+    program = "npm "
+
     def __str__(self) -> str:
         return (
-            f"$ npm {' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
+            f"$ {self.program}{' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
             f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
         )
 
@@ -166,11 +169,29 @@ def run_npm(
     answers: Sequence[tuple[str, Reply]] = (),
     timeout: float = 120.0,
 ) -> NpmResult:
-    command = [npm_executable(), *args]
+    return run_process(
+        [npm_executable(), *args], list(args), env=env, cwd=cwd, tty=tty, answers=answers, timeout=timeout
+    )
+
+
+def run_process(
+    command: list[str],
+    shown: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    tty: bool,
+    answers: Sequence[tuple[str, Reply]],
+    timeout: float,
+) -> NpmResult:
+    """Run a client with no terminal (npm's CI path), or on a pty answering its prompts; the
+    result reports ``shown`` as its arguments."""
     started = time.monotonic()
-    if not tty:
-        if answers:
-            raise UsageError("answers= needs tty=True: npm only prompts when stdin and stdout are terminals")
+    if tty:
+        return _run_on_pty(command, shown, env=env, cwd=cwd, answers=answers, timeout=timeout, started=started)
+    if answers:
+        raise UsageError("answers= needs tty=True: clients only prompt when stdin and stdout are terminals")
+    try:
         proc = subprocess.run(
             command,
             env=env,
@@ -181,8 +202,11 @@ def run_npm(
             timeout=timeout,
             check=False,
         )
-        return NpmResult(list(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
-    return _run_on_pty(command, list(args), env=env, cwd=cwd, answers=answers, timeout=timeout, started=started)
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(
+            f"{' '.join(command)} did not finish within {timeout}s:\n{exc.stdout!r}\n{exc.stderr!r}"
+        ) from None
+    return NpmResult(shown, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
 def _run_on_pty(
@@ -210,7 +234,7 @@ def _run_on_pty(
         while True:
             if time.monotonic() > deadline:
                 proc.kill()
-                raise UsageError(f"npm {' '.join(args)} did not finish within {timeout}s; screen so far:\n{screen}")
+                raise UsageError(f"{' '.join(command)} did not finish within {timeout}s; screen so far:\n{screen}")
             ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .clients import NpmResult, Reply, _run_on_pty, token_key
+from .clients import NPM_ERROR_CODE, NpmResult, Reply, run_process, token_key
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ DEFAULT_TOOLS_CACHE = Path.home() / ".cache" / "pytest-npm-registry" / "clients"
 PUBLIC_REGISTRY = "https://registry.npmjs.org/"
 
 _PNPM_ERROR = re.compile(r"\b(ERR_PNPM_[A-Z0-9_]+)")
-_NPM_ERROR = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
 _YARN_ERROR = re.compile(r"➤ (YN(?!0000)\d{4}): (.*)")
 
 
@@ -120,11 +119,12 @@ class ToolResult(NpmResult):
     """What a pnpm, yarn or release-tool run did. ``error_code`` reads npm's ``npm error code X``
     (pnpm and most release tools run npm underneath), then ``ERR_PNPM_*``, then yarn's ``YN0000``."""
 
+    program = ""  # args is the whole command
+
     @property
     def error_code(self) -> str | None:
-        output = self.stdout + self.stderr
-        for pattern in (_NPM_ERROR, _PNPM_ERROR, _YARN_ERROR):
-            if match := pattern.search(output):
+        for pattern in (NPM_ERROR_CODE, _PNPM_ERROR, _YARN_ERROR):
+            if match := pattern.search(self.output):
                 return match.group(1)
         return None
 
@@ -136,12 +136,6 @@ class ToolResult(NpmResult):
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
-
-    def __str__(self) -> str:
-        return (
-            f"$ {' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
-            f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
-        )
 
 
 #: A git identity for the repositories release tools commit and tag in (HOME is private).
@@ -177,33 +171,8 @@ def run_command(
     timeout: float = 180.0,
 ) -> ToolResult:
     """Run any client as ``reg.npm`` runs npm: no terminal, or a pty answering prompts."""
-    started = time.monotonic()
-    if tty:
-        # The pty driver reg.npm uses: the same prompt-answering semantics for every client.
-        done = _run_on_pty(
-            list(command), list(command[1:]), env=dict(env), cwd=cwd, answers=answers, timeout=timeout, started=started
-        )
-        return ToolResult(
-            list(command), done.returncode, done.stdout, done.stderr, done.duration, True, done.transcript
-        )
-    if answers:
-        raise UsageError("answers= needs tty=True: clients only prompt on a terminal")
-    try:
-        proc = subprocess.run(
-            list(command),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise UsageError(
-            f"{' '.join(command)} did not finish within {timeout}s:\n{exc.stdout!r}\n{exc.stderr!r}"
-        ) from None
-    return ToolResult(list(command), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    done = run_process(list(command), list(command), env=dict(env), cwd=cwd, tty=tty, answers=answers, timeout=timeout)
+    return ToolResult(**vars(done))
 
 
 def _executable(name: str, bin_dir: Path | str | None) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_npm_registry import UsageError
+
 
 @pytest.fixture
 def alice(npm_registry):
@@ -187,3 +189,10 @@ def test_npmrc_and_env_point_any_npm_at_the_registry(npm_registry, ci_token, tmp
     env = npm_registry.env(token=ci_token)
     assert Path(env["npm_config_userconfig"]).read_text().count(ci_token.key) == 1
     assert "npm_config_cache" in env
+
+
+def test_a_run_past_its_timeout_is_a_usage_error_with_or_without_a_terminal(npm_registry):
+    # One runner for npm and the other clients: the same error whichever way the run was made.
+    for tty in (False, True):
+        with pytest.raises(UsageError, match=r"npm ping did not finish within 0\.01s"):
+            npm_registry.npm("ping", tty=tty, timeout=0.01)
