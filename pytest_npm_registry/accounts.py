@@ -267,11 +267,12 @@ class Accounts(RegistryState):
         )
         self.web_auth[session.id] = session
         if self.auto_approve_web_auth:
-            self.approve_web_auth(session.id)
+            self.approve_web_auth(session.id, by="at once (auto_approve_web_auth)")
         return session
 
-    def approve_web_auth(self, session_id: str) -> WebAuthSession:
-        """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time OTP."""
+    def approve_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
+        """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time
+        OTP. ``by``: how, for the journal ("in the browser")."""
         with self._lock:
             session = self.web_session(session_id)
             if session.denied:
@@ -280,14 +281,30 @@ class Accounts(RegistryState):
                 session.approved = True
                 session.otp = new_web_otp()
                 self.users[session.user].web_otps.append(session.otp)
+                self.journal_event(
+                    Operation.WEB_AUTH_APPROVE,
+                    user=session.user,
+                    package=None,
+                    accepted=True,
+                    reason=f"{session.user} approved {session.description} {by}",
+                )
             return session
 
-    def deny_web_auth(self, session_id: str) -> WebAuthSession:
+    def deny_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
+        """Refuse on the ``authUrl`` page: npm's next poll of ``doneUrl`` answers 404."""
         with self._lock:
             session = self.web_session(session_id)
             if session.approved:
                 raise WebAuthAnswered(session_id, "approved")
-            session.denied = True
+            if not session.denied:
+                session.denied = True
+                self.journal_event(
+                    Operation.WEB_AUTH_APPROVE,
+                    user=session.user,
+                    package=None,
+                    accepted=False,
+                    reason=f"{session.user} denied {session.description} {by}; npm's poll answers 404",
+                )
             return session
 
     def web_session(self, session_id: str) -> WebAuthSession:

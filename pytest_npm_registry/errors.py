@@ -318,6 +318,15 @@ class WebAuthAnswered(RegistryError):
         super().__init__(f"This request was already {answer}.", reason=f"web-auth session {session_id} was {answer}")
 
 
+class WebLoginAnswered(RegistryError):
+    """A web login completed as a user cannot be denied any more."""
+
+    status = 409
+
+    def __init__(self, login_id: str, user: str) -> None:
+        super().__init__("This login was already approved.", reason=f"web login {login_id} was approved as {user}")
+
+
 class AlreadyInvited(RegistryError):
     status = 409
 

@@ -30,8 +30,8 @@ from werkzeug.wrappers import Request, Response
 from .accounts import WEB_AUTH_TTL
 from .clock import iso
 from .control import ControlMixin
-from .errors import MalformedBody, RegistryError
-from .models import Call, Operation, WebAuthSession, WebLogin
+from .errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
+from .models import Call, WebAuthSession, WebLogin
 from .responses import json_response
 
 if TYPE_CHECKING:
@@ -289,41 +289,23 @@ class PagesMixin(ControlMixin):
         )
 
     def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        if not _is_form(request):
-            session = self.registry.approve_web_auth(session_id)
-            return json_response({"id": session.id, "approved": True})
-        found = self._auth_session(session_id)
-        if isinstance(found, Response):
-            return found
-        if found.denied:
-            return self._auth_page(found, status=409, note="This request was already denied.")
-        self.registry.approve_web_auth(found.id)
-        self.registry.journal_event(
-            Operation.WEB_AUTH_APPROVE,
-            user=found.user,
-            package=None,
-            accepted=True,
-            reason=f"{found.user} approved {found.description} in the browser",
-        )
-        return _redirect(found.auth_path)
+        return self._answer_web_auth(request, session_id, approve=True)
 
     def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        return self._answer_web_auth(request, session_id, approve=False)
+
+    def _answer_web_auth(self, request: Request, session_id: str, *, approve: bool) -> Response:
+        answer = self.registry.approve_web_auth if approve else self.registry.deny_web_auth
         if not _is_form(request):
-            session = self.registry.deny_web_auth(session_id)
-            return json_response({"id": session.id, "denied": True})
+            session = answer(session_id, by="in the browser")
+            return json_response({"id": session.id, "approved" if approve else "denied": True})
         found = self._auth_session(session_id)
         if isinstance(found, Response):
             return found
-        if found.approved:
-            return self._auth_page(found, status=409, note="This request was already approved.")
-        self.registry.deny_web_auth(found.id)
-        self.registry.journal_event(
-            Operation.WEB_AUTH_APPROVE,
-            user=found.user,
-            package=None,
-            accepted=False,
-            reason=f"{found.user} denied {found.description} in the browser; npm's poll answers 404",
-        )
+        try:
+            answer(found.id, by="in the browser")
+        except WebAuthAnswered as error:  # answered the other way already
+            return self._auth_page(found, status=error.status, note=error.message)
         return _redirect(found.auth_path)
 
     # -- web login: the loginUrl page ------------------------------------------------------------------
@@ -390,7 +372,11 @@ class PagesMixin(ControlMixin):
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
                 raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
             login = self.registry.approve_web_login(
-                login_id, body["user"], password=body.get("password"), trusted=self._is_admin(request)
+                login_id,
+                body["user"],
+                password=body.get("password"),
+                trusted=self._is_admin(request),
+                by="in the browser",
             )
             return json_response({"id": login.id, "user": login.user})
         found = self._login(login_id)
@@ -403,32 +389,27 @@ class PagesMixin(ControlMixin):
             return self._login_page(found, status=400, note="Type the user name to log in as.")
         try:
             self.registry.approve_web_login(
-                found.id, name, password=request.form.get("password") or None, trusted=self._is_admin(request)
+                found.id,
+                name,
+                password=request.form.get("password") or None,
+                trusted=self._is_admin(request),
+                by="in the browser",
             )
         except RegistryError as error:
             return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
-        self.registry.journal_event(
-            Operation.ADDUSER if found.create else Operation.LOGIN,
-            user=name,
-            package=None,
-            accepted=True,
-            reason=f"web login approved in the browser as {name}",
-        )
         return _redirect(found.login_path)
 
     def on_web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        if not _is_form(request):
+            login = self.registry.cancel_web_login(login_id)
+            return json_response({"id": login.id, "denied": True})
         found = self._login(login_id)
         if isinstance(found, Response):
-            if _is_form(request):
-                return found
-            raise MalformedBody(f"no pending web login {login_id}")
-        if found.user is not None:
-            if _is_form(request):
-                return self._login_page(found, status=409, note="This login was already approved.")
-            return json_response({"error": "This login was already approved."}, 409)
-        self.registry.cancel_web_login(found.id)
-        if not _is_form(request):
-            return json_response({"id": found.id, "denied": True})
+            return found
+        try:
+            self.registry.cancel_web_login(found.id)
+        except WebLoginAnswered as error:
+            return self._login_page(found, status=error.status, note=error.message)
         return _card_page(
             "Login denied",
             "npm adduser" if found.create else "npm login",

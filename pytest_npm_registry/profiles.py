@@ -24,6 +24,7 @@ from .errors import (
     RegistryError,
     TokenNotFound,
     UserExists,
+    WebLoginAnswered,
 )
 from .models import (
     Call,
@@ -72,7 +73,9 @@ class Profiles(Accounts):
             self.web_logins[login.id] = login
             if self.auto_approve_web_login is not None:
                 try:
-                    self.approve_web_login(login.id, self.auto_approve_web_login, trusted=True)
+                    self.approve_web_login(
+                        login.id, self.auto_approve_web_login, trusted=True, by="at once (auto_approve_web_login)"
+                    )
                 except RegistryError:
                     del self.web_logins[login.id]  # a refused request leaves nothing behind
                     raise
@@ -85,13 +88,13 @@ class Profiles(Accounts):
         return login
 
     def approve_web_login(
-        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False
+        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False, by: str = "by the test"
     ) -> WebLogin:
         """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created.
 
         A person on the page proves the account with its password (a new account needs one);
         ``trusted`` callers (the fixture, the admin token) need none. The login id alone is no
-        proof: whoever starts ``npm login`` chooses it.
+        proof: whoever starts ``npm login`` chooses it. ``by``: how, for the journal.
         """
         with self._lock:
             login = self.web_login(login_id)
@@ -107,12 +110,21 @@ class Profiles(Accounts):
             if login.user is None:
                 _, login.token = self.create_token(user, kind=TokenKind.SESSION)
                 login.user = user
+                self.journal_event(
+                    Operation.ADDUSER if login.create else Operation.LOGIN,
+                    user=user,
+                    package=None,
+                    accepted=True,
+                    reason=f"web login approved {by} as {user}",
+                )
             return login
 
     def cancel_web_login(self, login_id: str) -> WebLogin:
         """What closing the browser tab amounts to: the next poll of ``doneUrl`` answers 404."""
         with self._lock:
             login = self.web_login(login_id)
+            if login.user is not None:
+                raise WebLoginAnswered(login_id, login.user)
             del self.web_logins[login_id]
             self.journal_event(
                 Operation.ADDUSER if login.create else Operation.LOGIN,

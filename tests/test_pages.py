@@ -240,3 +240,24 @@ def test_dashboard_shows_the_registry_and_no_secret(npm_registry, alice, challen
     secrets += ["alice-pw-123", "bot-pw-456"]
     for secret in secrets:
         assert secret not in html
+
+
+def test_every_way_of_answering_web_2fa_is_journaled(npm_registry, challenge):
+    # The domain journals the answer, so approvals by the test (or the control API) show too, not
+    # only those made in the browser.
+    session, _, _, _ = challenge
+    npm_registry.approve_web_auth(session.id)
+    event = npm_registry.journal.entries(operation="web-auth-approve")[-1]
+    assert (event.user, event.outcome.value) == ("alice", "accepted")
+    assert event.reason == "alice approved publish demo-pkg@1.0.0 by the test"
+
+
+def test_a_login_approved_already_cannot_be_denied_over_json(npm_registry, alice):
+    login_path, _ = _start_login(npm_registry)
+    assert _post_form(npm_registry, f"{login_path}/approve", user="alice", password="alice-pw-123").status == 303
+    event = npm_registry.journal.entries(operation="login")[-1]
+    assert (event.user, event.reason) == ("alice", "web login approved in the browser as alice")
+    answer = http(npm_registry, "POST", f"{login_path}/deny", json_body={})
+    assert (answer.status, answer.json()) == (409, {"error": "This login was already approved."})
+    missing = http(npm_registry, "POST", "/-/_mock/login/0000000000000000/deny", json_body={})
+    assert missing.status == 404
