@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from .accounts import WEB_AUTH_TTL
 from .clock import iso
 from .journal import JournalEntry
 from .models import Call, Outcome, Token, TokenKind
@@ -250,7 +249,7 @@ def _packages(registry: Registry, now: float) -> str:
 def _pending(registry: Registry, now: float) -> str:
     rows = []
     for session in sorted(registry.web_auth.values(), key=lambda s: s.created, reverse=True):
-        if now > session.created + WEB_AUTH_TTL:
+        if now > session.expires:
             state = _tag("expired", "bad")
         elif session.approved or session.denied:
             state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
@@ -261,7 +260,7 @@ def _pending(registry: Registry, now: float) -> str:
         what = "npm adduser" if login.create else "npm login"
         if login.user is not None:
             state = _tag(f"logged in as {login.user}", "ok")
-        elif now > login.created + WEB_AUTH_TTL:
+        elif now > login.expires:
             state = _tag("expired", "bad")
         else:
             state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"

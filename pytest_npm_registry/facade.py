@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .accounts import WEB_AUTH_TTL
 from .assertions import AssertionsMixin
 from .ci import CiMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
@@ -28,6 +27,7 @@ from .errors import RegistryError, UsageError
 from .faults import FaultsMixin
 from .journal import Journal
 from .models import (
+    WEB_AUTH_TTL,
     Access,
     ChallengeStyle,
     Invitation,
@@ -468,8 +468,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         sessions = list(self.registry.web_auth.values())
         if not pending:
             return sessions
-        live_since = self.clock.now() - WEB_AUTH_TTL
-        return [s for s in sessions if not (s.approved or s.denied) and s.created >= live_since]
+        now = self.clock.now()
+        return [s for s in sessions if not (s.approved or s.denied) and now <= s.expires]
 
     def approve_web_auth(
         self, session_id: str | None = None, *, user: User | str | None = None

@@ -174,6 +174,10 @@ def password_matches(stored: str, password: str) -> bool:
     return hmac.compare_digest(digest, hashlib.sha256((salt + password).encode()).hexdigest())
 
 
+#: How long a web-2FA session or a web login waits for its answer.
+WEB_AUTH_TTL = 300.0
+
+
 @dataclass
 class User:
     name: str
@@ -416,6 +420,11 @@ class WebLogin:
     done: bool = False
 
     @property
+    def expires(self) -> float:
+        """When its links stop working (and npm's polls get 404)."""
+        return self.created + WEB_AUTH_TTL
+
+    @property
     def login_path(self) -> str:
         return f"/-/_mock/login/{self.id}"
 
@@ -436,6 +445,11 @@ class WebAuthSession:
     approved: bool = False
     denied: bool = False
     otp: str | None = None
+
+    @property
+    def expires(self) -> float:
+        """When its links stop working (and npm's polls get 404)."""
+        return self.created + WEB_AUTH_TTL
 
     @property
     def auth_path(self) -> str:

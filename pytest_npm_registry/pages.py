@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from .accounts import WEB_AUTH_TTL
 from .clock import iso
 from .control import ControlMixin
 from .errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
-from .models import Call, WebAuthSession, WebLogin
+from .models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
 from .responses import json_response
 
 if TYPE_CHECKING:
@@ -227,14 +226,14 @@ class PagesMixin(ControlMixin):
             status=404,
         )
 
-    def _expired(self, what: str, created: float) -> Response | None:
+    def _expired(self, what: str, expires: float) -> Response | None:
         now = self.registry.clock.now()
-        if now <= created + WEB_AUTH_TTL:
+        if now <= expires:
             return None
         return _card_page(
             f"This {what} expired",
             "mock npm registry",
-            f"<p class='state bad'>It expired {_ago(created + WEB_AUTH_TTL, now)} (links last "
+            f"<p class='state bad'>It expired {_ago(expires, now)} (links last "
             f"{WEB_AUTH_TTL / 60:.0f} minutes). Run the npm command again for a new link.</p>",
             status=410,
         )
@@ -243,7 +242,7 @@ class PagesMixin(ControlMixin):
         session = self.registry.web_auth.get(session_id)
         if session is None:
             return self._missing("request", session_id)
-        return self._expired("request", session.created) or session
+        return self._expired("request", session.expires) or session
 
     def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         found = self._auth_session(session_id)
@@ -275,7 +274,7 @@ class PagesMixin(ControlMixin):
                 "and carries on; you can close this tab.</p>"
             )
         else:
-            left = session.created + WEB_AUTH_TTL - now
+            left = session.expires - now
             state = (
                 f"<div class=actions><form method=post action='{e(session.auth_path)}/approve'>"
                 "<button class=primary id=approve>Approve</button></form>"
@@ -314,7 +313,7 @@ class PagesMixin(ControlMixin):
         login = self.registry.web_logins.get(login_id)
         if login is None:
             return self._missing("login", login_id)
-        return self._expired("login", login.created) or login
+        return self._expired("login", login.expires) or login
 
     def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         found = self._login(login_id)
@@ -353,7 +352,7 @@ class PagesMixin(ControlMixin):
             field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
         else:
             field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
-        left = login.created + WEB_AUTH_TTL - now
+        left = login.expires - now
         inner = (
             (f"<p class=error id=error>{e(note)}</p>" if note else "")
             + details

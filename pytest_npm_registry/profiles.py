@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pyotp
 
-from .accounts import WEB_AUTH_TTL, Accounts
+from .accounts import Accounts
 from .errors import (
     BadRequest,
     IncorrectPassword,
@@ -83,7 +83,7 @@ class Profiles(Accounts):
 
     def web_login(self, login_id: str) -> WebLogin:
         login = self.web_logins.get(login_id)
-        if login is None or self.clock.now() > login.created + WEB_AUTH_TTL:
+        if login is None or self.clock.now() > login.expires:
             raise NotFound(reason=f"no pending web login {login_id}")
         return login
 
