@@ -55,10 +55,17 @@ class ControlMixin:
     def _json_body(self, request: Request) -> Any:  # provided by RegistryApp
         raise NotImplementedError
 
-    def _control(self, request: Request, body: bool = False) -> tuple[NpmRegistry, dict[str, Any]]:
+    def _is_admin_token(self, given: str) -> bool:
+        """Whether ``given`` is the admin token (compared in constant time); never when there is none."""
+        return bool(self.admin_token) and hmac.compare_digest(given.encode(), self.admin_token.encode())
+
+    @staticmethod
+    def _bearer(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else ""
-        if not self.admin_token or not hmac.compare_digest(given.encode(), self.admin_token.encode()):
+        return header[7:] if header.lower().startswith("bearer ") else None
+
+    def _control(self, request: Request, body: bool = False) -> tuple[NpmRegistry, dict[str, Any]]:
+        if not self._is_admin_token(self._bearer(request) or ""):
             raise ControlRefused(
                 "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`",
                 reason="control API call without the admin token",
@@ -70,16 +77,12 @@ class ControlMixin:
             raise MalformedBody("control API bodies are JSON objects")
         return self.controller, data
 
-    @staticmethod
-    def _ok(data: Any, status: int = 200) -> Response:
-        return json_response(data, status)
-
     # -- state -------------------------------------------------------------------------------------
 
     def on_control_state(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
         registry = reg.registry
-        return self._ok(
+        return json_response(
             {
                 "url": reg.url,
                 "policy": registry.policy.name,
@@ -96,12 +99,12 @@ class ControlMixin:
     def on_control_reset(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         jsoncall.call(reg.reset, data, where="POST reset")
-        return self._ok({"policy": reg.policy.name})
+        return json_response({"policy": reg.policy.name})
 
     def on_control_seed(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         made = apply_seed(reg, data)
-        return self._ok(
+        return json_response(
             {
                 "users": [u.name for u in made["users"]],
                 "tokens": [{"user": t.record.user, "token": t.key} for t in made["tokens"]],
@@ -112,14 +115,14 @@ class ControlMixin:
     def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         jsoncall.call(reg.configure, data, where="POST settings")  # configure checks all, then changes
-        return self._ok(reg.settings())
+        return json_response(reg.settings())
 
     # -- accounts ----------------------------------------------------------------------------------
 
     def on_control_users(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         user = jsoncall.call(reg.add_user, data, where="POST users")
-        return self._ok(
+        return json_response(
             {
                 "name": user.name,
                 "email": user.email,
@@ -134,42 +137,42 @@ class ControlMixin:
         reg, _ = self._control(request)
         user = reg.user(name)
         now = reg.clock.now()
-        return self._ok({"user": name, "otp": user.otp(), "valid_for": round(30 - now % 30, 1)})
+        return json_response({"user": name, "otp": user.otp(), "valid_for": round(30 - now % 30, 1)})
 
     def on_control_emails(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, _ = self._control(request)
-        return self._ok({"user": name, "codes": reg.user(name).emails})
+        return json_response({"user": name, "codes": reg.user(name).emails})
 
     def on_control_tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, data = self._control(request, body=True)
         token = jsoncall.call(reg.user(name).create_token, data, where=f"POST users/{name}/tokens")
-        return self._ok({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
+        return json_response({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
 
     # -- packages, orgs, trust, invitations ----------------------------------------------------------
 
     def on_control_packages(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         view = jsoncall.call(reg.publish, data, where="POST packages")
-        return self._ok({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
+        return json_response({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
 
     def on_control_orgs(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         org = jsoncall.call(reg.add_org, data, where="POST orgs")
-        return self._ok({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
+        return json_response({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
 
     def on_control_trust(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         config = jsoncall.call(reg.trust, data, where="POST trust")
-        return self._ok(config.as_dict(), 201)
+        return json_response(config.as_dict(), 201)
 
     def on_control_github_job(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
-        return self._ok({"env": jsoncall.call(reg.github_actions_env, data, where="POST ci/github")}, 201)
+        return json_response({"env": jsoncall.call(reg.github_actions_env, data, where="POST ci/github")}, 201)
 
     def on_control_invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
         reg, data = self._control(request, body=action is not None)
         if action is None:
-            return self._ok(
+            return json_response(
                 [
                     {"id": i.id, "user": i.user, "package": i.package, "org": i.org, "inviter": i.inviter}
                     for i in reg.invitations()
@@ -177,13 +180,13 @@ class ControlMixin:
             )
         answer = reg.accept_invitation if action == "accept" else reg.decline_invitation
         invitation = jsoncall.call(answer, data, where=f"POST invitations/{action}")
-        return self._ok({"id": invitation.id, "state": invitation.state})
+        return json_response({"id": invitation.id, "state": invitation.state})
 
     # -- web 2FA and web login -------------------------------------------------------------------------
 
     def on_control_web_auth(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
-        return self._ok(
+        return json_response(
             [
                 {
                     "id": s.id,
@@ -205,21 +208,23 @@ class ControlMixin:
         jsoncall.check("POST web-auth/approve", "id", data.get("id"), str | None)
         fields = {"user": data["user"]} if "user" in data else {}
         approved = jsoncall.call(reg.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id"))
-        return self._ok({"approved": [s.id for s in approved]})
+        return json_response({"approved": [s.id for s in approved]})
 
     def on_control_web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         login = jsoncall.call(reg.approve_web_login, data, where="POST web-logins/approve")
-        return self._ok({"id": login.id, "user": login.user})
+        return json_response({"id": login.id, "user": login.user})
 
     # -- journal, clock, faults ------------------------------------------------------------------------
 
     def on_control_journal(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
-        operation, package = request.args.get("operation"), request.args.get("package")
-        entries, cursor = reg.journal.since(int(request.args.get("since", 0)))
-        wanted = [e for e in entries if operation in (None, e.operation) and package in (None, e.package)]
-        return self._ok({"entries": [e.as_dict() for e in wanted], "next": cursor})
+        entries, cursor = reg.journal.since(
+            int(request.args.get("since", 0)),
+            operation=request.args.get("operation"),
+            package=request.args.get("package"),
+        )
+        return json_response({"entries": [e.as_dict() for e in entries], "next": cursor})
 
     def on_control_clock(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")
@@ -228,15 +233,15 @@ class ControlMixin:
         if "advance" in data:
             jsoncall.check("POST clock", "advance", data["advance"], float)
             reg.clock.advance(data["advance"])
-        return self._ok({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
+        return json_response({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
 
     def on_control_faults(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")
         if request.method == "DELETE":
             reg.faults.clear()
-            return self._ok({"faults": []})
+            return json_response({"faults": []})
         kind = data.pop("kind", None)
         if kind not in FAULT_KINDS:
             raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         fault = jsoncall.call(getattr(reg.faults, kind), data, where=f"POST faults {kind}")
-        return self._ok({"fault": fault.label}, 201)
+        return json_response({"fault": fault.label}, 201)

@@ -9,7 +9,6 @@ the page is each account's current authenticator code, on purpose.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -66,7 +65,7 @@ class DashboardMixin(PagesMixin):
     def on_dashboard(self, request: Request, call: Call, origin: str) -> Response:
         given = request.form.get("token") if request.method == "POST" else request.args.get("token")
         if given is not None:
-            if not self.admin_token or not hmac.compare_digest(given.encode(), self.admin_token.encode()):
+            if not self._is_admin_token(given):
                 return self._sign_in(failed=True)
             # Swap the token for a cookie and drop it from the address bar and the history.
             response = _redirect(DASHBOARD_PATH)

@@ -71,12 +71,20 @@ class Journal:
         """How many entries were ever recorded: a cursor that keeps growing when old entries drop out."""
         return self._total
 
-    def since(self, cursor: int) -> tuple[list[JournalEntry], int]:
-        """Entries recorded at or after ``cursor`` (a past :attr:`total`) that are still kept, and
-        the cursor to ask with next time."""
+    def since(
+        self,
+        cursor: int,
+        *,
+        operation: Operation | str | None = None,
+        outcome: Outcome | str | None = None,
+        package: str | None = None,
+    ) -> tuple[list[JournalEntry], int]:
+        """Entries recorded at or after ``cursor`` (a past :attr:`total`) that are still kept and
+        match every filter given, and the cursor to ask with next time."""
         with self._lock:
             first = self._total - len(self._entries)
-            return list(self._entries)[max(0, cursor - first) :], self._total
+            items, total = list(self._entries)[max(0, cursor - first) :], self._total
+        return [e for e in items if _matches(e, operation, outcome, package)], total
 
     def entries(
         self,
@@ -88,13 +96,7 @@ class Journal:
         """Entries matching every filter given."""
         with self._lock:
             items = list(self._entries)
-        return [
-            e
-            for e in items
-            if (operation is None or e.operation == operation)
-            and (outcome is None or e.outcome == outcome)
-            and (package is None or e.package == package)
-        ]
+        return [e for e in items if _matches(e, operation, outcome, package)]
 
     def __iter__(self) -> Iterator[JournalEntry]:
         return iter(self.entries())
@@ -107,3 +109,13 @@ class Journal:
 
     def format(self) -> str:
         return "\n".join(str(e) for e in self.entries())
+
+
+def _matches(
+    entry: JournalEntry, operation: Operation | str | None, outcome: Outcome | str | None, package: str | None
+) -> bool:
+    return (
+        (operation is None or entry.operation == operation)
+        and (outcome is None or entry.outcome == outcome)
+        and (package is None or entry.package == package)
+    )

@@ -182,12 +182,13 @@ class PagesMixin(ControlMixin):
         return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
 
     def _is_admin(self, request: Request) -> bool:
-        if not self.admin_token:
-            return False
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return hmac.compare_digest(header[7:].encode(), self.admin_token.encode())
-        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode())
+        """The admin token as a bearer token, or the dashboard's cookie that stands for it."""
+        given = self._bearer(request)
+        if given is not None:
+            return self._is_admin_token(given)
+        return bool(self.admin_token) and hmac.compare_digest(
+            request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode()
+        )
 
     """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`."""
 
