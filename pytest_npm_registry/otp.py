@@ -45,6 +45,11 @@ def new_web_otp() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(16))
 
 
+def totp_matches(secret: str, code: str, at: float) -> bool:
+    """Whether ``code`` is the authenticator code of ``secret`` at ``at``, one step either side."""
+    return pyotp.TOTP(secret, interval=TOTP_STEP).verify(code, for_time=int(at), valid_window=TOTP_WINDOW)
+
+
 def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     """Which second factor ``code`` is for ``user`` at time ``at``, consuming one-time codes.
 
@@ -53,10 +58,8 @@ def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     code = code.strip().replace(" ", "")
     if not code.isascii():
         return None  # compare_digest refuses non-ASCII text; no valid code has any
-    if user.totp_secret and code.isdigit() and len(code) == 6:
-        totp = pyotp.TOTP(user.totp_secret, interval=TOTP_STEP)
-        if totp.verify(code, for_time=int(at), valid_window=TOTP_WINDOW):
-            return OtpPath.TOTP
+    if user.totp_secret and code.isdigit() and len(code) == 6 and totp_matches(user.totp_secret, code, at):
+        return OtpPath.TOTP
     for stored in user.recovery_codes:
         if hmac.compare_digest(stored, code.lower()):
             user.recovery_codes.remove(stored)

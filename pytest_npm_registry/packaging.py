@@ -14,6 +14,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from .validation import integrity_of
+
 
 def manifest_for(name: str, version: str, **fields: Any) -> dict[str, Any]:
     return {
@@ -40,10 +42,6 @@ def make_tarball(manifest: dict[str, Any], files: dict[str, str | bytes] | None 
             info.mtime = 499162500  # npm's fixed mtime (1985-10-26)
             tar.addfile(info, io.BytesIO(raw))
     return buffer.getvalue()
-
-
-def integrity_of(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
 def publish_document(

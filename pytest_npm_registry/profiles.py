@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import pyotp
-
 from .accounts import Accounts
 from .errors import (
     BadRequest,
@@ -40,7 +38,7 @@ from .models import (
     password_matches,
     secret_hash,
 )
-from .otp import TOTP_STEP, TOTP_WINDOW, new_recovery_codes, new_totp_secret
+from .otp import new_recovery_codes, new_totp_secret, totp_matches
 from .policy import Gate
 from .validation import check_package_name
 
@@ -263,8 +261,7 @@ class Profiles(Accounts):
             if user.pending_secret is None or user.pending_mode is None:
                 raise BadRequest("No two-factor authentication set-up is pending: send {tfa: {mode, password}} first")
             code = str(codes[0]) if len(codes) == 1 else ""
-            totp = pyotp.TOTP(user.pending_secret, interval=TOTP_STEP)
-            if not totp.verify(code, for_time=int(self.clock.now()), valid_window=TOTP_WINDOW):
+            if not totp_matches(user.pending_secret, code, self.clock.now()):
                 raise BadRequest(
                     "Invalid OTP: the code does not match the new secret",
                     reason=f"{user.name} confirmed 2FA with a bad code",

@@ -17,7 +17,7 @@ from typing import Any
 
 from .clock import Clock
 from .errors import PackageNotFound, RegistryError
-from .journal import Journal, JournalEntry
+from .journal import DEFAULT_JOURNAL_LIMIT, Journal, JournalEntry
 from .models import (
     Call,
     Invitation,
@@ -59,7 +59,7 @@ _RUNTIME = frozenset({"clock", "journal", "_lock", "_journal_limit"})
 class RegistryState:
     """All registry state. ``reset()`` rebuilds it from scratch."""
 
-    def __init__(self, policy: Policy | str = "current", *, journal_limit: int = 20_000) -> None:
+    def __init__(self, policy: Policy | str = "current", *, journal_limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
         self.policy = Policy.preset(policy) if isinstance(policy, str) else policy
         self.clock = Clock()
         self.journal = Journal(journal_limit)

@@ -80,6 +80,11 @@ def package_name_problem(name: str) -> str | None:
     return None
 
 
+def integrity_of(data: bytes) -> str:
+    """npm's ``dist.integrity``: Subresource Integrity, SHA-512."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
 def tarball_version(name: str, filename: str) -> str | None:
     """The version in ``<name>-<v>.tgz`` (scoped: with or without the scope); ``None`` when the file
     is not one of ``name``'s tarballs."""
@@ -173,7 +178,7 @@ def _require(cond: bool, message: str) -> None:
         raise MalformedBody(message)
 
 
-def parse_publish(url_name: str, doc: Any) -> PublishRequest:  # noqa: PLR0915 - one check per rule, in order
+def parse_publish(url_name: str, doc: Any) -> PublishRequest:
     """Check a ``PUT /<name>`` body against everything npm sends and the registry verifies."""
     _require(isinstance(doc, dict), "Invalid publish body: expected a JSON object")
     check_package_name(url_name)
@@ -215,9 +220,8 @@ def parse_publish(url_name: str, doc: Any) -> PublishRequest:  # noqa: PLR0915 -
     tarballs = {k: v for k, v in attachments.items() if k.endswith(".tgz")}
     _require(len(tarballs) == 1, f"Invalid publish body: expected one .tgz attachment, got {len(tarballs)}")
     key, attachment = next(iter(tarballs.items()))
-    basename = url_name.rsplit("/", 1)[-1]
     _require(
-        key in (f"{url_name}-{version}.tgz", f"{basename}-{version}.tgz"),
+        tarball_version(url_name, key) == version,
         f"Invalid attachment name {key!r}: expected '{url_name}-{version}.tgz'",
     )
     tarball = _decode_attachment(key, attachment)
@@ -225,7 +229,7 @@ def parse_publish(url_name: str, doc: Any) -> PublishRequest:  # noqa: PLR0915 -
     dist = manifest.get("dist")
     _require(isinstance(dist, dict), f"Invalid publish body: versions[{version!r}].dist is missing")
     assert isinstance(dist, dict)
-    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+    integrity = integrity_of(tarball)
     shasum = hashlib.sha1(tarball).hexdigest()  # noqa: S324 - npm's shasum is sha1 by definition
     declared_integrity = dist.get("integrity")
     if declared_integrity is not None and declared_integrity != integrity:
