@@ -24,10 +24,6 @@ class CiMixin:
     registry: Registry
     server: RegistryServer
 
-    @property
-    def _host(self) -> str:
-        return self.server.host
-
     def github_actions_env(
         self,
         repository: str,
@@ -52,8 +48,7 @@ class CiMixin:
             "caller_workflow": caller_workflow,
             "visibility": visibility,
         }
-        request_token = identity.new_request_token()
-        self.registry.ci_jobs[request_token] = job
+        request_token = self.registry.add_ci_job(job)
         url = self.server.url_for("/-/_mock/oidc/github/id-token")
         return {
             "CI": "true",
@@ -81,7 +76,7 @@ class CiMixin:
             config_file=config_file,
             ref=ref,
             environment=environment,
-            audience=f"npm:{self._host}",
+            audience=identity.audience(self.server.host),
             now=self.registry.clock.now(),
         )
         return {
@@ -108,7 +103,7 @@ class CiMixin:
             pipeline_definition_id=pipeline_definition_id,
             vcs_origin=vcs_origin,
             context_ids=context_ids,
-            audience=f"npm:{self._host}",
+            audience=identity.audience(self.server.host),
             now=self.registry.clock.now(),
         )
         return {"CI": "true", "CIRCLECI": "true", "NPM_ID_TOKEN": identity.sign(claims)}

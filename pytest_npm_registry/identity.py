@@ -178,6 +178,11 @@ def circleci_claims(
     }
 
 
+def audience(host: str) -> str:
+    """The ``aud`` an id token for this registry carries: npm asks for ``npm:<registry host>``."""
+    return f"npm:{host}"
+
+
 def _stable_id(name: str) -> str:
     return str(int(hashlib.sha1(name.encode()).hexdigest()[:8], 16))  # noqa: S324 - an id, not security
 

@@ -134,6 +134,14 @@ class Trust(Publishing):
 
     # -- the CI side -------------------------------------------------------------------------------------
 
+    def add_ci_job(self, job: dict[str, Any]) -> str:
+        """A CI job a test started (its repository, workflow, ref ...); returns the request token
+        its id-token requests carry (``ACTIONS_ID_TOKEN_REQUEST_TOKEN``)."""
+        request_token = identity.new_request_token()
+        with self._lock:
+            self.ci_jobs[request_token] = job
+        return request_token
+
     def issue_id_token(self, call: Call, audience: str | None) -> str:
         """The GitHub Actions id-token endpoint: the job's request token -> a signed id token."""
         with self._recording(Operation.OIDC_ID_TOKEN, call, None) as rec:
@@ -142,7 +150,7 @@ class Trust(Publishing):
             if job is None:
                 raise NotFound("Not Found", reason="id-token request without a known ACTIONS_ID_TOKEN_REQUEST_TOKEN")
             return identity.sign(
-                identity.github_claims(**job, audience=audience or f"npm:{call.host}", now=self.clock.now())
+                identity.github_claims(**job, audience=audience or identity.audience(call.host), now=self.clock.now())
             )
 
     def exchange_oidc(self, call: Call, name: str) -> tuple[Token, str]:
@@ -151,7 +159,7 @@ class Trust(Publishing):
             rec.credential = "ci-id-token"
             if call.credential is None or not call.credential.token:
                 raise OidcBadRequest(reason="no id token in the authorization header")
-            audience = f"npm:{call.host}"
+            audience = identity.audience(call.host)
             try:
                 claims = identity.verify(call.credential.token, audience=audience, now=self.clock.now())
             except identity.InvalidIdToken as exc:
