@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from .clock import check_span
 from .errors import UsageError
 from .responses import json_response
+from .routes import url_map
 from .server import TRUNCATE_HEADER, RegistryServer
 
 #: ``request.environ`` key naming the fault that acted on a request (read by the failure report).
@@ -35,16 +37,23 @@ Next = Callable[[Request], Response]
 PathMatch = str | re.Pattern[str] | None
 
 
+_ROUTES = url_map.bind("registry")
+
+
+def published_name(request: Request) -> str | None:
+    """The package of ``PUT /<name>`` or ``PUT /@scope/name`` (what the route table sends to the
+    publish endpoint); None for any other request."""
+    if request.method != "PUT":
+        return None
+    try:
+        endpoint, values = _ROUTES.match(request.path, method="PUT")
+    except HTTPException:  # no route: not a publish
+        return None
+    return str(values["name"]) if endpoint == "package" else None
+
+
 def is_publish(request: Request) -> bool:
-    """``PUT /<name>`` or ``PUT /@scope/name`` (werkzeug has already unquoted ``%2f``)."""
-    if request.method != "PUT" or request.path.startswith("/-/"):
-        return False
-    parts = request.path.strip("/").split("/")
-    return len(parts) == 1 or (len(parts) == 2 and parts[0].startswith("@"))
-
-
-def publish_name(request: Request) -> str:
-    return request.path.strip("/")
+    return published_name(request) is not None
 
 
 @dataclass(eq=False)
@@ -177,7 +186,7 @@ class Faults:
         _positive(times, "times")
 
         def extra(request: Request) -> bool:
-            return is_publish(request) and (package is None or publish_name(request) == package)
+            return (name := published_name(request)) is not None and package in (None, name)
 
         label = f"fail_publishes status={status}" + (f" package={package}" if package else "")
 
