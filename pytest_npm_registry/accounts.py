@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import string
+from collections.abc import Iterable
 
 from .errors import (
     BadRequest,
@@ -49,6 +50,18 @@ _TOKEN_ALPHABET = string.ascii_letters + string.digits
 def new_token_secret() -> str:
     """``npm_`` and 36 characters, the shape of a public-registry token."""
     return "npm_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
+
+
+def parse_cidr(entries: Iterable[str]) -> tuple[ipaddress.IPv4Network, ...]:
+    """A token's allow-list. IPv4 only, as on the public registry: npm itself refuses others ("CIDR
+    whitelist can only contain IPv4 addresses")."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.IPv4Network(entry, strict=False))
+        except ValueError:
+            raise BadRequest(f"Invalid CIDR entry {entry!r}: expected IPv4 like 10.0.0.0/8") from None
+    return tuple(networks)
 
 
 class Accounts(RegistryState):
@@ -132,12 +145,7 @@ class Accounts(RegistryState):
                 expires_in_days = 7  # the public registry's default for write tokens
             if expires_in_days > limit:
                 raise BadRequest(f"Write tokens may live at most {limit} days, {expires_in_days} requested")
-        networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
-        if cidr is not None:
-            try:
-                networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidr)
-            except ValueError as exc:
-                raise BadRequest(f"Invalid CIDR allow-list: {exc}") from None
+        networks = None if cidr is None else parse_cidr(cidr)
         for package in packages or ():
             check_package_name(package)
         secret = secret or new_token_secret()

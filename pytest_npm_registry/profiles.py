@@ -6,13 +6,12 @@ refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_g
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .accounts import Accounts
+from .accounts import Accounts, parse_cidr
 from .errors import (
     BadRequest,
     IncorrectPassword,
@@ -336,11 +335,7 @@ class Profiles(Accounts):
         if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int) or expires < 1):
             raise BadRequest(f"Invalid expires {expires!r}: a whole number of days, at least 1")
         cidr = strings("cidr_whitelist") or strings("cidr")
-        for entry in cidr or ():
-            try:
-                ipaddress.IPv4Network(entry, strict=False)
-            except ValueError:
-                raise BadRequest(f"Invalid CIDR entry {entry!r}: expected IPv4 like 10.0.0.0/8") from None
+        parse_cidr(cidr or ())  # with the other fields, before anything is made
         for scope in strings("scopes") or ():
             if not scope.startswith("@") or "/" in scope:
                 raise BadRequest(f"Invalid scope {scope!r}: expected @scope")

@@ -8,6 +8,8 @@ import re
 import pyotp
 import pytest
 
+from pytest_npm_registry import UsageError
+
 
 @pytest.fixture
 def alice(npm_registry):
@@ -271,3 +273,9 @@ def test_classic_token_create_makes_legacy_tokens(npm_registry, package_dir):
     assert record.kind.value == "publish"
     token = result.stdout.split()[2]
     assert npm_registry.npm("publish", cwd=package_dir("carol-pkg"), token=token).returncode == 0
+
+
+def test_the_fixture_and_the_token_api_share_one_cidr_rule(npm_registry, alice):
+    # IPv4 only, as npm itself insists ("CIDR whitelist can only contain IPv4 addresses").
+    with pytest.raises(UsageError, match=r"Invalid CIDR entry '::1/128': expected IPv4 like 10\.0\.0\.0/8"):
+        alice.create_token(cidr=["::1/128"])
