@@ -158,7 +158,7 @@ class Maintainers(Orgs):
             rec.principal, bad_token = self._reader(call)
             package = self._visible(name, rec.principal, bad_token)
             found = dict.fromkeys(package.maintainers, "write")
-            org = self.orgs.get((package.scope or "")[1:])
+            org = self.scope_org(package.name)
             for team in org.teams.values() if org else ():
                 permission = team.grants.get(name)
                 for member in team.members if permission else ():

@@ -64,11 +64,15 @@ class Orgs(Profiles):
 
     # -- permissions -------------------------------------------------------------------------------
 
+    def scope_org(self, name: str) -> Org | None:
+        """The org owning ``name``'s scope (``@acme/x`` -> ``acme``), if there is one."""
+        return self.orgs.get(name[1:].split("/", 1)[0]) if name.startswith("@") else None
+
     def may_write(self, user: str, package: Package) -> bool:
         """Maintainers write; so do members of a team with read-write on the package."""
         if user in package.maintainers:
             return True
-        org = self.orgs.get((package.scope or "")[1:])
+        org = self.scope_org(package.name)
         if org is None or user not in org.members:
             return False
         return any(
@@ -80,7 +84,7 @@ class Orgs(Profiles):
         """Restricted packages are visible to maintainers and to teams granted any permission."""
         if package.access is not Access.RESTRICTED or user in package.maintainers:
             return True
-        org = self.orgs.get((package.scope or "")[1:])
+        org = self.scope_org(package.name)
         return org is not None and any(
             user in team.members and package.name in team.grants for team in org.teams.values()
         )
@@ -114,12 +118,12 @@ class Orgs(Profiles):
 
     def pays_for(self, name: str, user_paid: bool) -> bool:
         """Restricted packages need a paid plan: the org's for an org scope, else the user's."""
-        org = self.orgs.get(name[1:].split("/", 1)[0]) if name.startswith("@") else None
+        org = self.scope_org(name)
         return org.paid if org is not None else user_paid
 
     def on_package_created(self, package: Package) -> None:
         """A package created in an org's scope is granted read-write to the org's developers team."""
-        org = self.orgs.get((package.scope or "")[1:])
+        org = self.scope_org(package.name)
         if org is not None:
             org.teams[DEFAULT_TEAM].grants.setdefault(package.name, Permission.READ_WRITE)
 
