@@ -209,10 +209,9 @@ class Accounts(RegistryState):
             if token is None:
                 raise TokenNotFound(reason=f"token {credential.token[:8]}... is unknown")
             who = f"{token.user}'s {token.kind.value} token {token.prefix}..."
-            if token.revoked:
-                raise TokenNotFound(reason=f"{who} was revoked")
-            if token.expires is not None and self.clock.now() >= token.expires:
-                raise TokenNotFound(reason=f"{who} expired")
+            state = token.state(self.clock.now())
+            if state != "active":
+                raise TokenNotFound(reason=f"{who} {'was revoked' if state == 'revoked' else 'expired'}")
             if token.cidr is not None and not _ip_in(call.client_ip, token.cidr):
                 allowed = ", ".join(str(n) for n in token.cidr)
                 raise IpNotAllowed(reason=f"{who} is limited to {allowed}; the client is {call.client_ip}")

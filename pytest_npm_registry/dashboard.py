@@ -104,7 +104,7 @@ def render_dashboard(registry: Registry) -> str:
         for label in (
             f"registry time {iso(now)}",
             f"{len(users)} accounts",
-            f"{sum(1 for t in tokens if _token_state(t, now) == 'active')} live tokens",
+            f"{sum(1 for t in tokens if t.state(now) == 'active')} live tokens",
             f"{len(packages)} packages",
             f"{len(entries)} requests, {refused} refused or challenged",
         )
@@ -149,18 +149,10 @@ def _accounts(registry: Registry, now: float) -> str:
     )
 
 
-def _token_state(token: Token, now: float) -> str:
-    if token.revoked:
-        return "revoked"
-    if token.expires is not None and now >= token.expires:
-        return "expired"
-    return "active"
-
-
 def _tokens(tokens: list[Token], now: float) -> str:
     rows = []
     for token in sorted(tokens, key=lambda t: t.created):
-        state = _token_state(token, now)
+        state = token.state(now)
         kind = token.kind.value
         if token.kind is TokenKind.GRANULAR or token.kind is TokenKind.OIDC:
             kind += f" · {token.permission.value}"
@@ -264,18 +256,17 @@ def _pending(registry: Registry, now: float) -> str:
         else:
             state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"
         rows.append(("web login", "—", e(what), e(_ago(login.created, now)), state))
-    for invitation in registry.invitations.values():
-        if invitation.state == "pending" and now < invitation.expires:
-            role = f" as {invitation.role.value}" if invitation.role else ""
-            rows.append(
-                (
-                    "invitation",
-                    e(invitation.user),
-                    e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
-                    e(_ago(invitation.created, now)),
-                    _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
-                )
+    for invitation in registry.pending_invitations():
+        role = f" as {invitation.role.value}" if invitation.role else ""
+        rows.append(
+            (
+                "invitation",
+                e(invitation.user),
+                e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
+                e(_ago(invitation.created, now)),
+                _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
             )
+        )
     for stage in registry.stages.values():
         rows.append(
             (

@@ -234,6 +234,14 @@ class Token:
     def read_only(self) -> bool:
         return self.kind is TokenKind.READ_ONLY or self.permission is Permission.READ_ONLY
 
+    def state(self, now: float) -> str:
+        """``revoked``, ``expired`` (at its expiry time or later) or ``active``."""
+        if self.revoked:
+            return "revoked"
+        if self.expires is not None and now >= self.expires:
+            return "expired"
+        return "active"
+
     @property
     def bypasses_2fa(self) -> bool:
         """Legacy automation tokens and bypass-2FA granular tokens skip account 2FA."""
