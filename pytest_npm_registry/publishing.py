@@ -13,6 +13,7 @@ from typing import Any
 from .clock import iso
 from .errors import (
     AlreadyStaged,
+    BadRequest,
     CannotPublishOver,
     NotAMaintainer,
     OidcTokenInvalid,
@@ -177,6 +178,16 @@ class Publishing(Maintainers):
             return self._commit_version(
                 existing, name, version, tag=request.tag, maintainer=maintainer, access=access, requirement=requirement
             )
+
+    def seed_dist_tag(self, name: str, tag: str, version: str) -> Package:
+        """Point ``tag`` at ``version`` without HTTP or authorisation (seed files)."""
+        with self._lock:
+            package = self.package(name)
+            if version not in package.versions:
+                raise BadRequest(f"{tag} points at {version}, which is not among the versions")
+            tags = {**package.dist_tags, tag: version}
+            self.packages[name] = replace(package, dist_tags=tags, modified=self.clock.now(), rev=package.rev + 1)
+            return self.packages[name]
 
     def set_publish_requirement(self, name: str, requirement: PublishRequirement) -> Package:
         with self._lock:

@@ -39,11 +39,10 @@ import json
 import re
 import tarfile
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RegistryError, UsageError
+from .errors import BadRequest, RegistryError, UsageError
 from .models import Permission, Team
 from .packaging import manifest_for, publish_document
 
@@ -288,14 +287,11 @@ def _package(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
     if "requirement" in entry:
         reg.set_publish_requirement(name, entry["requirement"])
     for tag, version in (entry.get("dist_tags") or {}).items():
-        reg.registry.packages[name] = _retag(reg.registry.package(name), tag, version)
+        try:
+            reg.registry.seed_dist_tag(name, tag, version)
+        except BadRequest as exc:
+            raise _FieldError("dist_tags", exc.message) from None
     return view
-
-
-def _retag(package: Any, tag: str, version: str) -> Any:
-    if version not in package.versions:
-        raise _FieldError("dist_tags", f"{tag} points at {version}, which is not among the versions")
-    return replace(package, dist_tags={**package.dist_tags, tag: version}, rev=package.rev + 1)
 
 
 def _publish_tarball(
