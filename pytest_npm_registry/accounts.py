@@ -252,10 +252,10 @@ class Accounts(RegistryState):
                 return path
             raise InvalidOtp(reason=f"{reason}; the OTP sent was wrong, used or expired")
         if call.web_auth and user.challenge is ChallengeStyle.WEB and not user.security_key:
-            session = self._open_web_auth(user, operation, what)
+            session = self._open_web_auth(principal, operation, what)
             raise WebAuthRequired(auth_path=session.auth_path, done_path=session.done_path, reason=reason)
         if user.security_key:
-            session = self._open_web_auth(user, operation, what)
+            session = self._open_web_auth(principal, operation, what)
             raise OtpRequired(reason=reason, security_key_path=session.auth_path)
         if not user.tfa_enabled and self.policy.email_otp_without_2fa:
             # An account without 2FA gets its one-time code by email (8 digits, public registry).
@@ -265,10 +265,16 @@ class Accounts(RegistryState):
             raise OtpRequired(reason=f"{reason}; a one-time code was emailed to {user.email}")
         raise OtpRequired(reason=reason)
 
-    def _open_web_auth(self, user: User, operation: Operation, what: str) -> WebAuthSession:
+    def _open_web_auth(self, principal: Principal, operation: Operation, what: str) -> WebAuthSession:
+        token = principal.token
         # Not a UUID: npm redacts UUIDs in what it prints, and the URLs must stay readable.
         session = WebAuthSession(
-            id=secrets.token_hex(8), user=user.name, operation=operation, description=what, created=self.clock.now()
+            id=secrets.token_hex(8),
+            user=principal.user.name,
+            operation=operation,
+            description=what,
+            created=self.clock.now(),
+            credential=f"{principal.credential} {token.prefix}..." if token else principal.credential,
         )
         self.web_auth[session.id] = session
         if self.auto_approve_web_auth:

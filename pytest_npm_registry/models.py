@@ -453,6 +453,8 @@ class WebAuthSession:
     approved: bool = False
     denied: bool = False
     otp: str | None = None
+    #: The credential of the request that asked (``session npm_abcd...``), for the approval page.
+    credential: str | None = None
 
     @property
     def expires(self) -> float:

@@ -210,12 +210,6 @@ class PagesMixin(ControlMixin):
             return f"npm {command} · {agent}" if command else agent
         return "unknown (the request is no longer in the server's log)"
 
-    def _credential_of(self, session: WebAuthSession) -> str | None:
-        for entry in reversed(self.registry.journal.entries(operation=session.operation)):
-            if entry.user == session.user and abs(entry.time - session.created) < 2:
-                return f"{entry.credential} {entry.token}" if entry.token else entry.credential
-        return None
-
     # -- web 2FA: the authUrl page ---------------------------------------------------------------------
 
     def _missing(self, what: str, ident: str) -> Response:
@@ -255,7 +249,7 @@ class PagesMixin(ControlMixin):
         now = self.registry.clock.now()
         user = self.registry.users.get(session.user)
         account = e(session.user) + (f" (2FA: {e(user.tfa.value)})" if user is not None else "")
-        credential = self._credential_of(session)
+        credential = session.credential
         client = e(self._client_of(session.id))
         if credential:
             client += f"<br>with {e(credential)}"
