@@ -261,3 +261,9 @@ def test_a_login_approved_already_cannot_be_denied_over_json(npm_registry, alice
     assert (answer.status, answer.json()) == (409, {"error": "This login was already approved."})
     missing = http(npm_registry, "POST", "/-/_mock/login/0000000000000000/deny", json_body={})
     assert missing.status == 404
+
+
+def test_the_approval_page_names_the_credential_that_asked(npm_registry, challenge):
+    session, token, auth_path, _ = challenge
+    assert session.credential == f"session {token.key[:8]}..."
+    assert f"with session {token.key[:8]}..." in _text(http(npm_registry, "GET", auth_path))
