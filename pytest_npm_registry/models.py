@@ -92,6 +92,14 @@ class OtpPath(StrEnum):
     WEB = "web"
 
 
+class InvitationState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    #: Answered too late, or replaced by a new invitation after it lapsed.
+    EXPIRED = "expired"
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     CHALLENGED = "challenged"
@@ -363,11 +371,16 @@ class Invitation:
     package: str | None = None
     org: str | None = None
     role: OrgRole | None = None
-    state: str = "pending"  # pending | accepted | declined
+    state: InvitationState = InvitationState.PENDING
 
     @property
     def target(self) -> str:
         return self.package or f"org {self.org}"
+
+    def live(self, now: float) -> bool:
+        """Pending and not expired: the invitee can still answer it."""
+        # ==, not is: a storage file from before the enum holds the plain string.
+        return self.state == InvitationState.PENDING and now < self.expires
 
 
 @dataclass

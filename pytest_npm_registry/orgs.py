@@ -22,7 +22,19 @@ from .errors import (
     ScopeNotFound,
     UsageError,
 )
-from .models import Access, Call, Invitation, Operation, Org, OrgRole, Package, Permission, Principal, Team
+from .models import (
+    Access,
+    Call,
+    Invitation,
+    InvitationState,
+    Operation,
+    Org,
+    OrgRole,
+    Package,
+    Permission,
+    Principal,
+    Team,
+)
 from .policy import DAY, Gate
 from .profiles import Profiles
 from .state import _Record
@@ -301,8 +313,7 @@ class Orgs(Profiles):
     def refuse_pending_invitation(self, user: str, *, package: str | None = None, org: str | None = None) -> None:
         now = self.clock.now()
         for existing in self.invitations.values():
-            same = (existing.user, existing.package, existing.org) == (user, package, org)
-            if same and existing.state == "pending" and now < existing.expires:
+            if (existing.user, existing.package, existing.org) == (user, package, org) and existing.live(now):
                 raise AlreadyInvited(user, package or f"org {org}")
 
     def invite(
@@ -314,13 +325,12 @@ class Orgs(Profiles):
         org: str | None = None,
         role: OrgRole | None = None,
     ) -> Invitation:
-        target = package or f"org {org}"
+        self.refuse_pending_invitation(user, package=package, org=org)
         now = self.clock.now()
-        for existing in self.invitations.values():
-            if (existing.user, existing.package, existing.org) == (user, package, org) and existing.state == "pending":
-                if now < existing.expires:
-                    raise AlreadyInvited(user, target)
-                existing.state = "expired"
+        key = (user, package, org)
+        for existing in self.invitations.values():  # a lapsed invitation is replaced by this one
+            if existing.state == InvitationState.PENDING and (existing.user, existing.package, existing.org) == key:
+                existing.state = InvitationState.EXPIRED
         invitation = Invitation(
             id=secrets.token_hex(8),
             user=user,
@@ -336,22 +346,18 @@ class Orgs(Profiles):
 
     def pending_invitations(self, user: str | None = None) -> list[Invitation]:
         now = self.clock.now()
-        return [
-            i
-            for i in self.invitations.values()
-            if i.state == "pending" and now < i.expires and (user is None or i.user == user)
-        ]
+        return [i for i in self.invitations.values() if i.live(now) and (user is None or i.user == user)]
 
     def answer_invitation(self, invitation_id: str, *, accept: bool) -> Invitation:
         """What the invitee does from the email: accept (becomes maintainer / member) or decline."""
         with self._lock:
             invitation = self.invitations.get(invitation_id)
-            if invitation is None or invitation.state != "pending":
+            if invitation is None or invitation.state != InvitationState.PENDING:
                 raise NotFound(reason=f"no pending invitation {invitation_id}")
             if self.clock.now() >= invitation.expires:
-                invitation.state = "expired"
+                invitation.state = InvitationState.EXPIRED
                 raise NotFound("Invitation expired", reason=f"the invitation of {invitation.user} expired")
-            invitation.state = "accepted" if accept else "declined"
+            invitation.state = InvitationState.ACCEPTED if accept else InvitationState.DECLINED
             if accept and invitation.package is not None:
                 self.add_maintainer(invitation.package, invitation.user)
             elif accept and invitation.org is not None:
