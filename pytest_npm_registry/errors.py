@@ -318,6 +318,15 @@ class WebAuthAnswered(RegistryError):
         super().__init__(f"This request was already {answer}.", reason=f"web-auth session {session_id} was {answer}")
 
 
+class RevisionConflict(RegistryError):
+    """A write based on an old ``_rev`` (CouchDB's optimistic locking, which npm still follows)."""
+
+    status = 409
+
+    def __init__(self, name: str, sent: str, current: str) -> None:
+        super().__init__("Document update conflict.", reason=f"{name}: _rev {sent} is stale, current is {current}")
+
+
 class WebLoginAnswered(RegistryError):
     """A web login completed as a user cannot be denied any more."""
 

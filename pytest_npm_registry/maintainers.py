@@ -17,7 +17,7 @@ from .errors import (
     NotAMaintainer,
     NotFound,
     PaymentRequired,
-    RegistryError,
+    RevisionConflict,
     UnpublishRefused,
 )
 from .models import Access, Call, Invitation, Operation, Package, Principal, PublishRequirement
@@ -33,15 +33,6 @@ UNPUBLISH_DOWNLOAD_LIMIT = 300
 REPUBLISH_BLOCK = 24 * HOUR
 # Keys the registry adds when it serves a version: a deprecate body carries them back.
 _SERVED_KEYS = frozenset({"_id", "_npmUser", "maintainers", "dist", "deprecated"})
-
-
-class RevisionConflict(RegistryError):
-    """A write based on an old ``_rev`` (CouchDB's optimistic locking, which npm still follows)."""
-
-    status = 409
-
-    def __init__(self, name: str, sent: str, current: str) -> None:
-        super().__init__("Document update conflict.", reason=f"{name}: _rev {sent} is stale, current is {current}")
 
 
 @dataclass(frozen=True)
