@@ -62,11 +62,10 @@ class Registry(Stages):
         with self._recording(Operation.PING, call, None) as rec:
             rec.principal, _ = self._reader(call)
 
-    def note(self, call: Call, operation: Operation, *, status: int = 200) -> None:
-        """Journal a request that has no registry logic (audit, visibility)."""
+    def note(self, call: Call, operation: Operation) -> None:
+        """Journal a request that has no registry logic (the audit endpoints)."""
         with self._recording(operation, call, None) as rec:
             rec.principal, _ = self._reader(call)
-            rec.status = status
 
     # -- dist-tags ---------------------------------------------------------------------------------
 
