@@ -284,38 +284,32 @@ class Accounts(RegistryState):
     def approve_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
         """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time
         OTP. ``by``: how, for the journal ("in the browser")."""
-        with self._lock:
-            session = self.web_session(session_id)
-            if session.denied:
-                raise WebAuthAnswered(session_id, "denied")
-            if not session.approved:
-                session.approved = True
-                session.otp = new_web_otp()
-                self.users[session.user].web_otps.append(session.otp)
-                self.journal_event(
-                    Operation.WEB_AUTH_APPROVE,
-                    user=session.user,
-                    package=None,
-                    accepted=True,
-                    reason=f"{session.user} approved {session.description} {by}",
-                )
-            return session
+        return self._answer_web_auth(session_id, approve=True, by=by)
 
     def deny_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
         """Refuse on the ``authUrl`` page: npm's next poll of ``doneUrl`` answers 404."""
+        return self._answer_web_auth(session_id, approve=False, by=by)
+
+    def _answer_web_auth(self, session_id: str, *, approve: bool, by: str) -> WebAuthSession:
         with self._lock:
             session = self.web_session(session_id)
-            if session.approved:
-                raise WebAuthAnswered(session_id, "approved")
-            if not session.denied:
+            if session.denied if approve else session.approved:  # answered the other way: final
+                raise WebAuthAnswered(session_id, "denied" if approve else "approved")
+            if session.approved or session.denied:  # the same answer again
+                return session
+            if approve:
+                session.approved, session.otp = True, new_web_otp()
+                self.users[session.user].web_otps.append(session.otp)
+            else:
                 session.denied = True
-                self.journal_event(
-                    Operation.WEB_AUTH_APPROVE,
-                    user=session.user,
-                    package=None,
-                    accepted=False,
-                    reason=f"{session.user} denied {session.description} {by}; npm's poll answers 404",
-                )
+            then = "" if approve else "; npm's poll answers 404"
+            self.journal_event(
+                Operation.WEB_AUTH_APPROVE,
+                user=session.user,
+                package=None,
+                accepted=approve,
+                reason=f"{session.user} {'approved' if approve else 'denied'} {session.description} {by}{then}",
+            )
             return session
 
     def web_session(self, session_id: str) -> WebAuthSession:
