@@ -874,6 +874,12 @@ def print_table(report: Report) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def save_results(path: Path, output: dict[str, Any]) -> None:
+    """The run as JSON (every round, the settings, the machine), for comparing runs later."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(output, indent=2) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run: fewer rounds and smaller counts")
@@ -913,8 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "table": [row.__dict__ for row in report.rows],
         "workloads": report.data,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=2) + "\n")
+    save_results(args.output, output)
     sys.stderr.flush()
     print()
     print_table(report)

@@ -565,39 +565,13 @@ def bench_big(settings: Settings, report: Report, verdaccio: Verdaccio) -> None:
             fmt="{:.0f}",
         )
     )
-    report.add(
-        Row(
-            "4 20 MB publish",
-            "server RSS before (idle, seeded)",
-            ours["rss_before_mb"],
-            theirs["rss_before_mb"],
-            "MB",
-            higher_is_better=False,
-            goal=1,
-        )
+    memory = (
+        ("server RSS before (idle, seeded)", "rss_before_mb"),
+        ("server peak RSS", "peak_mb_max"),
+        ("server peak RSS growth", "peak_growth_mb_max"),
     )
-    report.add(
-        Row(
-            "4 20 MB publish",
-            "server peak RSS",
-            ours["peak_mb_max"],
-            theirs["peak_mb_max"],
-            "MB",
-            higher_is_better=False,
-            goal=1,
-        )
-    )
-    report.add(
-        Row(
-            "4 20 MB publish",
-            "server peak RSS growth",
-            ours["peak_growth_mb_max"],
-            theirs["peak_growth_mb_max"],
-            "MB",
-            higher_is_better=False,
-            goal=1,
-        )
-    )
+    for metric, key in memory:
+        report.add(Row("4 20 MB publish", metric, ours[key], theirs[key], "MB", higher_is_better=False, goal=1))
 
 
 # -- 5. real npm publish -------------------------------------------------------------------------------
@@ -693,8 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "table": [{**row.__dict__, "ratio": row.ratio, "passed": row.passed} for row in report.rows],
         "workloads": report.data,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=2) + "\n")
+    run.save_results(args.output, output)
     print(f"\npytest-npm-registry vs Verdaccio {version} ({os.cpu_count()} CPUs); ratio > 1: ours is ahead\n")
     print_table(report)
     print(f"\nwrote {args.output} ({output['duration_s']:.0f} s)")
