@@ -12,8 +12,6 @@ acknowledged write committed before the answer). Target: storage >= 50 % of in-m
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import random
@@ -62,42 +60,21 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def publish_requests(path: Path, count: int) -> Path:
+    """``count`` distinct 10 KB publishes of bench-pkg, built as bench/run.py builds its own."""
     rng = random.Random(7)
-    with path.open("w") as out:
-        for i in range(count):
-            version = f"1.0.{i}"
-            manifest = {"name": "bench-pkg", "version": version}
-            tarball = rng.randbytes(10 * 1024)
-            doc = {
-                "_id": "bench-pkg",
-                "name": "bench-pkg",
-                "dist-tags": {"latest": version},
-                "versions": {
-                    version: {
-                        **manifest,
-                        "dist": {
-                            "integrity": "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode(),
-                            "shasum": hashlib.sha1(tarball).hexdigest(),  # noqa: S324 - npm's shasum
-                        },
-                    }
-                },
-                "access": None,
-                "_attachments": {
-                    f"bench-pkg-{version}.tgz": {
-                        "content_type": "application/octet-stream",
-                        "data": base64.b64encode(tarball).decode(),
-                        "length": len(tarball),
-                    }
-                },
-            }
-            request = {
+    versions = [f"1.0.{i}" for i in range(count)]
+    return run.write_requests(
+        path,
+        (
+            {
                 "method": "PUT",
                 "path": "/bench-pkg",
-                "body": json.dumps(doc),
+                "body": run.publish_body("bench-pkg", v, run.random_tarball("bench-pkg", v, 10 * 1024, rng)),
                 "headers": {"content-type": "application/json"},
             }
-            out.write(json.dumps(request) + "\n")
-    return path
+            for v in versions
+        ),
+    )
 
 
 def publish_rate(url: str, requests: Path, workdir: Path, count: int) -> float:
