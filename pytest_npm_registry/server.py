@@ -16,6 +16,7 @@ import threading
 from typing import Any, NamedTuple
 
 from pytest_httpserver import HTTPServer
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -24,6 +25,7 @@ from .errors import UsageError
 from .journal import Journal
 from .registry import Registry
 from .responses import json_response
+from .routes import url_map
 from .storage import Storage
 
 DEFAULT_LOG_LIMIT = 200
@@ -63,6 +65,23 @@ class BoundedLog(list[tuple[Request, Response]]):
         super().append(item)
         if len(self) > 2 * self.limit:  # trim in batches: amortised O(1)
             del self[: len(self) - self.limit]
+
+
+#: GET endpoints that change the registry: a download counts toward the unpublish rule's weekly
+#: downloads; a done poll hands its token or one-time password out once.
+_STATEFUL_GETS = frozenset({"tarball", "web_login_done", "web_auth_done"})
+_ROUTES = url_map.bind("registry")
+
+
+def _changes_state(request: Request) -> bool:
+    """Whether a request may have changed the registry, so storage must save before answering."""
+    if request.method not in ("GET", "HEAD"):
+        return True
+    try:
+        endpoint, _ = _ROUTES.match(request.path, method="GET")
+    except HTTPException:
+        return False
+    return endpoint in _STATEFUL_GETS
 
 
 class JournalSpan(NamedTuple):
@@ -302,7 +321,7 @@ class RegistryServer(HTTPServer):
             start, started, alone = journal.total, self._started, self._in_flight == 1
         try:
             response = self.dispatch(request)
-            if self.storage is not None and request.method not in ("GET", "HEAD"):
+            if self.storage is not None and _changes_state(request):
                 # Durable before the answer leaves: an acknowledged write survives a crash.
                 self.storage.save(self.registry)
         finally:

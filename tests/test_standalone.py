@@ -382,3 +382,29 @@ def test_storage_keeps_every_part_of_the_registry_state(tmp_path):
         assert repr(second.registry.state()) == saved
     finally:
         second.close()
+
+
+def test_a_download_is_saved_before_its_answer(tmp_path):
+    # GETs that change the registry are saved too: a download counts toward the unpublish rule.
+    from pytest_npm_registry import NpmRegistry
+    from tests.conftest import http
+
+    path = tmp_path / "state.sqlite"
+    with NpmRegistry(storage=path) as first:
+        first.add_user("alice")
+        assert (
+            http(
+                first,
+                "POST",
+                "/-/_mock/api/packages",
+                json_body={"name": "demo-pkg", "by": "alice"},
+                token=first.admin_token,
+            ).status
+            == 201
+        )
+        assert http(first, "GET", "/demo-pkg/-/demo-pkg-1.0.0.tgz").status == 200
+        second = NpmRegistry(storage=path)  # what a restart after a crash would read
+        try:
+            assert len(second.registry.downloads["demo-pkg"]) == 1
+        finally:
+            second.close()
