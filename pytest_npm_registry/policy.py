@@ -130,17 +130,18 @@ class Policy:
             return Gate.CHALLENGE
         return Gate.ALLOW
 
-    def refuse_non_interactive(self, principal: Principal, action: str) -> None:
-        """What no governance action accepts: OIDC tokens, read-only tokens and, since Aug 2026
-        (``current``), bypass-2FA tokens."""
+    def refuse_non_interactive(self, principal: Principal, action: str, *, bar_bypass: bool = False) -> None:
+        """What no governance action accepts: OIDC tokens, read-only and stage-only tokens and,
+        since Aug 2026 (``current``), bypass-2FA tokens. ``bar_bypass``: refuse bypass tokens under
+        every policy (staged-version approval and trust were 2FA-only from the start)."""
         token = principal.token
         who = principal.describe()
         if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
-        if self.bypass_barred_from_governance and principal.bypasses_2fa:
+        if (bar_bypass or self.bypass_barred_from_governance) and principal.bypasses_2fa:
             raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
-        if token is not None and token.read_only:
-            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+        if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
+            raise CredentialsNotAllowed(reason=f"{who} may not {action}")
 
     def governance_gate(self, principal: Principal, action: str, *, tokens_api: bool = False) -> Gate:
         """Account governance: token create/revoke, profile and 2FA changes (and, later, owners,

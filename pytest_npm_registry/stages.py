@@ -14,14 +14,13 @@ from typing import Any
 
 from .errors import (
     BadRequest,
-    BypassTokenRefused,
     CredentialsNotAllowed,
     Forbidden,
     NotAMaintainer,
     NotFound,
     OidcTokenInvalid,
 )
-from .models import Call, Operation, Package, Permission, Principal, StagedVersion
+from .models import Call, Operation, Package, Principal, StagedVersion
 from .trust import Trust
 from .validation import parse_publish
 
@@ -108,14 +107,7 @@ class Stages(Trust):
 
     def _approver(self, principal: Principal, action: str) -> None:
         """Approve and reject need an interactive, 2FA-confirmed request by a writer of the package."""
-        token = principal.token
-        who = principal.describe()
-        if principal.oidc_token is not None:
-            raise CredentialsNotAllowed(reason=f"{who} cannot {action}: that needs an interactive login")
-        if principal.bypasses_2fa:
-            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
-        if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
-            raise CredentialsNotAllowed(reason=f"{who} may not {action}")
+        self.policy.refuse_non_interactive(principal, action, bar_bypass=True)
 
     def approve_stage(self, call: Call, stage_id: str) -> Package:
         with self._recording(Operation.APPROVE_STAGE, call, None) as rec:

@@ -15,8 +15,6 @@ from typing import Any
 from . import identity
 from .errors import (
     BadRequest,
-    BypassTokenRefused,
-    CredentialsNotAllowed,
     Forbidden,
     MalformedBody,
     NotFound,
@@ -80,19 +78,12 @@ class Trust(Publishing):
 
     def _trust_gate(self, call: Call, rec: _Record, principal: Principal, action: str, operation: Operation) -> None:
         """Trust configuration needs an interactive, 2FA-confirmed request (npm trust docs)."""
-        token = principal.token
-        who = principal.describe()
-        if principal.oidc_token is not None:
-            raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
-        if principal.bypasses_2fa:
-            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
-        if token is None:
+        self.policy.refuse_non_interactive(principal, action, bar_bypass=True)
+        if principal.token is None:
             raise Forbidden(
                 "Trusted publishing cannot be configured with a password: log in (npm login).",
                 reason="Basic auth on a trust endpoint",
             )
-        if token.read_only:
-            raise CredentialsNotAllowed(reason=f"{who} is read-only")
         if not principal.user.tfa_enabled:
             raise Forbidden(
                 "Two-factor authentication must be enabled to configure trusted publishing.",

@@ -203,3 +203,12 @@ def test_expired_web_2fa_sessions_are_not_pending(npm_registry, alice, session):
     http(npm_registry, "PUT", "/demo", token=fresh_session, json_body=body, headers={"npm-auth-type": "web"})
     (approved,) = npm_registry.approve_web_auth(user=alice)  # the stale one is skipped, not an error
     assert approved.created == max(s.created for s in npm_registry.web_auth_sessions())
+
+
+def test_a_stage_only_token_governs_nothing(npm_registry, alice):
+    # Like read-only tokens: a stage-only token may stage versions, not change the account.
+    stage_only = alice.create_token(stage_only=True)
+    answer = http(npm_registry, "POST", "/-/npm/v1/user", token=stage_only, json_body={"fullname": "Alice"})
+    assert (answer.status, answer.json()) == (403, {"error": "You may not perform that action with these credentials."})
+    reason = npm_registry.journal.entries()[-1].reason
+    assert reason == "alice's read-write-stage-only granular token may not change the profile"
