@@ -129,18 +129,9 @@ class RegistryState:
             yield rec
         except RegistryError as exc:
             exc.journaled = True
-            outcome, status, reason = exc.outcome, exc.status, exc.reason
-            self._record(operation, call=call, package=package, rec=rec, outcome=outcome, status=status, reason=reason)
+            self._record(operation, call=call, package=package, rec=rec, error=exc)
             raise
-        self._record(
-            operation,
-            call=call,
-            package=package,
-            rec=rec,
-            outcome=Outcome.ACCEPTED,
-            status=rec.status,
-            reason=rec.reason,
-        )
+        self._record(operation, call=call, package=package, rec=rec)
 
     def package(self, name: str) -> Package:
         """A package record; raises :class:`PackageNotFound`."""
@@ -169,16 +160,7 @@ class RegistryState:
         """Journal a refusal decided before any operation ran (a body that is not JSON, say)."""
         if not error.journaled:
             error.journaled = True
-            rec = _Record()
-            self._record(
-                operation,
-                call=call,
-                package=package,
-                rec=rec,
-                outcome=error.outcome,
-                status=error.status,
-                reason=error.reason,
-            )
+            self._record(operation, call=call, package=package, rec=_Record(), error=error)
 
     def _record(
         self,
@@ -187,10 +169,12 @@ class RegistryState:
         call: Call,
         package: str | None,
         rec: _Record,
-        outcome: Outcome,
-        status: int,
-        reason: str | None,
+        error: RegistryError | None = None,
     ) -> None:
+        """One journal entry: accepted, unless the operation ended with ``error``."""
+        outcome = Outcome.ACCEPTED if error is None else error.outcome
+        status = rec.status if error is None else error.status
+        reason = rec.reason if error is None else error.reason
         principal = rec.principal
         token = principal.token if principal else None
         credential = principal.credential if principal else None
