@@ -73,7 +73,6 @@ class Policy:
 
     def publish_gate(self, principal: Principal, requirement: PublishRequirement, package: str) -> Gate:
         """``PUT /<name>``: the matrix of WIRE.md §4."""
-        who = principal.describe()
         user = principal.user
         token = principal.token
         if (oidc := principal.oidc_token) is not None:
@@ -83,11 +82,11 @@ class Policy:
                 raise CredentialsNotAllowed(reason="the trusted publisher allows staged publishes only")
             return Gate.ALLOW
         if token is not None and token.read_only:
-            raise CredentialsNotAllowed(reason=f"{who} is read-only")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} is read-only")
         if token is not None and token.permission is Permission.STAGE_ONLY:
-            raise CredentialsNotAllowed(reason=f"{who} may only stage versions (npm stage publish)")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} may only stage versions (npm stage publish)")
         if token is not None and not token.covers(package):
-            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} does not cover {package}")
         if principal.bypasses_2fa:
             if requirement is PublishRequirement.PUBLISH:
                 if token is not None and token.kind is TokenKind.AUTOMATION:
@@ -97,7 +96,8 @@ class Policy:
         if not user.tfa_enabled:
             if self.publish_needs_2fa_or_bypass:
                 raise TwoFactorRequiredToPublish(
-                    reason=f"{who} cannot publish: the account has no 2FA and the token does not bypass 2FA"
+                    reason=f"{principal.describe()} cannot publish: the account has no 2FA and the token does not"
+                    " bypass 2FA"
                 )
             # Before Nov 2025 an account without 2FA published with any write token, whatever the
             # package's rule (a challenge it could never answer would be no rule at all).
@@ -115,13 +115,12 @@ class Policy:
         ``auth-only`` gates any request authenticated with a password.
         """
         token = principal.token
-        who = principal.describe()
         if principal.oidc_token is not None:
-            raise CredentialsNotAllowed(reason=f"{who} may only publish")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} may only publish")
         if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
-            raise CredentialsNotAllowed(reason=f"{who} is {token.permission.value}")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} is {token.permission.value}")
         if token is not None and not token.covers(package):
-            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} does not cover {package}")
         if principal.bypasses_2fa:
             return Gate.ALLOW
         if principal.user.tfa is TwoFactorMode.AUTH_AND_WRITES and not tfa_exempt:
@@ -135,23 +134,21 @@ class Policy:
         since Aug 2026 (``current``), bypass-2FA tokens. ``bar_bypass``: refuse bypass tokens under
         every policy (staged-version approval and trust were 2FA-only from the start)."""
         token = principal.token
-        who = principal.describe()
         if principal.oidc_token is not None:
-            raise CredentialsNotAllowed(reason=f"{who} is for publishing only")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} is for publishing only")
         if (bar_bypass or self.bypass_barred_from_governance) and principal.bypasses_2fa:
-            raise BypassTokenRefused(action, reason=f"{who} bypasses 2FA and may not {action}")
+            raise BypassTokenRefused(action, reason=f"{principal.describe()} bypasses 2FA and may not {action}")
         if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
-            raise CredentialsNotAllowed(reason=f"{who} may not {action}")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} may not {action}")
 
     def governance_gate(self, principal: Principal, action: str, *, tokens_api: bool = False) -> Gate:
         """Account governance: token create/revoke, profile and 2FA changes (and, later, owners,
         access settings, trust, org membership). Gated by 2FA in both account modes."""
         self.refuse_non_interactive(principal, action)
         token = principal.token
-        who = principal.describe()
         managed = tokens_api and self.tokens_managed_by_sessions_only
         if managed and token is not None and token.kind is not TokenKind.SESSION:
-            raise SessionRequired(action, reason=f"{who} is not a login session")
+            raise SessionRequired(action, reason=f"{principal.describe()} is not a login session")
         if principal.user.tfa_enabled:
             return Gate.CHALLENGE
         return Gate.CHALLENGE if self.email_otp_without_2fa else Gate.ALLOW
@@ -164,9 +161,8 @@ class Policy:
         """
         self.refuse_non_interactive(principal, action)
         token = principal.token
-        who = principal.describe()
         if package is not None and token is not None and not token.covers(package):
-            raise CredentialsNotAllowed(reason=f"{who} does not cover {package}")
+            raise CredentialsNotAllowed(reason=f"{principal.describe()} does not cover {package}")
         if principal.bypasses_2fa:
             return Gate.ALLOW
         if principal.user.tfa is TwoFactorMode.AUTH_AND_WRITES or (token is None and principal.user.tfa_enabled):

@@ -54,7 +54,9 @@ class Registry(Stages):
             package = self._visible(name, rec.principal, bad_token)
             rec.version = tarball_version(name, filename)
             if rec.version in package.versions:
-                self.downloads.setdefault(name, deque(maxlen=UNPUBLISH_DOWNLOAD_LIMIT)).append(self.clock.now())
+                if name not in self.downloads:  # not setdefault: it would build a deque on every download
+                    self.downloads[name] = deque(maxlen=UNPUBLISH_DOWNLOAD_LIMIT)
+                self.downloads[name].append(self.clock.now())
                 return package.versions[rec.version]
             raise NotFound(reason=f"{name} has no tarball {filename!r}")
 
