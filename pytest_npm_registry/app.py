@@ -138,7 +138,8 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         # Always plain HTTP on loopback; request.host_url would re-validate the host on every call.
         environ = request.environ
         origin = "http://" + (environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}")
-        endpoint, call = "unknown", Call(client_ip=self.client_ip or request.remote_addr or "")
+        client_ip = self.client_ip or request.remote_addr or ""
+        endpoint, call = "unknown", Call(client_ip=client_ip)  # until the headers are parsed
         args: Mapping[str, Any] = {}
         try:
             try:
@@ -149,7 +150,7 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
                 raise NotImplementedByMock(
                     request.method, request.path, allow=tuple(sorted(exc.valid_methods or ()))
                 ) from None
-            call = self._call(request, origin)
+            call = self._call(request, origin, client_ip)
             handler: Callable[..., Response] = getattr(self, f"on_{endpoint}")
             return handler(request, call, origin, **args)
         except RegistryError as error:
@@ -169,13 +170,14 @@ class RegistryApp(DashboardMixin):  # which brings the pages and the control API
         detail = traceback.format_exception_only(exc)[-1].strip()
         return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)
 
-    def _call(self, request: Request, origin: str) -> Call:
+    @staticmethod
+    def _call(request: Request, origin: str, client_ip: str) -> Call:
         headers = request.headers
         return Call(
             credential=parse_credential(headers.get("authorization")),
             otp=headers.get("npm-otp"),
             auth_type=headers.get("npm-auth-type"),
-            client_ip=self.client_ip or request.remote_addr or "",
+            client_ip=client_ip,
             command=headers.get("npm-command"),
             host=urlsplit(origin).hostname or "",
         )
