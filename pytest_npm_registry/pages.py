@@ -175,7 +175,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) ->
 
 
 class PagesMixin(ControlMixin):
-    """Approval pages. A login is approved with the account's password, or by the registry's admin
+    """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`: approval pages. A login is approved with the account's password, or by the registry's admin
     (``Authorization: Bearer <admin token>`` or the dashboard's cookie)."""
 
     def _cookie_value(self) -> str:
@@ -189,8 +189,6 @@ class PagesMixin(ControlMixin):
         return bool(self.admin_token) and hmac.compare_digest(
             request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode()
         )
-
-    """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`."""
 
     registry: Registry
 
