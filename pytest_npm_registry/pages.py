@@ -175,8 +175,9 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) ->
 
 
 class PagesMixin(ControlMixin):
-    """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`: approval pages. A login is approved with the account's password, or by the registry's admin
-    (``Authorization: Bearer <admin token>`` or the dashboard's cookie)."""
+    """The page endpoints of :class:`~pytest_npm_registry.app.RegistryApp`: approval pages. A login
+    is approved with the account's password, or by the registry's admin (``Authorization: Bearer
+    <admin token>`` or the dashboard's cookie)."""
 
     def _cookie_value(self) -> str:
         return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
