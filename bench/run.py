@@ -867,7 +867,12 @@ def print_table(report: Report) -> None:
         verdict = {True: "PASS", False: "MISS", None: ""}[row.passed]
         cells = [_fmt(row.values.get(c), row.fmt) if c in row.values else "" for c in columns]
         lines.append([row.workload, row.metric, *cells, row.unit, row.target, verdict])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    print_lines(lines)
+
+
+def print_lines(lines: list[list[str]]) -> None:
+    """A header and rows as aligned columns: the first two left-aligned, numbers right-aligned."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for n, line in enumerate(lines):
         print("  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(line)))
         if n == 0:

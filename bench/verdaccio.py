@@ -293,11 +293,7 @@ def print_table(report: Report) -> None:
                 verdict,
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for n, line in enumerate(lines):
-        print("  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(line)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    run.print_lines(lines)
 
 
 # -- 1. cold start ---------------------------------------------------------------------------------
