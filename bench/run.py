@@ -324,6 +324,14 @@ def compile_package() -> None:
     compileall.compile_dir(Path(pytest_npm_registry.__file__).parent, quiet=1)
 
 
+def npm_env(home: Path, child: Child) -> dict[str, str]:
+    """An isolated npm (config, cache, HOME in ``home``) that publishes to ``child`` with its token."""
+    home.mkdir()
+    userconfig = home / "npmrc"
+    userconfig.write_text(npmrc_text(child.url, child.token or "npm_stubtoken", BASE_CONFIG))
+    return isolated_env(home, userconfig)
+
+
 def _first_answer(host: str, port: int) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
@@ -608,11 +616,7 @@ def bench_npm(settings: Settings, report: Report, workdir: Path) -> None:
     with children(*specs) as servers:
         envs: dict[str, dict[str, str]] = {}
         for child in servers:
-            home = workdir / f"npm-{child.label}"
-            home.mkdir()
-            userconfig = home / "npmrc"
-            userconfig.write_text(npmrc_text(child.url, child.token or "npm_stubtoken", BASE_CONFIG))
-            envs[child.label] = isolated_env(home, userconfig)
+            envs[child.label] = npm_env(workdir / f"npm-{child.label}", child)
         for i, package in enumerate(packages):
             order = servers[i % len(servers) :] + servers[: i % len(servers)]
             for child in order:

@@ -45,7 +45,7 @@ from typing import Any
 import run  # bench/run.py: process handling, the load generator, package bodies
 from run import MB, Child, bearer, log, median, percentile, publish_body, random_tarball, write_requests
 
-from pytest_npm_registry.clients import BASE_CONFIG, isolated_env, npmrc_text, run_npm
+from pytest_npm_registry.clients import run_npm
 from pytest_npm_registry.packaging import make_tarball, manifest_for, write_package
 from pytest_npm_registry.server import RegistryServer
 
@@ -581,11 +581,7 @@ def bench_npm(settings: Settings, report: Report, verdaccio: Verdaccio, workdir:
     with servers(verdaccio) as children:
         envs = {}
         for name, child in children.items():
-            home = workdir / f"npm-{name}"
-            home.mkdir()
-            userconfig = home / "npmrc"
-            userconfig.write_text(npmrc_text(child.url, child.token, BASE_CONFIG))
-            envs[name] = isolated_env(home, userconfig)
+            envs[name] = run.npm_env(workdir / f"npm-{name}", child)
         for i, package in enumerate(packages):
             for name in (OURS, VERDACCIO) if i % 2 == 0 else (VERDACCIO, OURS):
                 result = run_npm(["publish"], env=envs[name], cwd=package, timeout=120)
