@@ -38,7 +38,7 @@ from .models import (
 )
 from .otp import check_second_factor, new_recovery_codes, new_totp_secret, new_web_otp, valid_totp_secret
 from .policy import DAY
-from .state import RegistryState
+from .state import RegistryState, _Record
 from .validation import check_package_name
 
 #: The longest token lifetime accepted (a century): past it, expiry dates stop being dates.
@@ -237,10 +237,13 @@ class Accounts(RegistryState):
 
     # -- second factors ----------------------------------------------------------------------------
 
-    def _second_factor(self, call: Call, principal: Principal, operation: Operation, what: str, reason: str) -> OtpPath:
-        """Verify the OTP the call carries, or raise the challenge the client understands."""
+    def _second_factor(self, call: Call, rec: _Record, what: str, reason: str) -> OtpPath:
+        """Verify the OTP the call carries, or raise the challenge the client understands, for the
+        operation ``rec`` records on behalf of its principal."""
+        assert rec.principal is not None
+        assert rec.operation is not None
         with self._lock:  # one-time codes are consumed: two requests must not both spend one
-            return self._check_or_challenge(call, principal, operation, what, reason)
+            return self._check_or_challenge(call, rec.principal, rec.operation, what, reason)
 
     def _check_or_challenge(
         self, call: Call, principal: Principal, operation: Operation, what: str, reason: str

@@ -61,11 +61,9 @@ class Maintainers(Orgs):
         if rev is not None and rev != package.rev_id:
             raise RevisionConflict(package.name, rev, package.rev_id)
 
-    def _write(
-        self, call: Call, rec: _Record, principal: Principal, name: str, *, what: str, operation: Operation
-    ) -> None:
+    def _write(self, call: Call, rec: _Record, principal: Principal, name: str, *, what: str) -> None:
         if self.policy.write_gate(principal, name) is Gate.CHALLENGE:
-            rec.otp = self._second_factor(call, principal, operation, what, self.policy.challenge_reason(principal))
+            rec.otp = self._second_factor(call, rec, what, self.policy.challenge_reason(principal))
 
     # -- owners ------------------------------------------------------------------------------------
 
@@ -95,9 +93,7 @@ class Maintainers(Orgs):
                     self.user(user)
                 if not wanted:
                     raise BadRequest("Cannot remove all maintainers of a package: add someone else first")
-                self._settings(
-                    call, rec, principal, "change maintainers", operation=Operation.CHANGE_OWNERS, package=name
-                )
+                self._settings(call, rec, principal, "change maintainers", package=name)
                 invited: list[Invitation] = []
                 keep = tuple(m for m in package.maintainers if m not in removed)
                 if self.policy.owner_add_invites:
@@ -131,9 +127,7 @@ class Maintainers(Orgs):
                 package = self._maintained(principal, name, "change the access of")
                 if access is Access.RESTRICTED and not self.pays_for(name, principal.user.paid):
                     raise PaymentRequired(name, reason=f"{name} cannot be private without a paid plan")
-                self._settings(
-                    call, rec, principal, "change package access", operation=Operation.SET_ACCESS, package=name
-                )
+                self._settings(call, rec, principal, "change package access", package=name)
                 package = replace(
                     package,
                     access=access or package.access,
@@ -197,7 +191,7 @@ class Maintainers(Orgs):
                             manifest["deprecated"] = message
                         changed[version] = replace(stored, manifest=manifest)
                 rec.version = ",".join(sorted(changed, key=version_key)) or None
-                self._write(call, rec, principal, name, what=f"deprecate {name}", operation=Operation.DEPRECATE)
+                self._write(call, rec, principal, name, what=f"deprecate {name}")
                 package = replace(
                     package, versions={**package.versions, **changed}, modified=self.clock.now(), rev=package.rev + 1
                 )
@@ -225,9 +219,7 @@ class Maintainers(Orgs):
                         raise BadRequest(f"dist-tags[{tag!r}] must name a version that remains")
                 rec.version = ",".join(gone)
                 self._check_unpublish(package, gone)
-                self._write(
-                    call, rec, principal, name, what=f"unpublish {name}@{','.join(gone)}", operation=Operation.UNPUBLISH
-                )
+                self._write(call, rec, principal, name, what=f"unpublish {name}@{','.join(gone)}")
                 package = replace(
                     package,
                     versions={v: m for v, m in package.versions.items() if v not in gone},
@@ -258,7 +250,7 @@ class Maintainers(Orgs):
                 package = self._maintained(principal, name, "unpublish")
                 self._check_rev(package, rev)
                 self._check_unpublish(package, list(package.versions))
-                self._write(call, rec, principal, name, what=f"unpublish {name}", operation=Operation.UNPUBLISH)
+                self._write(call, rec, principal, name, what=f"unpublish {name}")
                 del self.packages[name]
                 self.unpublished[name] = self.clock.now()
 

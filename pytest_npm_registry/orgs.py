@@ -146,13 +146,12 @@ class Orgs(Profiles):
         principal: Principal,
         action: str,
         *,
-        operation: Operation,
         package: str | None = None,
     ) -> None:
         """Gate an owner, access, org or team change: refusals, then the 2FA challenge if one is due."""
         if self.policy.settings_gate(principal, action, package) is Gate.CHALLENGE:
             what = f"{action} ({package})" if package else action
-            rec.otp = self._second_factor(call, principal, operation, what, self.policy.challenge_reason(principal))
+            rec.otp = self._second_factor(call, rec, what, self.policy.challenge_reason(principal))
 
     def _admin(self, org: Org, principal: Principal) -> None:
         if org.members.get(principal.user.name) not in (OrgRole.OWNER, OrgRole.ADMIN):
@@ -176,9 +175,7 @@ class Orgs(Profiles):
                 self._admin(org, principal)
                 if role is OrgRole.OWNER and org.members.get(principal.user.name) is not OrgRole.OWNER:
                     raise NotAnOrgAdmin(org.name, reason="only owners can make owners")
-                self._settings(
-                    call, rec, principal, f"change members of {org_name}", operation=Operation.SET_ORG_MEMBER
-                )
+                self._settings(call, rec, principal, f"change members of {org_name}")
                 if user in org.members or not self.policy.owner_add_invites:
                     self.join_org(org, user, role)
                     return org, user, role, False
@@ -197,9 +194,7 @@ class Orgs(Profiles):
                 owners = [u for u, r in org.members.items() if r is OrgRole.OWNER]
                 if owners == [user]:
                     raise BadRequest(f"Cannot remove the last owner of {org_name}")
-                self._settings(
-                    call, rec, principal, f"change members of {org_name}", operation=Operation.REMOVE_ORG_MEMBER
-                )
+                self._settings(call, rec, principal, f"change members of {org_name}")
                 del org.members[user]
                 for team in org.teams.values():
                     team.members.discard(user)
@@ -217,7 +212,7 @@ class Orgs(Profiles):
                 self._admin(org, principal)
                 if name in org.teams:
                     raise BadRequest(f"Team {org_name}:{name} already exists")
-                self._settings(call, rec, principal, f"create teams in {org_name}", operation=Operation.CREATE_TEAM)
+                self._settings(call, rec, principal, f"create teams in {org_name}")
                 team = Team(name, description=body.get("description"))
                 org.teams[name] = team
                 return team
@@ -231,7 +226,7 @@ class Orgs(Profiles):
                 self._admin(org, principal)
                 if team_name == DEFAULT_TEAM:
                     raise BadRequest(f"The {DEFAULT_TEAM} team cannot be destroyed")
-                self._settings(call, rec, principal, f"destroy teams in {org_name}", operation=Operation.DESTROY_TEAM)
+                self._settings(call, rec, principal, f"destroy teams in {org_name}")
                 del org.teams[team_name]
 
     def team_members(self, call: Call, org_name: str, team_name: str) -> list[str]:
@@ -255,7 +250,7 @@ class Orgs(Profiles):
                 self._admin(org, principal)
                 if user not in org.members:
                     raise BadRequest(f"{user} is not a member of {org_name}: `npm org set {org_name} {user}` first")
-                self._settings(call, rec, principal, f"change teams of {org_name}", operation=operation)
+                self._settings(call, rec, principal, f"change teams of {org_name}")
                 (team.members.add if add else team.members.discard)(user)
 
     # -- grants and listings ---------------------------------------------------------------------------
@@ -284,7 +279,6 @@ class Orgs(Profiles):
                     rec,
                     principal,
                     f"change grants of {org_name}",
-                    operation=Operation.REVOKE_GRANT if revoke else Operation.GRANT,
                     package=name,
                 )
                 if revoke:

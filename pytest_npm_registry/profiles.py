@@ -166,9 +166,9 @@ class Profiles(Accounts):
                 raise UserExists(name)
             if not password_matches(user.password_hash, body["password"]):
                 raise IncorrectPassword(reason=f"wrong password for {name}")
-            rec.principal = principal = Principal(user, None)
+            rec.principal = Principal(user, None)
             if user.tfa_enabled:  # login is gated in both modes
-                rec.otp = self._second_factor(call, principal, Operation.LOGIN, f"log in as {name}", "login needs 2FA")
+                rec.otp = self._second_factor(call, rec, f"log in as {name}", "login needs 2FA")
             _, secret = self.create_token(name, kind=TokenKind.SESSION)
             return secret
 
@@ -211,7 +211,7 @@ class Profiles(Accounts):
             ):
                 raise BadRequest('Invalid password change: expected {"old": "...", "new": "..."}')
             if self.policy.governance_gate(principal, "change the profile") is Gate.CHALLENGE:
-                rec.otp = self._second_factor(call, principal, Operation.SET_PROFILE, "change the profile", "profile")
+                rec.otp = self._second_factor(call, rec, "change the profile", "profile")
             with self._lock:
                 if password is not None:
                     self._check_password(user, password["old"])
@@ -241,7 +241,7 @@ class Profiles(Accounts):
             if user.tfa_enabled:
                 # Switching or disabling an active 2FA needs that 2FA.
                 if self.policy.governance_gate(principal, action) is Gate.CHALLENGE:
-                    rec.otp = self._second_factor(call, principal, operation, action, f"{action} needs 2FA")
+                    rec.otp = self._second_factor(call, rec, action, f"{action} needs 2FA")
                 if mode == "disable":
                     user.tfa, user.totp_secret, user.recovery_codes = TwoFactorMode.NONE, None, []
                     return user, None
@@ -309,7 +309,7 @@ class Profiles(Accounts):
             self._check_password(principal.user, body.get("password"))
             if self.policy.governance_gate(principal, "create tokens", tokens_api=True) is Gate.CHALLENGE:
                 what = "create a token"
-                rec.otp = self._second_factor(call, principal, Operation.CREATE_TOKEN, what, f"{what} needs 2FA")
+                rec.otp = self._second_factor(call, rec, what, f"{what} needs 2FA")
             return self.create_token(principal.user.name, **options)
 
     def _token_options(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +372,6 @@ class Profiles(Accounts):
                 raise NotFound(f"Token not found: {key[:8]}...", reason=f"{principal.user.name} has no such token")
             if self.policy.governance_gate(principal, "revoke tokens", tokens_api=True) is Gate.CHALLENGE:
                 what = "revoke a token"
-                rec.otp = self._second_factor(call, principal, Operation.REVOKE_TOKEN, what, f"{what} needs 2FA")
+                rec.otp = self._second_factor(call, rec, what, f"{what} needs 2FA")
             token.revoked = True
             return token

@@ -62,9 +62,7 @@ class Publishing(Maintainers):
                 access = self._check_new_version(principal, name, request, existing)
                 if gate is Gate.CHALLENGE:
                     reason = self.policy.challenge_reason(principal, requirement)
-                    rec.otp = self._second_factor(
-                        call, principal, Operation.PUBLISH, f"publish {name}@{request.version}", reason
-                    )
+                    rec.otp = self._second_factor(call, rec, f"publish {name}@{request.version}", reason)
                 self._commit_version(
                     existing,
                     name,

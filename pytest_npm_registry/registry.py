@@ -108,9 +108,7 @@ class Registry(Stages):
                 raise NotFound(f"dist-tag not found: {tag}", reason=f"{name} has no dist-tag {tag!r}")
             if gate is Gate.CHALLENGE:
                 what = f"dist-tag {'add' if version else 'rm'} {name} {tag}"
-                rec.otp = self._second_factor(
-                    call, principal, rec_operation(version), what, self.policy.challenge_reason(principal)
-                )
+                rec.otp = self._second_factor(call, rec, what, self.policy.challenge_reason(principal))
             tags = dict(package.dist_tags)
             if version is None:
                 rec.version = tags.pop(tag)
@@ -119,7 +117,3 @@ class Registry(Stages):
             package = replace(package, dist_tags=tags, modified=self.clock.now(), rev=package.rev + 1)
             self.packages[name] = package
             return package
-
-
-def rec_operation(version: str | None) -> Operation:
-    return Operation.ADD_DIST_TAG if version is not None else Operation.REMOVE_DIST_TAG

@@ -121,7 +121,7 @@ class Stages(Trust):
                     raise BadRequest(f"{stage.package}@{stage.version.version} was published meanwhile")
                 self._refuse_retired(stage.package, stage.version.version)  # published and unpublished meanwhile
                 what = f"approve {stage.package}@{stage.version.version}"
-                rec.otp = self._second_factor(call, principal, Operation.APPROVE_STAGE, what, f"{what} needs 2FA")
+                rec.otp = self._second_factor(call, rec, what, f"{what} needs 2FA")
                 del self.stages[stage_id]
                 return self._commit_version(
                     existing,
@@ -140,5 +140,5 @@ class Stages(Trust):
                 rec.version = stage.version.version
                 self._approver(principal, "reject staged packages")
                 what = f"reject {stage.package}@{stage.version.version}"
-                rec.otp = self._second_factor(call, principal, Operation.REJECT_STAGE, what, f"{what} needs 2FA")
+                rec.otp = self._second_factor(call, rec, what, f"{what} needs 2FA")
                 return self.stages.pop(stage_id)

@@ -41,6 +41,8 @@ from .policy import Policy
 class _Record:
     """What an operation learns as it goes, for its journal entry."""
 
+    #: The operation being recorded (a web-2FA session says which one it confirms).
+    operation: Operation | None = None
     principal: Principal | None = None
     version: str | None = None
     tag: str | None = None
@@ -124,7 +126,7 @@ class RegistryState:
 
     @contextmanager
     def _recording(self, operation: Operation, call: Call, package: str | None) -> Iterator[_Record]:
-        rec = _Record()
+        rec = _Record(operation=operation)
         try:
             yield rec
         except RegistryError as exc:

@@ -76,7 +76,7 @@ class Trust(Publishing):
             self.trust[name] = [config]
             return config
 
-    def _trust_gate(self, call: Call, rec: _Record, principal: Principal, action: str, operation: Operation) -> None:
+    def _trust_gate(self, call: Call, rec: _Record, principal: Principal, action: str) -> None:
         """Trust configuration needs an interactive, 2FA-confirmed request (npm trust docs)."""
         self.policy.refuse_non_interactive(principal, action, bar_bypass=True)
         if principal.token is None:
@@ -89,7 +89,7 @@ class Trust(Publishing):
                 "Two-factor authentication must be enabled to configure trusted publishing.",
                 reason=f"{principal.user.name} has no 2FA",
             )
-        rec.otp = self._second_factor(call, principal, operation, action, f"{action} always needs 2FA")
+        rec.otp = self._second_factor(call, rec, action, f"{action} always needs 2FA")
 
     def create_trust(self, call: Call, name: str, body: Any) -> TrustConfig:
         """``POST /-/package/<name>/trust``: npm sends a JSON array holding one configuration."""
@@ -103,7 +103,7 @@ class Trust(Publishing):
                 raise BadRequest("Invalid permissions: expected a list")
             with self._lock:
                 self._maintained(principal, name, "configure trusted publishing for")
-                self._trust_gate(call, rec, principal, "configure trusted publishing", Operation.ADD_TRUST)
+                self._trust_gate(call, rec, principal, "configure trusted publishing")
                 return self.add_trust_config(name, str(config.get("type")), config["claims"], tuple(permissions))
 
     def list_trust(self, call: Call, name: str) -> list[TrustConfig]:
@@ -120,7 +120,7 @@ class Trust(Publishing):
                 configs = self.trust.get(name, [])
                 if not any(c.id == config_id for c in configs):
                     raise NotFound(reason=f"{name} has no trusted publisher {config_id}")
-                self._trust_gate(call, rec, principal, "configure trusted publishing", Operation.REVOKE_TRUST)
+                self._trust_gate(call, rec, principal, "configure trusted publishing")
                 self.trust[name] = [c for c in configs if c.id != config_id]
 
     # -- the CI side -------------------------------------------------------------------------------------
