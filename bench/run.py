@@ -39,10 +39,10 @@ from urllib.parse import urlsplit
 import serve  # bench/serve.py: the server processes and the stub apps
 
 import pytest_npm_registry
-from pytest_npm_registry.clients import BASE_CONFIG, isolated_env, npmrc_text, run_npm
-from pytest_npm_registry.facade import NpmRegistry
-from pytest_npm_registry.packaging import make_tarball, manifest_for, publish_document, write_package
-from pytest_npm_registry.server import RegistryServer
+from pytest_npm_registry.api.clients import BASE_CONFIG, isolated_env, npmrc_text, run_npm
+from pytest_npm_registry.api.registry import NpmRegistry
+from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document, write_package
+from pytest_npm_registry.wire.server import RegistryServer
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.facade import NpmRegistry
-from pytest_npm_registry.server import RegistryServer
+from pytest_npm_registry.api.registry import NpmRegistry
+from pytest_npm_registry.wire.server import RegistryServer
 
 JSON = "application/json"
 NOT_FOUND = b'{"error":"Not found"}'

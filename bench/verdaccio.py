@@ -45,9 +45,9 @@ from typing import Any
 import run  # bench/run.py: process handling, the load generator, package bodies
 from run import MB, Child, bearer, log, median, percentile, publish_body, random_tarball, write_requests
 
-from pytest_npm_registry.clients import run_npm
-from pytest_npm_registry.packaging import make_tarball, manifest_for, write_package
-from pytest_npm_registry.server import RegistryServer
+from pytest_npm_registry.api.clients import run_npm
+from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, write_package
+from pytest_npm_registry.wire.server import RegistryServer
 
 OURS = "registry"
 VERDACCIO = "verdaccio"

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from pytest_npm_registry import JournalEntry, NpmRegistry, NpmResult, PackageView, Token, User, plugin
-from pytest_npm_registry.faults import Fault, Faults
+from pytest_npm_registry.api.faults import Fault, Faults
 from pytest_npm_registry.options import SETTINGS
 
 FIXTURES = ("npm_registry", "npm_registry_policy", "npm_registry_server")

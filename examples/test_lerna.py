@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token
-from pytest_npm_registry.tools import ToolResult, init_git_repo, install_tool
+from pytest_npm_registry.api.tools import ToolResult, init_git_repo, install_tool
 
 CLIENTS = Path(__file__).resolve().parents[1] / "tests" / "clients"
 #: In dependency order: lerna publishes le-core before the packages that depend on it.

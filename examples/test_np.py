@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token
-from pytest_npm_registry.clients import Reply
-from pytest_npm_registry.tools import ToolResult, git, init_git_repo, install_tool
+from pytest_npm_registry.api.clients import Reply
+from pytest_npm_registry.api.tools import ToolResult, git, init_git_repo, install_tool
 
 CLIENTS = Path(__file__).resolve().parents[1] / "tests" / "clients"
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from pytest_npm_registry import NpmRegistry, write_package
-from pytest_npm_registry.clients import isolated_env, run_npm
-from pytest_npm_registry.tools import install_tool
+from pytest_npm_registry.api.clients import isolated_env, run_npm
+from pytest_npm_registry.api.tools import install_tool
 
 HERE = Path(__file__).parent
 CLIENTS = HERE.parent / "tests" / "clients"

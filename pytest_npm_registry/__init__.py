@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .clients import NpmResult
-from .errors import RegistryError, UsageError
-from .facade import NpmRegistry, PackageView, Token, User
-from .journal import Journal, JournalEntry
-from .models import (
+from .api.clients import NpmResult
+from .api.registry import NpmRegistry, PackageView, Token, User
+from .domain.errors import RegistryError, UsageError
+from .domain.journal import Journal, JournalEntry
+from .domain.models import (
     Access,
     ChallengeStyle,
     Operation,
@@ -17,10 +17,10 @@ from .models import (
     TokenKind,
     TwoFactorMode,
 )
-from .packaging import make_tarball, publish_document, write_package
-from .policy import Policy
-from .registry import Registry
-from .server import RegistryServer
+from .domain.packaging import make_tarball, publish_document, write_package
+from .domain.policy import Policy
+from .domain.registry import Registry
+from .wire.server import RegistryServer
 
 __all__ = [
     "Access",

@@ -19,13 +19,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .clients import npmrc_text
+from .api.clients import npmrc_text
+from .api.registry import NpmRegistry
 from .demo import demo
-from .errors import UsageError
-from .facade import NpmRegistry
-from .models import Outcome
-from .policy import PRESETS
-from .server import CONTROL_PREFIX, DEFAULT_MAX_BODY, MAX_BODY_CEILING
+from .domain.errors import UsageError
+from .domain.models import Outcome
+from .domain.policy import PRESETS
+from .wire.server import CONTROL_PREFIX, DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
 LOG_LEVELS = ("warning", "info", "debug")
 
@@ -78,7 +78,7 @@ def serve(args: argparse.Namespace) -> int:
                     "admin_token": reg.admin_token,
                     "policy": reg.policy.name,
                     "control": reg.url + CONTROL_PREFIX[1:],
-                    "users": sorted(reg.registry.users),
+                    "users": sorted(reg.registry.state.users),
                     "tokens": tokens,
                 }
             ),

@@ -8,9 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .clients import NpmResult
-from .facade import NpmRegistry
-from .packaging import write_package
+from .api.clients import NpmResult
+from .api.registry import NpmRegistry
+from .domain.packaging import write_package
 
 
 def _show(step: str, result: NpmResult) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .clients import npm_executable
-from .errors import UsageError
-from .policy import Policy
+from .api.clients import npm_executable
+from .domain.errors import UsageError
+from .domain.policy import Policy
 
 #: What ``clients.npm_executable`` reads: the plugin resolves the path and hands it over here.
 NPM_ENV = "PYTEST_NPM_REGISTRY_NPM"

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from .assertions import exchanges, format_report, parse_spec
-from .errors import UsageError
-from .facade import NpmRegistry, User
+from .api.assertions import exchanges, format_report, parse_spec
+from .api.registry import NpmRegistry, User
+from .domain.errors import UsageError
 from .options import NPM_ENV, Options, add_options, npm_version
-from .server import RegistryServer
+from .wire.server import RegistryServer
 
 _REGISTRY_KEY = pytest.StashKey[NpmRegistry]()
 _OPTIONS_KEY = pytest.StashKey[Options]()

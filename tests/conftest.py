@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token, write_package
-from pytest_npm_registry.clients import token_key
+from pytest_npm_registry.api.clients import token_key
 
 
 @dataclass

@@ -25,7 +25,7 @@ def test_access_get_and_set_status(npm_registry, alice, token):
     )
     private = npm_registry.npm("access", "set", "status=private", "@obs/scoped-pkg", token=token)
     assert private.error_code == "E402"  # the org has no paid plan
-    npm_registry.registry.org("obs").paid = True
+    npm_registry.registry.orgs.org("obs").paid = True
     private = npm_registry.npm("access", "set", "status=private", "@obs/scoped-pkg", token=token)
     assert private.stdout == "@obs/scoped-pkg: private\n", private
     assert npm_registry.package("@obs/scoped-pkg").access.value == "restricted"
@@ -107,7 +107,7 @@ def test_org_set_invites_then_ls_and_rm(npm_registry, alice, token):
     assert listing.stdout.replace(" ", "").replace("\n", "") == '{"alice":"owner","bob":"admin"}', listing
     removed = npm_registry.npm("org", "rm", "obs", "bob", token=token)
     assert removed.returncode == 0, removed
-    assert "bob" not in npm_registry.registry.org("obs").members
+    assert "bob" not in npm_registry.registry.orgs.org("obs").members
 
 
 def test_classic_org_set_adds_at_once(npm_registry):
@@ -122,7 +122,7 @@ def test_classic_org_set_adds_at_once(npm_registry):
 def test_only_org_admins_manage_members(npm_registry, alice):
     dave = npm_registry.add_user("dave")
     npm_registry.add_user("eve")
-    npm_registry.registry.join_org(npm_registry.registry.org("obs"), "dave", "developer")
+    npm_registry.registry.orgs.join_org(npm_registry.registry.orgs.org("obs"), "dave", "developer")
     result = npm_registry.npm("org", "set", "obs", "eve", token=dave.create_token("session"))
     assert result.error_code == "E403"
     assert "You must be an owner or admin of the obs org to do that." in result.error_lines[1]
@@ -135,7 +135,7 @@ def test_team_create_ls_destroy(npm_registry, alice, token):
     members = npm_registry.npm("team", "ls", "@obs:developers", token=token)
     assert members.stdout == "@obs:developers has 1 user:\nalice\n", members
     assert npm_registry.npm("team", "destroy", "@obs:qa", token=token).stdout == "-@obs:qa\n"
-    assert "qa" not in npm_registry.registry.org("obs").teams
+    assert "qa" not in npm_registry.registry.orgs.org("obs").teams
 
 
 def test_new_package_in_org_scope_needs_membership(npm_registry, alice, package_dir):
@@ -143,10 +143,10 @@ def test_new_package_in_org_scope_needs_membership(npm_registry, alice, package_
     refused = npm_registry.npm("publish", "--access", "public", cwd=package_dir("@obs/new"), token=outsider)
     assert refused.error_code == "E404"
     member = npm_registry.add_user("member")
-    npm_registry.registry.join_org(npm_registry.registry.org("obs"), "member", "developer")
+    npm_registry.registry.orgs.join_org(npm_registry.registry.orgs.org("obs"), "member", "developer")
     ok = npm_registry.npm(
         "publish", "--access", "public", cwd=package_dir("@obs/new"), token=member.create_token(bypass_2fa=True)
     )
     assert ok.returncode == 0, ok
     # Created in the org's scope: the developers team may write to it.
-    assert npm_registry.registry.org("obs").teams["developers"].grants["@obs/new"].value == "read-write"
+    assert npm_registry.registry.orgs.org("obs").teams["developers"].grants["@obs/new"].value == "read-write"

@@ -172,7 +172,7 @@ def test_logout_of_someone_elses_token_is_refused(npm_registry, alice, session):
 
 def test_a_web_2fa_answer_cannot_be_reversed(npm_registry, alice, session):
     from pytest_npm_registry import make_tarball, publish_document
-    from pytest_npm_registry.packaging import manifest_for
+    from pytest_npm_registry.domain.packaging import manifest_for
 
     manifest = manifest_for("demo", "1.0.0")
     http(
@@ -193,7 +193,7 @@ def test_a_web_2fa_answer_cannot_be_reversed(npm_registry, alice, session):
 
 def test_expired_web_2fa_sessions_are_not_pending(npm_registry, alice, session):
     from pytest_npm_registry import make_tarball, publish_document
-    from pytest_npm_registry.packaging import manifest_for
+    from pytest_npm_registry.domain.packaging import manifest_for
 
     manifest = manifest_for("demo", "1.0.0")
     body = publish_document(manifest, make_tarball(manifest))

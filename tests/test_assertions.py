@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token, UsageError
-from pytest_npm_registry.assertions import parse_spec
-from pytest_npm_registry.packaging import manifest_for, publish_document
+from pytest_npm_registry.api.assertions import parse_spec
+from pytest_npm_registry.domain.packaging import manifest_for, publish_document
 
 from .conftest import http
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token
-from pytest_npm_registry.packaging import make_tarball, manifest_for, publish_document
+from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document
 
 NAME = "busy-pkg"
 PUBLISHERS = 4

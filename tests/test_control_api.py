@@ -49,7 +49,7 @@ def test_every_control_endpoint_refuses_without_the_admin_token(npm_registry, me
     assert answer.json() == {
         "error": "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`"
     }
-    assert list(npm_registry.registry.users) == ["before"]  # nothing happened
+    assert list(npm_registry.registry.state.users) == ["before"]  # nothing happened
 
 
 def test_users_tokens_otp_and_emails(npm_registry):
@@ -86,7 +86,7 @@ def test_packages_orgs_trust_invitations(npm_registry):
     assert trust.json()["claims"] == {"repository": "acme/lib", "workflow_ref": {"file": "release.yml"}}
     env = api(npm_registry, "POST", "ci/github", {"repository": "acme/lib"}).json()["env"]
     assert env["GITHUB_ACTIONS"] == "true"
-    npm_registry.registry.invite("bob", "alice", package="@acme/lib")
+    npm_registry.registry.orgs.invite("bob", "alice", package="@acme/lib")
     (pending,) = api(npm_registry, "GET", "invitations").json()
     assert (pending["user"], pending["package"]) == ("bob", "@acme/lib")
     accepted = api(npm_registry, "POST", "invitations/accept", {"user": "bob", "package": "@acme/lib"})
@@ -96,7 +96,7 @@ def test_packages_orgs_trust_invitations(npm_registry):
 
 def test_web_auth_and_web_login_approval(npm_registry):
     from pytest_npm_registry import make_tarball, publish_document
-    from pytest_npm_registry.packaging import manifest_for
+    from pytest_npm_registry.domain.packaging import manifest_for
 
     alice = npm_registry.add_user("alice", tfa="auth-and-writes")
     session = alice.create_token("session")
@@ -130,7 +130,7 @@ def test_journal_clock_reset_settings_seed(npm_registry):
     assert seeded.status == 201
     assert seeded.json()["users"] == ["carol"]
     assert api(npm_registry, "POST", "reset", {"policy": "classic"}).json() == {"policy": "classic"}
-    assert npm_registry.registry.users == {}
+    assert npm_registry.registry.state.users == {}
     assert api(npm_registry, "GET", "state").json()["policy"] == "classic"
 
 
@@ -190,11 +190,11 @@ def test_a_bad_setting_is_refused_and_changes_nothing(npm_registry, setting, val
 def test_configure_checks_every_value_before_changing_any(npm_registry):
     # A value the setters would refuse, left by an older version's storage file: configure must not
     # need to write it back.
-    npm_registry.registry.auto_approve_web_auth = 1  # type: ignore[assignment]
+    npm_registry.registry.state.auto_approve_web_auth = 1  # type: ignore[assignment]
     with pytest.raises(UsageError, match="max_body must be a whole number of bytes"):
         npm_registry.configure(client_ip="10.0.0.1", auto_approve_web_auth=True, max_body=0)
     assert npm_registry.client_ip is None
-    assert npm_registry.registry.auto_approve_web_auth == 1
+    assert npm_registry.registry.state.auto_approve_web_auth == 1
     npm_registry.configure(client_ip="10.0.0.1", auto_approve_web_auth=True, max_body=5000)
     assert npm_registry.settings() == {
         "advertise_public_visibility": False,
@@ -313,11 +313,11 @@ def test_the_fixture_seed_is_all_or_nothing_too(npm_registry):
                 "packages": [{"name": "p", "maintainers": ["nobody"]}],
             }
         )
-    assert list(npm_registry.registry.users) == ["alice"]
+    assert list(npm_registry.registry.state.users) == ["alice"]
     assert npm_registry.policy.name == "current"
     # What a test holds is still the registry's own (the seed was tried on a copy first), and a
     # seed's policy resets the registry's state, not the test's settings.
-    assert alice.record is npm_registry.registry.users["alice"]
+    assert alice.record is npm_registry.registry.state.users["alice"]
     assert npm_registry.clock is clock
     assert npm_registry.client_ip == "10.0.0.1"
 

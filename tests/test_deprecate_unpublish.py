@@ -96,7 +96,7 @@ def test_unpublish_whole_package_blocks_the_name_for_a_day(npm_registry, alice, 
 
 def test_unpublish_after_72_hours_with_two_maintainers_is_refused(npm_registry, alice, token):
     npm_registry.add_user("bob")
-    npm_registry.registry.add_maintainer("demo-pkg", "bob")
+    npm_registry.registry.orgs.add_maintainer("demo-pkg", "bob")
     npm_registry.clock.advance(4 * DAY)
     result = npm_registry.npm("unpublish", "demo-pkg@1.0.0", token=token)
     assert result.error_code == "E403"

@@ -6,7 +6,7 @@ import pyotp
 import pytest
 
 from pytest_npm_registry import Permission, PublishRequirement, Registry, TokenKind, TwoFactorMode
-from pytest_npm_registry.errors import (
+from pytest_npm_registry.domain.errors import (
     CredentialsNotAllowed,
     InvalidPackageName,
     InvalidTag,
@@ -15,11 +15,11 @@ from pytest_npm_registry.errors import (
     TwoFactorRequiredToPublish,
     WebAuthRequired,
 )
-from pytest_npm_registry.models import Call, Credential, Principal
-from pytest_npm_registry.otp import check_second_factor, totp_code
-from pytest_npm_registry.packaging import manifest_for, publish_document
-from pytest_npm_registry.policy import CLASSIC, CURRENT, Gate
-from pytest_npm_registry.validation import (
+from pytest_npm_registry.domain.models import Call, Credential, Principal
+from pytest_npm_registry.domain.otp import check_second_factor, totp_code
+from pytest_npm_registry.domain.packaging import manifest_for, publish_document
+from pytest_npm_registry.domain.policy import CLASSIC, CURRENT, Gate
+from pytest_npm_registry.domain.validation import (
     check_package_name,
     check_tag,
     check_version,
@@ -29,8 +29,8 @@ from pytest_npm_registry.validation import (
 
 
 def _principal(registry: Registry, tfa: TwoFactorMode, kind: TokenKind, **options: object) -> Principal:
-    user = registry.add_user("alice", password="pw", tfa=tfa)
-    token, _ = registry.create_token("alice", kind=kind, **options)  # type: ignore[arg-type]
+    user = registry.accounts.add_user("alice", password="pw", tfa=tfa)
+    token, _ = registry.accounts.create_token("alice", kind=kind, **options)  # type: ignore[arg-type]
     return Principal(user, token)
 
 
@@ -81,28 +81,30 @@ def test_write_gate_exempts_non_latest_dist_tags():
 
 def test_challenge_style_follows_the_client_and_the_user():
     registry = Registry("current")
-    alice = registry.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_AND_WRITES)
-    token, secret = registry.create_token("alice", kind=TokenKind.SESSION)
+    alice = registry.accounts.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_AND_WRITES)
+    token, secret = registry.accounts.create_token("alice", kind=TokenKind.SESSION)
     doc = publish_document(manifest_for("pkg", "1.0.0"))
     with pytest.raises(WebAuthRequired) as web:
-        registry.publish(Call(Credential(token=secret), auth_type="web"), "pkg", doc)
+        registry.publishing.publish(Call(Credential(token=secret), auth_type="web"), "pkg", doc)
     assert web.value.body("http://h") == {
         "authUrl": f"http://h/-/_mock/auth/{web.value.auth_path.rsplit('/', 1)[1]}",
         "doneUrl": f"http://h{web.value.done_path}",
     }
     with pytest.raises(OtpRequired) as classic:
-        registry.publish(Call(Credential(token=secret), auth_type="legacy"), "pkg", doc)
+        registry.publishing.publish(Call(Credential(token=secret), auth_type="legacy"), "pkg", doc)
     assert classic.value.headers("http://h") == {"WWW-Authenticate": "OTP"}
-    registry.publish(
+    registry.publishing.publish(
         Call(Credential(token=secret), otp=totp_code(alice.totp_secret or "", registry.clock.now())), "pkg", doc
     )
-    assert registry.package("pkg").versions["1.0.0"].publisher == "alice"
+    assert registry.state.package("pkg").versions["1.0.0"].publisher == "alice"
     assert token.kind is TokenKind.SESSION
 
 
 def test_totp_window_and_recovery_codes():
     registry = Registry()
-    user = registry.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_ONLY, totp_secret=pyotp.random_base32())
+    user = registry.accounts.add_user(
+        "alice", password="pw", tfa=TwoFactorMode.AUTH_ONLY, totp_secret=pyotp.random_base32()
+    )
     now = registry.clock.now()
     assert check_second_factor(user, totp_code(user.totp_secret or "", now - 30), now) is not None
     assert check_second_factor(user, totp_code(user.totp_secret or "", now - 90), now) is None
@@ -188,7 +190,7 @@ def test_classic_account_without_2fa_publishes_whatever_the_package_rule():
 
 def test_a_non_ascii_otp_is_just_a_wrong_code():
     registry = Registry()
-    user = registry.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_ONLY)
+    user = registry.accounts.add_user("alice", password="pw", tfa=TwoFactorMode.AUTH_ONLY)
     fullwidth_digits = "\uff11\uff12\uff13\uff14\uff15\uff16"  # what a phone keyboard may send
     assert check_second_factor(user, fullwidth_digits, registry.clock.now()) is None
 
@@ -201,14 +203,14 @@ def test_reprs_of_fixture_objects_carry_no_secret(npm_registry):
 
 
 def test_a_failed_storage_save_is_written_whole_by_the_next(tmp_path):
-    from pytest_npm_registry.storage import Storage
+    from pytest_npm_registry.domain.storage import Storage
 
     registry = Registry()
-    registry.add_user("alice", password="pw")
+    registry.accounts.add_user("alice", password="pw")
     storage = Storage(tmp_path / "r.db")
-    registry.seed("pkg", publish_document(manifest_for("pkg", "1.0.0")), maintainer="alice")
+    registry.publishing.seed("pkg", publish_document(manifest_for("pkg", "1.0.0")), maintainer="alice")
     storage.save(registry)
-    registry.seed("pkg", publish_document(manifest_for("pkg", "1.1.0")), maintainer="alice")
+    registry.publishing.seed("pkg", publish_document(manifest_for("pkg", "1.1.0")), maintainer="alice")
     real = storage._db.execute
     calls = {"n": 0}
 
@@ -225,4 +227,4 @@ def test_a_failed_storage_save_is_written_whole_by_the_next(tmp_path):
     storage.save(registry)
     restored = Registry()
     assert Storage(tmp_path / "r.db").load(restored)
-    assert sorted(restored.package("pkg").versions) == ["1.0.0", "1.1.0"]
+    assert sorted(restored.state.package("pkg").versions) == ["1.0.0", "1.1.0"]

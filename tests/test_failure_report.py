@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_npm_registry.assertions import redact_path
+from pytest_npm_registry.api.assertions import redact_path
 
 FAILING_RELEASE = """
 import pytest

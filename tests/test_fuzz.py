@@ -52,11 +52,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_npm_registry import NpmRegistry, User
-from pytest_npm_registry.control import FAULT_KINDS
-from pytest_npm_registry.faults import Faults
-from pytest_npm_registry.packaging import make_tarball, manifest_for, publish_document
-from pytest_npm_registry.routes import url_map
-from pytest_npm_registry.settings import SETTINGS
+from pytest_npm_registry.api.control import FAULT_KINDS
+from pytest_npm_registry.api.faults import Faults
+from pytest_npm_registry.api.settings import SETTINGS
+from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document
+from pytest_npm_registry.wire.routes import url_map
 
 # -- profiles ---------------------------------------------------------------------------------------
 
@@ -512,7 +512,7 @@ def check_answer(req: Req, answer: Answer) -> None:
 def check_invariants(reg: NpmRegistry) -> None:
     """Every version has its tarball and matching integrity; dist-tags point to existing versions;
     every package has maintainers; the packument over HTTP agrees."""
-    state = reg.registry
+    state = reg.registry.state
     if not state.packages:  # nothing to check (a control API reset also removed alice)
         return
     # Read as alice (restricted packages are hidden from strangers) with a token the example never saw.
@@ -586,16 +586,16 @@ def test_broken_publishes_are_refused_whole(fuzz_registry: NpmRegistry, name: st
     path = ("/" + quote(name, safe="@")).encode()
     req = Req("PUT", path, (("Authorization", auth), ("Content-Type", b"application/json")), body)
     seeded = seed(fuzz_registry)
-    before = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.packages.items()}
+    before = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.state.packages.items()}
     answer = send_raw(fuzz_registry.server.port, req, seeded)
     assert not fuzz_registry.server.handler_errors
     check_answer(req, answer)
-    after = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.packages.items()}
+    after = {n: (set(p.versions), dict(p.dist_tags)) for n, p in fuzz_registry.registry.state.packages.items()}
     if answer.status == 200:
         doc = json.loads(body)
         (version,) = doc["versions"]
         assert version in after[name][0], "accepted but not stored"
-        stored = fuzz_registry.registry.packages[name].versions[version]
+        stored = fuzz_registry.registry.state.packages[name].versions[version]
         (attachment,) = [a for k, a in doc["_attachments"].items() if k.endswith(".tgz")]
         assert stored.tarball == base64.b64decode(attachment["data"])
         assert {n: v for n, v in after.items() if n != name} == {n: v for n, v in before.items() if n != name}
@@ -686,7 +686,7 @@ def read_back(reg: NpmRegistry) -> None:
     admin = (("Authorization", f"Bearer {reg.admin_token}".encode()),)
     reads = [Req("GET", f"/-/_mock/api/{path}".encode(), admin, None) for path in ("state", "journal", "clock")]
     reads += [Req("GET", b"/-/_mock/api/invitations", admin, None), Req("GET", b"/-/_mock/api/web-auth", admin, None)]
-    if "alice" in reg.registry.users:
+    if "alice" in reg.registry.state.users:
         session = reg.user("alice").create_token("session").key
         auth = (("Authorization", f"Bearer {session}".encode()), ("npm-otp", reg.user("alice").otp().encode()))
         reads += [Req("GET", b"/-/npm/v1/tokens", auth, None), Req("GET", b"/-/whoami", auth, None)]
@@ -698,7 +698,7 @@ def read_back(reg: NpmRegistry) -> None:
 
 def registry_state(reg: NpmRegistry) -> str:
     """Everything a control call could change, as text to compare."""
-    state = reg.registry
+    state = reg.registry.state
     parts = (
         state.policy.name,
         state.users,

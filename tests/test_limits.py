@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pytest_npm_registry import NpmRegistry, UsageError, write_package
-from pytest_npm_registry import server as server_module
-from pytest_npm_registry.server import DEFAULT_MAX_BODY, MAX_BODY_CEILING, RegistryServer
+from pytest_npm_registry.wire import server as server_module
+from pytest_npm_registry.wire.server import DEFAULT_MAX_BODY, MAX_BODY_CEILING, RegistryServer
 
 from .conftest import http
 

@@ -135,7 +135,7 @@ def test_a_refused_owner_change_invites_nobody(npm_registry, alice, token):
 
     npm_registry.add_user("bob")
     npm_registry.add_user("carol")
-    npm_registry.registry.invite("carol", "alice", package="demo-pkg")  # carol is invited already
+    npm_registry.registry.orgs.invite("carol", "alice", package="demo-pkg")  # carol is invited already
     doc = http(npm_registry, "GET", "/demo-pkg", token=token).json()
     people = [{"name": n, "email": f"{n}@example.com"} for n in ("alice", "bob", "carol")]
     answer = http(

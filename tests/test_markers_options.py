@@ -30,7 +30,7 @@ def test_marker_declares_policy_users_and_packages(pytester: pytest.Pytester) ->
 
         def test_module_marker_only(npm_registry):
             assert npm_registry.policy.name == "classic"
-            assert npm_registry.registry.users == {}
+            assert npm_registry.registry.state.users == {}
         """
     )
     pytester.runpytest().assert_outcomes(passed=3)

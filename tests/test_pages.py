@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import pytest
 
 from pytest_npm_registry import NpmRegistry
-from pytest_npm_registry.packaging import manifest_for, publish_document
-from pytest_npm_registry.routes import url_map
+from pytest_npm_registry.domain.packaging import manifest_for, publish_document
+from pytest_npm_registry.wire.routes import url_map
 from tests.conftest import HttpAnswer, http
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -158,7 +158,7 @@ def test_adduser_page_creates_the_account(npm_registry):
     assert "name cannot start with an underscore" in _text(bad)
     answer = _post_form(npm_registry, f"{login_path}/approve", user="newbie", password="n3w-pass")
     assert answer.status == 303
-    assert "newbie" in npm_registry.registry.users
+    assert "newbie" in npm_registry.registry.state.users
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "newbie"}
 

@@ -24,7 +24,7 @@ def test_state_is_reset_between_tests_on_one_session_server(pytester: pytest.Pyt
 
         def test_second(npm_registry):
             assert not npm_registry.has_package("demo-pkg")
-            assert npm_registry.registry.users == {}
+            assert npm_registry.registry.state.users == {}
             assert len(npm_registry.journal) == 0
             assert npm_registry.auto_approve_web_auth is False
             assert abs(npm_registry.clock.now() - __import__("time").time()) < 5

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token
-from pytest_npm_registry.packaging import integrity_of, make_tarball, manifest_for, publish_document
+from pytest_npm_registry.domain.packaging import integrity_of, make_tarball, manifest_for, publish_document
 from tests.conftest import HttpAnswer, http
 
 NAME = "widget"
@@ -253,7 +253,7 @@ def test_invalid_package_name_is_refused(npm_registry: NpmRegistry, publisher: T
     answer = send(npm_registry, "PUT", path_of(name), token=publisher, data=encode(doc))
     assert_refused(answer, fragment)
     assert not npm_registry.has_package(name)
-    assert npm_registry.registry.packages == {}
+    assert npm_registry.registry.state.packages == {}
     assert_journaled(npm_registry, name, answer.status)
 
 

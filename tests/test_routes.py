@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from werkzeug.routing import Map, Rule
 
-from pytest_npm_registry import routes
-from pytest_npm_registry.routes import PackageNameConverter, Route, url_map
+from pytest_npm_registry.wire import routes
+from pytest_npm_registry.wire.routes import PackageNameConverter, Route, url_map
 
 
 def test_making_the_table_compiles_no_url_builder(monkeypatch: pytest.MonkeyPatch) -> None:

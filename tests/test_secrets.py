@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from pytest_npm_registry import NpmRegistry
-from pytest_npm_registry import models as models_module
-from pytest_npm_registry import otp as otp_module
+from pytest_npm_registry.domain import models as models_module
+from pytest_npm_registry.domain import otp as otp_module
 
 from .conftest import http
 
@@ -243,7 +243,7 @@ def test_passwords_and_tokens_are_stored_hashed(npm_registry: NpmRegistry) -> No
     )
     assert login.status == 200
     secrets = ["alice-Pw-7f3e9a1c", login.json()["token"], *(t.key for t in tokens)]
-    state = npm_registry.registry
+    state = npm_registry.registry.state
     stored = [s for name in vars(state) for s in walk(getattr(state, name)) if not name.startswith("_")]
     assert stored  # the walk saw the registry's state
     for secret in secrets:
@@ -258,7 +258,7 @@ def test_the_user_document_carries_nothing_derived_from_the_password(npm_registr
     npm_registry.add_user("alice", password="alice-Pw-7f3e9a1c")
     answer = http(npm_registry, "GET", "/-/user/org.couchdb.user:alice")  # anonymous
     assert answer.status == 200
-    digest = npm_registry.registry.users["alice"].password_hash
+    digest = npm_registry.registry.state.users["alice"].password_hash
     assert digest[:16] not in answer.body.decode()
 
 
@@ -308,5 +308,5 @@ def test_tokens_are_looked_up_by_hash_not_compared_as_text(npm_registry: NpmRegi
     comparison of secret text whose duration depends on how many leading characters match."""
     alice = npm_registry.add_user("alice")
     token = alice.create_token()
-    assert set(npm_registry.registry.tokens) == {token.record.key_hash}
-    assert token.key not in npm_registry.registry.tokens
+    assert set(npm_registry.registry.state.tokens) == {token.record.key_hash}
+    assert token.key not in npm_registry.registry.state.tokens

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import make_tarball, publish_document
+from pytest_npm_registry.api.clients import isolated_env, run_npm
 from pytest_npm_registry.cli import byte_size
-from pytest_npm_registry.clients import isolated_env, run_npm
-from pytest_npm_registry.packaging import manifest_for
+from pytest_npm_registry.domain.packaging import manifest_for
 from tests.conftest import HttpAnswer
 
 SEED = """
@@ -242,7 +242,7 @@ def test_seed_with_a_tarball_orgs_and_trust(npm_registry, tmp_path):
     package = npm_registry.package("@acme/lib")
     assert package.tarball("2.0.0") == (tmp_path / "lib.tgz").read_bytes()
     assert package.publish_requirement.value == "publish"
-    assert npm_registry.registry.trust["@acme/lib"][0].claims["repository"] == "acme/lib"
+    assert npm_registry.registry.state.trust["@acme/lib"][0].claims["repository"] == "acme/lib"
 
 
 def test_restart_from_storage_after_a_clean_stop(serve, seed_file, tmp_path):
@@ -374,12 +374,12 @@ def test_storage_keeps_every_part_of_the_registry_state(tmp_path):
         first.publish("demo-pkg", by="alice")
         assert http(first, "GET", "/demo-pkg/-/demo-pkg-1.0.0.tgz").status == 200
         first.server.storage.save(first.registry)
-        saved = repr(first.registry.state())
+        saved = repr(first.registry.data())
     second = NpmRegistry(storage=path)
     try:
         assert second.restored
-        assert len(second.registry.downloads["demo-pkg"]) == 1
-        assert repr(second.registry.state()) == saved
+        assert len(second.registry.state.downloads["demo-pkg"]) == 1
+        assert repr(second.registry.data()) == saved
     finally:
         second.close()
 
@@ -405,6 +405,6 @@ def test_a_download_is_saved_before_its_answer(tmp_path):
         assert http(first, "GET", "/demo-pkg/-/demo-pkg-1.0.0.tgz").status == 200
         second = NpmRegistry(storage=path)  # what a restart after a crash would read
         try:
-            assert len(second.registry.downloads["demo-pkg"]) == 1
+            assert len(second.registry.state.downloads["demo-pkg"]) == 1
         finally:
             second.close()

@@ -82,7 +82,7 @@ def test_exchanged_token_is_only_for_its_package(npm_registry, alice):
     token = _exchange(npm_registry, "demo-pkg", npm_registry.github_actions_env(REPO))
 
     from pytest_npm_registry import make_tarball, publish_document
-    from pytest_npm_registry.packaging import manifest_for
+    from pytest_npm_registry.domain.packaging import manifest_for
 
     doc = publish_document(manifest_for("other-pkg", "1.1.0"), make_tarball(manifest_for("other-pkg", "1.1.0")))
     other = http(npm_registry, "PUT", "/other-pkg", token=token, json_body=doc)
@@ -107,7 +107,7 @@ def _exchange(reg, package: str, env: dict[str, str]) -> str:
 
 def test_exchanged_token_expires_after_an_hour(npm_registry, alice, package_dir):
     from pytest_npm_registry import make_tarball, publish_document
-    from pytest_npm_registry.packaging import manifest_for
+    from pytest_npm_registry.domain.packaging import manifest_for
 
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
     token = _exchange(npm_registry, "demo-pkg", npm_registry.github_actions_env(REPO))
@@ -179,7 +179,7 @@ def test_npm_trust_cli_needs_2fa_and_refuses_bypass_tokens(npm_registry, alice):
     assert no_otp.error_code == "EOTP", no_otp
     ok = npm_registry.npm(*args, token=session, otp=alice.otp())
     assert ok.returncode == 0, ok
-    (config,) = npm_registry.registry.trust["demo-pkg"]
+    (config,) = npm_registry.registry.state.trust["demo-pkg"]
     assert (config.claims["repository"], config.claims["workflow_ref"], config.permissions) == (
         REPO,
         {"file": "release.yml"},
@@ -193,7 +193,7 @@ def test_npm_trust_cli_needs_2fa_and_refuses_bypass_tokens(npm_registry, alice):
     assert bypass.error_code == "E403"
     revoked = npm_registry.npm("trust", "revoke", "demo-pkg", "--id", config.id, token=session, otp=alice.otp())
     assert revoked.returncode == 0, revoked
-    assert npm_registry.registry.trust["demo-pkg"] == []
+    assert npm_registry.registry.state.trust["demo-pkg"] == []
 
 
 def test_exchange_refusals_over_http(npm_registry, alice):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_npm_registry import NpmRegistry, Token, User
-from pytest_npm_registry.packaging import integrity_of, make_tarball, manifest_for, publish_document
+from pytest_npm_registry.domain.packaging import integrity_of, make_tarball, manifest_for, publish_document
 from tests.conftest import _ABSENT, HttpAnswer, http
 
 JSON = "application/json"

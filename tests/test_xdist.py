@@ -10,7 +10,7 @@ import pytest
 SUITE = """
 import json, os, urllib.request
 import pytest
-from pytest_npm_registry.packaging import manifest_for, publish_document
+from pytest_npm_registry.domain.packaging import manifest_for, publish_document
 
 @pytest.mark.parametrize("n", range(200))
 def test_isolated(npm_registry, n):
@@ -21,7 +21,7 @@ def test_isolated(npm_registry, n):
     request = urllib.request.Request(npm_registry.url + name, data=body, method="PUT", headers={
         "authorization": f"Bearer {token.key}", "content-type": "application/json"})
     assert urllib.request.urlopen(request).status == 200
-    assert sorted(npm_registry.registry.packages) == [name]  # no other test's package
+    assert sorted(npm_registry.registry.state.packages) == [name]  # no other test's package
     assert [e.package for e in npm_registry.journal] == [name]
     npm_registry.assert_published(f"{name}@1.0.0", by="alice", credential="granular")
     seen = os.environ.get("SEEN_DIR")

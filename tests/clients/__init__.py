@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pytest_npm_registry.tools import install_tool
+from pytest_npm_registry.api.tools import install_tool
 
 CLIENTS = Path(__file__).resolve().parent
 

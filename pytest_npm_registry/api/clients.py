@@ -1,0 +1,268 @@
+"""Running the real npm CLI against the registry, isolated from the machine's own npm set-up.
+
+Every run gets its own user config, cache and HOME; nothing from the caller's ``npm_config_*``
+environment leaks in. By default there is no terminal, as in CI: npm never prompts, and an OTP
+challenge is final. With ``tty=True`` npm runs on a pseudo-terminal (stdin and stdout, which is
+what npm's ``otplease`` checks) and ``answers`` reply to its prompts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pytest_npm_registry.domain.errors import UsageError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+NPM_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
+#: What every run sets: no retries with 10-second back-offs (a deliberate 503 would cost 30 s),
+#: no update check, no funding banners, no colours, and a proxy on a closed loopback port so any
+#: attempt to reach a host other than the registry fails at once instead of leaving the machine.
+CLOSED_PROXY = "http://127.0.0.1:9/"
+LOOPBACK = "127.0.0.1,localhost,::1"
+BASE_CONFIG = {
+    "fetch-retries": "0",
+    "fetch-retry-mintimeout": "100",
+    "fetch-retry-maxtimeout": "200",
+    "update-notifier": "false",
+    "fund": "false",
+    "color": "false",
+    "progress": "false",
+    "proxy": CLOSED_PROXY,
+    "https-proxy": CLOSED_PROXY,
+    "noproxy": LOOPBACK,
+}
+_PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
+
+#: What to type at a prompt: text, or a callable computing it (``None`` types nothing). A callable
+#: taking one argument gets the regex match, so an answer can use what npm printed.
+Reply = str | Callable[[], str | None] | Callable[["re.Match[str]"], str | None]
+
+
+def _answer(reply: Reply, match: re.Match[str]) -> str | None:
+    if not callable(reply):
+        return reply
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in inspect.signature(reply).parameters.values() if p.kind in kinds]
+    if positional:
+        return reply(match)  # type: ignore[call-arg]
+    return reply()  # type: ignore[call-arg]
+
+
+class Keyed(Protocol):
+    """What carries a token secret: the fixture's ``Token``."""
+
+    @property
+    def key(self) -> str: ...
+
+
+def token_key(token: str | Keyed | None) -> str | None:
+    """The secret an ``.npmrc`` or an ``Authorization`` header needs: a token's ``key``, or the
+    string given."""
+    return token if token is None or isinstance(token, str) else token.key
+
+
+@dataclass
+class NpmResult:
+    """What one npm run did: exit code, output, and the ``npm error code`` it printed."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    tty: bool = False
+    transcript: list[str] = field(default_factory=list)
+
+    @property
+    def error_code(self) -> str | None:
+        """``EOTP``, ``E403``, ``ENEEDAUTH`` ... from ``npm error code X``; ``None`` on success."""
+        match = NPM_ERROR_CODE.search(self.stderr)
+        return match.group(1) if match else None
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The ``npm error ...`` lines, without the closing "A complete log ..." pointer."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if line.startswith("npm error") and "A complete log of this run" not in line
+        ]
+
+    @property
+    def notices(self) -> list[str]:
+        return [line[len("npm notice ") :] for line in self.stderr.splitlines() if line.startswith("npm notice ")]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    #: What ``__str__`` puts before ``args``: they are npm's arguments, without the executable.
+    program = "npm "
+
+    def __str__(self) -> str:
+        return (
+            f"$ {self.program}{' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
+            f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
+
+
+def npm_executable() -> str:
+    path = os.environ.get("PYTEST_NPM_REGISTRY_NPM") or shutil.which("npm")
+    if not path:
+        raise UsageError("npm is not on PATH: install Node.js and npm, or set PYTEST_NPM_REGISTRY_NPM")
+    return path
+
+
+def npmrc_text(registry_url: str, token: str | None, extra: Mapping[str, str] | None = None) -> str:
+    host = registry_url.split("://", 1)[1].rstrip("/")
+    lines = [f"registry={registry_url}"]
+    if token:
+        lines.append(f"//{host}/:_authToken={token}")
+    lines += [f"{k}={v}" for k, v in (extra or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment with nothing of the caller's npm configuration in it."""
+    env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
+    home = workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    globalconfig = workdir / "npmrc-global"
+    if not globalconfig.exists():
+        globalconfig.write_text("")
+    env.update(
+        {
+            "HOME": str(home),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "npm_config_userconfig": str(userconfig),
+            "npm_config_globalconfig": str(globalconfig),
+            "npm_config_cache": str(workdir / "cache"),
+            # npm's own proxy config does not reach every request (Sigstore's client ignores it);
+            # the standard variables do. Other hosts meet a closed loopback port: nothing leaves.
+            **dict.fromkeys(("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"), CLOSED_PROXY),
+            **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_npm(
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    tty: bool = False,
+    answers: Sequence[tuple[str, Reply]] = (),
+    timeout: float = 120.0,
+) -> NpmResult:
+    return run_process(
+        [npm_executable(), *args], list(args), env=env, cwd=cwd, tty=tty, answers=answers, timeout=timeout
+    )
+
+
+def run_process(
+    command: list[str],
+    shown: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    tty: bool,
+    answers: Sequence[tuple[str, Reply]],
+    timeout: float,
+) -> NpmResult:
+    """Run a client with no terminal (npm's CI path), or on a pty answering its prompts; the
+    result reports ``shown`` as its arguments."""
+    started = time.monotonic()
+    if tty:
+        return _run_on_pty(command, shown, env=env, cwd=cwd, answers=answers, timeout=timeout, started=started)
+    if answers:
+        raise UsageError("answers= needs tty=True: clients only prompt when stdin and stdout are terminals")
+    try:
+        proc = subprocess.run(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(
+            f"{' '.join(command)} did not finish within {timeout}s:\n{exc.stdout!r}\n{exc.stderr!r}"
+        ) from None
+    return NpmResult(shown, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def _run_on_pty(
+    command: list[str],
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | str | None,
+    answers: Sequence[tuple[str, Reply]],
+    timeout: float,
+    started: float,
+) -> NpmResult:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read() if proc.stderr else b""))
+    reader.start()
+    pending = [(re.compile(pattern), reply) for pattern, reply in answers]
+    screen = ""
+    consumed = 0  # the next prompt must appear after the one last answered
+    transcript: list[str] = []
+    deadline = started + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise UsageError(f"{' '.join(command)} did not finish within {timeout}s; screen so far:\n{screen}")
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    data = b""
+                if not data and proc.poll() is not None:
+                    break
+                screen += _ANSI.sub("", data.decode(errors="replace"))
+            elif proc.poll() is not None:
+                break
+            while pending and (match := pending[0][0].search(screen, consumed)):
+                pattern, reply = pending.pop(0)
+                text = _answer(reply, match)
+                transcript.append(f"{pattern.pattern} -> {text!r}")
+                consumed = len(screen)
+                if text is not None:
+                    os.write(master, (text + "\r").encode())  # Enter: raw-mode prompts read \r
+    finally:
+        os.close(master)
+        proc.wait()
+        reader.join()
+    return NpmResult(
+        args,
+        proc.returncode,
+        screen,
+        b"".join(stderr_chunks).decode(errors="replace"),
+        time.monotonic() - started,
+        tty=True,
+        transcript=transcript,
+    )

@@ -1,0 +1,320 @@
+"""Fault injection with names: ``reg.faults.fail_publishes(2, status=503)`` instead of handler plumbing.
+
+Every fault is a rule in one chain, served by a single pytest-httpserver permanent handler that
+matches every request. A rule either answers by itself (a 503, a 429) or passes the request on to
+the next rule and finally to the registry, and may act on the answer (close the connection half
+way, advance the clock). Handlers a test registers itself with pytest-httpserver's own API
+(``expect_oneshot_request`` ...) still come first, as pytest-httpserver users expect.
+
+npm retries 5xx and 429 answers (``fetch-retries``, 10 s back-off by default); ``reg.npm`` turns
+that off (``fetch-retries=0``), so a fault fails the npm run at once. Tools you run with
+``reg.env()`` get the same settings through the user config it writes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from pytest_npm_registry.domain.clock import check_span
+from pytest_npm_registry.domain.errors import UsageError
+from pytest_npm_registry.wire.responses import json_response
+from pytest_npm_registry.wire.routes import url_map
+from pytest_npm_registry.wire.server import TRUNCATE_HEADER, RegistryServer
+
+#: ``request.environ`` key naming the fault that acted on a request (read by the failure report).
+FAULT_KEY = "npm_registry.fault"
+
+Next = Callable[[Request], Response]
+PathMatch = str | re.Pattern[str] | None
+
+
+_ROUTES = url_map.bind("registry")
+
+
+def published_name(request: Request) -> str | None:
+    """The package of ``PUT /<name>`` or ``PUT /@scope/name`` (what the route table sends to the
+    publish endpoint); None for any other request."""
+    if request.method != "PUT":
+        return None
+    try:
+        endpoint, values = _ROUTES.match(request.path, method="PUT")
+    except HTTPException:  # no route: not a publish
+        return None
+    return str(values["name"]) if endpoint == "package" else None
+
+
+def is_publish(request: Request) -> bool:
+    return published_name(request) is not None
+
+
+@dataclass(eq=False)
+class Fault:
+    """One injected fault. ``hits`` counts the requests it acted on; ``remaining`` is ``None`` for
+    a fault that never runs out."""
+
+    label: str
+    remaining: int | None
+    matches: Callable[[Request], bool]
+    handle: Callable[[Request, Next], Response]
+    hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def claim(self, request: Request) -> bool:
+        """Take one use of this fault for ``request`` if it applies (thread-safe)."""
+        if not self.matches(request):
+            return False
+        with self._lock:
+            if self.remaining is not None:
+                if self.remaining <= 0:
+                    return False
+                self.remaining -= 1
+            self.hits += 1
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+def _matcher(
+    method: str | None, path: PathMatch, extra: Callable[[Request], bool] | None = None
+) -> Callable[[Request], bool]:
+    def matches(request: Request) -> bool:
+        if method is not None and request.method != method.upper():
+            return False
+        if isinstance(path, str) and request.path != path:
+            return False
+        if isinstance(path, re.Pattern) and not path.search(request.path):
+            return False
+        return extra is None or extra(request)
+
+    return matches
+
+
+def mark(request: Request, label: str) -> None:
+    """Note on the request that a fault acted on it: the failure report shows it beside the line."""
+    request.environ.setdefault(FAULT_KEY, []).append(label)
+
+
+def _error(status: int, message: str | None, retry_after: float | None) -> Response:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return json_response({"error": message or f"{phrase} (fault injected by the test)"}, status, headers)
+
+
+#: The longest ``delay``: an hour is slower than any registry a client would wait for.
+MAX_DELAY = 3600.0
+
+
+class Faults:
+    """The faults injected into one registry; reach it as ``reg.faults``.
+
+    Faults last until they run out (``times``) or the registry is reset, which drops them all.
+    """
+
+    def __init__(self, server: RegistryServer) -> None:
+        self._server = server
+        self._rules: list[Fault] = []
+        self._lock = threading.Lock()
+        self._handler: RequestHandler | None = None
+
+    # -- the chain ---------------------------------------------------------------------------------
+
+    def _add(self, fault: Fault) -> Fault:
+        with self._lock:
+            if self._handler is None or self._handler not in self._server.handlers:
+                # First fault, or the registry was reset (server.clear() dropped our handler).
+                self._rules = []
+                self._handler = self._server.expect_request(re.compile(""), method=METHOD_ALL)
+                self._handler.respond_with_handler(self._dispatch)
+            self._rules.append(fault)
+        return fault
+
+    def _dispatch(self, request: Request) -> Response:
+        with self._lock:
+            rules = list(self._rules)
+        return self._run(rules, 0, request)
+
+    def _run(self, rules: list[Fault], index: int, request: Request) -> Response:
+        for position in range(index, len(rules)):
+            rule = rules[position]
+            if rule.claim(request):
+                return rule.handle(request, self._next(rules, position + 1))
+        return self._server.app(request)
+
+    def _next(self, rules: list[Fault], index: int) -> Next:
+        return lambda request: self._run(rules, index, request)
+
+    @property
+    def active(self) -> list[Fault]:
+        """The faults still in force, in the order they are tried."""
+        with self._lock:
+            if self._handler is None or self._handler not in self._server.handlers:
+                return []
+            return [rule for rule in self._rules if not rule.exhausted]
+
+    def clear(self) -> None:
+        """Remove every injected fault; requests go straight to the registry again."""
+        with self._lock:
+            self._rules = []
+
+    # -- the faults --------------------------------------------------------------------------------
+
+    def fail_publishes(
+        self,
+        times: int = 1,
+        *,
+        status: int = 503,
+        retry_after: float | None = None,
+        error: str | None = None,
+        package: str | None = None,
+    ) -> Fault:
+        """Answer the next ``times`` publishes (of ``package``, or of any package) with ``status``
+        and a JSON ``error``, plus ``Retry-After`` if given. The registry never sees them."""
+        _positive(times, "times")
+
+        def extra(request: Request) -> bool:
+            return (name := published_name(request)) is not None and package in (None, name)
+
+        label = f"fail_publishes status={status}" + (f" package={package}" if package else "")
+
+        def handle(request: Request, _forward: Next) -> Response:
+            mark(request, label)
+            return _error(status, error, retry_after)
+
+        return self._add(Fault(label, times, extra, handle))
+
+    def fail_requests(
+        self,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        path: PathMatch = None,
+        status: int = 503,
+        retry_after: float | None = None,
+        error: str | None = None,
+    ) -> Fault:
+        """Like :meth:`fail_publishes` for any request: ``path`` is exact (``/-/whoami``) or a regex."""
+        _positive(times, "times")
+        label = f"fail_requests {method or '*'} {_describe(path)} status={status}"
+
+        def handle(request: Request, _forward: Next) -> Response:
+            mark(request, label)
+            return _error(status, error, retry_after)
+
+        return self._add(Fault(label, times, _matcher(method, path), handle))
+
+    def delay(
+        self, seconds: float, *, method: str | None = None, path: PathMatch = None, times: int | None = None
+    ) -> Fault:
+        """Hold matching requests ``seconds`` before the registry answers (a slow registry); every
+        request unless ``method`` / ``path`` / ``times`` narrow it."""
+        if not (0 <= seconds <= MAX_DELAY):  # NaN fails too: time.sleep would raise in the server thread
+            raise UsageError(f"delay(seconds={seconds}): give a latency from 0 to {MAX_DELAY:g} seconds")
+
+        label = f"delay {seconds:g}s"
+
+        def handle(request: Request, forward: Next) -> Response:
+            mark(request, label)
+            time.sleep(seconds)
+            return forward(request)
+
+        return self._add(Fault(label, times, _matcher(method, path), handle))
+
+    def drop_connection(
+        self, times: int = 1, *, method: str | None = None, path: PathMatch = None, after_bytes: int | None = None
+    ) -> Fault:
+        """Let the registry act on the request, then hang up: before the status line (default; npm
+        sees a reset socket), or after announcing the whole body and sending ``after_bytes`` of it
+        (a truncated packument). What a proxy or load balancer dying mid-response looks like.
+
+        The registry has acted (a publish is stored), so this also tests what a release script
+        does when it cannot know whether its write went through."""
+        _positive(times, "times")
+        if after_bytes is not None and after_bytes < 0:
+            raise UsageError(f"after_bytes={after_bytes}: give a byte count, or None to hang up before any byte")
+        label = "drop_connection " + ("before the response" if after_bytes is None else f"after {after_bytes} bytes")
+
+        def handle(request: Request, forward: Next) -> Response:
+            response = forward(request)
+            mark(request, label)
+            response.headers[TRUNCATE_HEADER] = str(-1 if after_bytes is None else after_bytes)
+            return response
+
+        return self._add(Fault(label, times, _matcher(method, path), handle))
+
+    def throttle_otp_failures(self, after: int, *, retry_after: float = 60, status: int = 429) -> Fault:
+        """After ``after`` requests whose OTP the registry refused (401 with an ``npm-otp`` header),
+        answer every later request that carries an OTP with ``status`` (429 Too Many Requests) and
+        ``Retry-After``, as a registry rate-limiting OTP guesses would."""
+        _positive(after, "after")
+        failures = 0
+        lock = threading.Lock()
+
+        def handle(request: Request, forward: Next) -> Response:
+            nonlocal failures
+            with lock:
+                throttled = failures >= after
+            if throttled:
+                mark(request, f"throttle_otp_failures: {after} OTP failures, throttled")
+                return _error(status, f"Too many failed one-time passwords: retry in {retry_after:g} s", retry_after)
+            response = forward(request)
+            if response.status_code == 401:
+                with lock:
+                    failures += 1
+                    count = failures
+                mark(request, f"throttle_otp_failures: OTP failure {count} of {after}")
+            return response
+
+        return self._add(Fault(f"throttle_otp_failures after={after}", None, lambda r: "npm-otp" in r.headers, handle))
+
+    def advance_clock_after_publish(self, seconds: float, *, times: int | None = None) -> Fault:
+        """Move the registry clock ``seconds`` forward after each publish the registry answers: a
+        monorepo release publishing package after package with one ``--otp`` outlives the code."""
+        check_span(seconds, "advance_clock_after_publish")
+
+        def handle(request: Request, forward: Next) -> Response:
+            response = forward(request)
+            self._server.registry.clock.advance(seconds)
+            mark(request, f"then clock +{seconds:g}s")
+            return response
+
+        return self._add(Fault(f"advance_clock_after_publish {seconds:g}s", times, is_publish, handle))
+
+
+def _positive(value: int, name: str) -> None:
+    if value < 1:
+        raise UsageError(f"{name}={value}: give a count of at least 1")
+
+
+def _describe(path: PathMatch) -> str:
+    if path is None:
+        return "*"
+    return path if isinstance(path, str) else f"/{path.pattern}/"
+
+
+class FaultsMixin:
+    """``reg.faults`` on :class:`~pytest_npm_registry.NpmRegistry`."""
+
+    server: RegistryServer
+
+    @property
+    def faults(self) -> Faults:
+        """Inject failures: ``reg.faults.fail_publishes(2, status=503, retry_after=10)``,
+        ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``."""
+        faults: Faults | None = self.__dict__.get("_faults")
+        if faults is None or faults._server is not self.server:
+            faults = self.__dict__["_faults"] = Faults(self.server)
+        return faults

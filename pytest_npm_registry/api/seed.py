@@ -1,0 +1,329 @@
+"""Seed files: the starting state of a registry, in TOML, for pipelines not written in Python.
+
+```toml
+policy = "current"
+
+[[users]]
+name = "maintainer"
+tfa = "auth-and-writes"
+totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"   # fixed, so a CI script can compute codes
+
+[[tokens]]
+user = "maintainer"
+key = "npm_ci000000000000000000000000000000000"   # fixed, so .npmrc files can be committed
+bypass_2fa = true
+packages = ["fauxauth"]
+
+[[orgs]]
+name = "acme"
+owner = "maintainer"
+members = { bot = "developer" }
+
+[[packages]]
+name = "fauxauth"
+versions = ["1.0.0", "1.1.0"]       # generated, or [{ version = "1.0.0", tarball = "dist/x.tgz" }]
+maintainers = ["maintainer"]
+requirement = "automation"
+
+[[trust]]
+package = "fauxauth"
+github = { repository = "acme/fauxauth", workflow = "release.yml" }
+```
+
+A mistake is reported with the file, the line and the field: ``seed.toml:7: users[0].tfa: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_npm_registry.domain.errors import BadRequest, RegistryError, UsageError
+from pytest_npm_registry.domain.models import Permission, Team
+from pytest_npm_registry.domain.packaging import manifest_for, publish_document
+
+if TYPE_CHECKING:
+    from .registry import NpmRegistry
+
+_SECTIONS = {
+    "users": {"name", "password", "email", "tfa", "totp_secret", "paid", "challenge", "security_key"},
+    "tokens": {
+        "user",
+        "kind",
+        "key",
+        "read_only",
+        "stage_only",
+        "bypass_2fa",
+        "packages",
+        "scopes",
+        "cidr",
+        "expires_in_days",
+        "name",
+        "description",
+        "orgs",
+    },
+    "orgs": {"name", "owner", "members", "paid", "teams"},
+    "packages": {"name", "versions", "maintainers", "publisher", "access", "requirement", "dist_tags", "description"},
+    "trust": {"package", "github", "gitlab", "circleci", "permissions"},
+}
+
+
+class SeedError(UsageError):
+    """A seed file that cannot be applied; the message names the file, line and field."""
+
+
+class _Located:
+    """Finds the line of ``[[section]]`` number ``index`` and of a field inside it."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+
+    def line_of(self, section: str | None, index: int | None = None, field: str | None = None) -> int:
+        start, end = 0, len(self.lines)
+        if section is not None:
+            headers = [i for i, line in enumerate(self.lines) if re.match(rf"\s*\[\[{re.escape(section)}\]\]", line)]
+            if index is not None and index < len(headers):
+                start = headers[index]
+                following = [i for i, line in enumerate(self.lines) if i > start and re.match(r"\s*\[", line)]
+                end = following[0] if following else len(self.lines)
+        if field is not None:
+            for i in range(start, end):
+                if re.match(rf"\s*\"?{re.escape(field)}\"?\s*=", self.lines[i]):
+                    return i + 1
+        return start + 1
+
+    def error(
+        self, message: str, section: str | None = None, index: int | None = None, field: str | None = None
+    ) -> SeedError:
+        where = f"{section}[{index}]" if section is not None and index is not None else section or ""
+        if field:
+            where = f"{where}.{field}" if where else field
+        line = self.line_of(section, index, field)
+        return SeedError(f"{self.source}:{line}: {where + ': ' if where else ''}{message}")
+
+
+def load_seed(path: Path | str) -> tuple[dict[str, Any], _Located]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SeedError(f"{path}: cannot read the seed file ({exc.strerror})") from None
+    located = _Located(str(path), text)
+    try:
+        data = tomllib.loads(text) if path.suffix != ".json" else json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise SeedError(f"{path}:{match.group(1) if match else '?'}: invalid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SeedError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    return data, located
+
+
+def apply_seed_file(reg: NpmRegistry, path: Path | str) -> dict[str, list[Any]]:
+    data, located = load_seed(path)
+    return apply_seed(reg, data, located, base=Path(path).parent)
+
+
+def apply_seed(
+    reg: NpmRegistry, data: Any, located: _Located | None = None, *, base: Path | None = None
+) -> dict[str, list[Any]]:
+    """Create what ``data`` describes, in order: policy, users, orgs, packages, tokens, trust.
+    All of it, or on an error none of it (the registry is as it was).
+
+    Returns what was made (users and tokens, for printing ``.npmrc`` lines).
+    """
+    # Tried on a copy first, so a mistake in any section leaves this registry untouched, and the
+    # records a test holds stay the registry's own. The lock keeps requests out in between.
+    from pytest_npm_registry.wire.server import RegistryServer  # noqa: PLC0415 - and the server, through the app
+
+    from .registry import NpmRegistry  # noqa: PLC0415 - the facade imports this module
+
+    with reg.registry.exclusive():
+        trial = NpmRegistry(reg.policy, server=RegistryServer())
+        trial.registry.copy_from(reg.registry)
+        _apply(trial, data, located, base)
+        return _apply(reg, data, located, base)
+
+
+def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | None) -> dict[str, list[Any]]:
+    located = located or _Located("<seed>", json.dumps(data, indent=1) if isinstance(data, dict) else "")
+    if not isinstance(data, dict):
+        raise located.error("a seed is a table (TOML) or an object (JSON)")
+    unknown = set(data) - {"policy", *_SECTIONS}
+    if unknown:
+        raise located.error(f"unknown section(s) {sorted(unknown)}; use policy, {', '.join(_SECTIONS)}")
+    if "policy" in data:
+        try:
+            reg.registry.reset(str(data["policy"]))  # the registry's state only: settings and faults stay
+        except UsageError as exc:
+            raise located.error(str(exc), field="policy") from None
+    made: dict[str, list[Any]] = {"users": [], "tokens": []}
+    for section in ("users", "orgs", "packages", "tokens", "trust"):
+        entries = data.get(section, [])
+        if not isinstance(entries, list):
+            raise located.error(f"use [[{section}]] tables", section)
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise located.error("expected a table", section, index)
+            extra = set(entry) - _SECTIONS[section]
+            if extra:
+                field = sorted(extra)[0]
+                raise located.error(
+                    f"unknown field; known: {', '.join(sorted(_SECTIONS[section]))}", section, index, field
+                )
+            try:
+                made_one = _APPLY[section](reg, entry, base or Path.cwd())
+            except _FieldError as exc:
+                raise located.error(exc.message, section, index, exc.field) from None
+            except (UsageError, RegistryError, ValueError, TypeError, KeyError) as exc:
+                raise located.error(_message(exc), section, index, _guess_field(exc, entry)) from None
+            if section in made:
+                made[section].append(made_one)
+    return made
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, RegistryError):
+        return exc.message
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)
+
+
+def _guess_field(exc: Exception, entry: dict[str, Any]) -> str | None:
+    if isinstance(exc, KeyError):
+        return None
+    text = str(exc)
+    # The field whose value the message quotes, else the one it names.
+    quoted = [key for key in entry if repr(entry[key]) in text]
+    if quoted:
+        return max(quoted, key=lambda key: len(repr(entry[key])))
+    return next((key for key in entry if key in text), None)
+
+
+def _require(entry: dict[str, Any], field: str, kind: type = str) -> Any:
+    if field not in entry:
+        raise _FieldError(field, "is required")
+    if not isinstance(entry[field], kind):
+        raise _FieldError(field, f"must be a {kind.__name__}")
+    return entry[field]
+
+
+def _user(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+    del base
+    options = {k: v for k, v in entry.items() if k != "name"}
+    return reg.add_user(_require(entry, "name"), **options)
+
+
+def _token(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+    del base
+    user = reg.user(_require(entry, "user"))
+    options = {k: v for k, v in entry.items() if k != "user"}
+    if "key" in options and not re.fullmatch(r"npm_[A-Za-z0-9]{36}", str(options["key"])):
+        raise _FieldError("key", "a token key looks like npm_ and 36 letters or digits")
+    return user.create_token(**options)
+
+
+def _org(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+    del base
+    teams = entry.get("teams", [])
+    org = reg.add_org(
+        _require(entry, "name"),
+        owner=_require(entry, "owner"),
+        members=entry.get("members"),
+        paid=entry.get("paid", False),
+    )
+    for team in teams if isinstance(teams, list) else []:
+        name = str(team.get("name", ""))
+        if not name:
+            raise _FieldError("teams", "each team needs a name")
+        members = set(team.get("members", []))
+        org.teams.setdefault(name, Team(name)).members |= members
+        for package, permission in (team.get("grants") or {}).items():
+            org.teams[name].grants[package] = Permission(permission)
+    return org
+
+
+def _package(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+    name = _require(entry, "name")
+    maintainers = entry.get("maintainers") or []
+    publisher = entry.get("publisher") or (maintainers[0] if maintainers else None)
+    if not publisher:
+        raise _FieldError("maintainers", "a package needs at least one maintainer (or a publisher)")
+    versions = entry.get("versions", ["1.0.0"])
+    if not isinstance(versions, list) or not versions:
+        raise _FieldError(
+            "versions", 'a list of versions, like ["1.0.0"] or [{ version = "1.0.0", tarball = "x.tgz" }]'
+        )
+    view = None
+    for spec in versions:
+        if isinstance(spec, str):
+            view = reg.publish(
+                name,
+                spec,
+                by=publisher,
+                access=entry.get("access"),
+                description=entry.get("description", f"{name} package"),
+            )
+            continue
+        if not isinstance(spec, dict) or "version" not in spec:
+            raise _FieldError("versions", "each version is a string or a table with version (and tarball)")
+        view = _publish_tarball(reg, name, spec, publisher=publisher, access=entry.get("access"), base=base)
+    for maintainer in maintainers:
+        if maintainer != publisher:
+            reg.user(maintainer)
+            reg.registry.orgs.add_maintainer(name, maintainer)
+    if "requirement" in entry:
+        reg.set_publish_requirement(name, entry["requirement"])
+    for tag, version in (entry.get("dist_tags") or {}).items():
+        try:
+            reg.registry.publishing.seed_dist_tag(name, tag, version)
+        except BadRequest as exc:
+            raise _FieldError("dist_tags", exc.message) from None
+    return view
+
+
+def _publish_tarball(
+    reg: NpmRegistry, name: str, spec: dict[str, Any], *, publisher: str, access: str | None, base: Path
+) -> Any:
+    path = base / str(spec.get("tarball", ""))
+    if "tarball" not in spec or not path.is_file():
+        raise _FieldError("versions", f"tarball {spec.get('tarball')!r} not found (relative to {base})")
+    data = path.read_bytes()
+    try:
+        with tarfile.open(path) as tar:
+            member = tar.extractfile("package/package.json")
+            manifest = json.loads(member.read()) if member else manifest_for(name, spec["version"])
+    except (tarfile.TarError, KeyError, json.JSONDecodeError):
+        raise _FieldError("versions", f"{path} is not an npm tarball with package/package.json") from None
+    if manifest.get("name") != name or manifest.get("version") != spec["version"]:
+        raise _FieldError("versions", f"{path} holds {manifest.get('name')}@{manifest.get('version')}")
+    document = publish_document(manifest, data, access=access or ("public" if name.startswith("@") else None))
+    reg.registry.publishing.seed(name, document, maintainer=publisher)
+    return reg.package(name)
+
+
+def _trust(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+    del base
+    return reg.trust(
+        _require(entry, "package"),
+        github=entry.get("github"),
+        gitlab=entry.get("gitlab"),
+        circleci=entry.get("circleci"),
+        permissions=tuple(entry.get("permissions", ["createPackage"])),
+    )
+
+
+_APPLY = {"users": _user, "tokens": _token, "orgs": _org, "packages": _package, "trust": _trust}

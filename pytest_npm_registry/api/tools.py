@@ -1,0 +1,346 @@
+"""Other clients than npm: pnpm and yarn berry runners, and installing release tools for a test.
+
+``reg.pnpm(...)`` and ``reg.yarn(...)`` work like ``reg.npm(...)``: an isolated configuration
+pointing at the registry (pnpm reads npm's user config; yarn gets ``YARN_*`` variables and a
+``.yarnrc.yml`` in its private HOME), no terminal unless ``tty=True``, nothing reaching a host other
+than loopback. The tools themselves are not bundled: :func:`install_tool` installs a folder holding a
+``package.json`` and ``package-lock.json`` (``npm ci``, from the public registry) into a cache keyed
+by the lock file, once per machine, and returns its ``node_modules/.bin``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_npm_registry.domain.errors import UsageError
+
+from .clients import NPM_ERROR_CODE, NpmResult, Reply, run_process, token_key
+
+if TYPE_CHECKING:
+    from .registry import TokenLike
+
+#: Where installed tools are kept between runs (``PYTEST_NPM_REGISTRY_TOOLS_CACHE`` overrides it).
+DEFAULT_TOOLS_CACHE = Path.home() / ".cache" / "pytest-npm-registry" / "clients"
+#: The real registry, for installing the tools (never the mock).
+PUBLIC_REGISTRY = "https://registry.npmjs.org/"
+
+_PNPM_ERROR = re.compile(r"\b(ERR_PNPM_[A-Z0-9_]+)")
+_YARN_ERROR = re.compile(r"➤ (YN(?!0000)\d{4}): (.*)")
+
+
+# -- installing tools -------------------------------------------------------------------------------
+
+
+def tools_cache() -> Path:
+    return Path(os.environ.get("PYTEST_NPM_REGISTRY_TOOLS_CACHE") or DEFAULT_TOOLS_CACHE)
+
+
+def lock_key(lock_dir: Path) -> str:
+    """A short hash of the folder's ``package.json`` and ``package-lock.json`` (and the Node major)."""
+    digest = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        digest.update((lock_dir / name).read_bytes())
+    digest.update(_node_major().encode())
+    return digest.hexdigest()[:16]
+
+
+def _node_major() -> str:
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "no-node"
+    return out.strip().split(".")[0]
+
+
+def install_tool(lock_dir: Path | str, *, cache: Path | None = None, npmrc: Path | None = None) -> Path:
+    """``npm ci`` the tool described by ``lock_dir`` into the cache (once) and return its ``.bin``.
+
+    The cache folder is ``<cache>/<folder name>-<hash of the lock file>``: a changed lock file
+    installs afresh, an unchanged one costs nothing. Parallel test processes (xdist workers) wait
+    for each other on a file lock. ``npmrc`` is the npm config for the install (default: the public
+    registry, no audit): the caller's own npm configuration is not read.
+    """
+    lock_dir = Path(lock_dir)
+    if not (lock_dir / "package-lock.json").is_file():
+        raise UsageError(f"{lock_dir} has no package-lock.json: run `npm install --package-lock-only` there")
+    root = cache or tools_cache()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{lock_dir.name}-{lock_key(lock_dir)}"
+    marker = target / ".installed"
+    with (root / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _npm_ci(lock_dir, target, root, npmrc)
+            marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    return target / "node_modules" / ".bin"
+
+
+def _npm_ci(lock_dir: Path, target: Path, root: Path, npmrc: Path | None) -> None:
+    staging = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.mkdir()
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(lock_dir / name, staging / name)
+    config = npmrc or root / "install.npmrc"
+    if npmrc is None:
+        config.write_text(f"registry={PUBLIC_REGISTRY}\naudit=false\nfund=false\nupdate-notifier=false\n")
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
+    env.update({"npm_config_userconfig": str(config), "npm_config_cache": str(root / "npm-cache")})
+    proc = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=staging,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise UsageError(f"installing {lock_dir.name} failed (npm ci in {staging}):\n{proc.stdout}{proc.stderr}")
+    staging.rename(target)
+
+
+# -- running clients ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ToolResult(NpmResult):
+    """What a pnpm, yarn or release-tool run did. ``error_code`` reads npm's ``npm error code X``
+    (pnpm and most release tools run npm underneath), then ``ERR_PNPM_*``, then yarn's ``YN0000``."""
+
+    program = ""  # args is the whole command
+
+    @property
+    def error_code(self) -> str | None:
+        for pattern in (NPM_ERROR_CODE, _PNPM_ERROR, _YARN_ERROR):
+            if match := pattern.search(self.output):
+                return match.group(1)
+        return None
+
+    @property
+    def yarn_errors(self) -> list[str]:
+        """Yarn's error lines without the ``➤ YN0000:`` prefix, e.g. ``The registry requires ...``."""
+        return [m.group(2).strip() for m in _YARN_ERROR.finditer(self.stdout) if m.group(1) != "YN0000"]
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+#: A git identity for the repositories release tools commit and tag in (HOME is private).
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Release Bot",
+    "GIT_AUTHOR_EMAIL": "release-bot@example.com",
+    "GIT_COMMITTER_NAME": "Release Bot",
+    "GIT_COMMITTER_EMAIL": "release-bot@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+#: Yarn reads no ``.npmrc``: everything comes from ``YARN_*`` variables and this home rc file. The
+#: network is off except for loopback, so nothing leaves the machine.
+_YARNRC = """\
+enableNetwork: false
+networkSettings:
+  "127.0.0.1":
+    enableNetwork: true
+  "localhost":
+    enableNetwork: true
+enableTelemetry: false
+"""
+
+
+def run_command(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | str,
+    tty: bool = False,
+    answers: Sequence[tuple[str, Reply]] = (),
+    timeout: float = 180.0,
+) -> ToolResult:
+    """Run any client as ``reg.npm`` runs npm: no terminal, or a pty answering prompts."""
+    done = run_process(list(command), list(command), env=dict(env), cwd=cwd, tty=tty, answers=answers, timeout=timeout)
+    return ToolResult(**vars(done))
+
+
+def _executable(name: str, bin_dir: Path | str | None) -> str:
+    if bin_dir is not None:
+        return str(Path(bin_dir) / name)
+    found = os.environ.get(f"PYTEST_NPM_REGISTRY_{name.upper()}") or shutil.which(name)
+    if not found:
+        raise UsageError(
+            f"{name} is not on PATH: install it, set PYTEST_NPM_REGISTRY_{name.upper()}, or pass bin_dir="
+            f"install_tool(<folder with its package-lock.json>)"
+        )
+    return found
+
+
+class ToolsMixin:
+    """``reg.pnpm(...)``, ``reg.yarn(...)`` and ``reg.run_tool(...)`` on the registry facade."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def url(self) -> str: ...
+
+        @property
+        def workdir(self) -> Path: ...
+
+    if TYPE_CHECKING:
+
+        def env(self, token: TokenLike = None, **config: str) -> dict[str, str]: ...
+
+    def tool_env(
+        self, token: TokenLike = None, *, bin_dirs: Sequence[Path | str] = (), env: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """``reg.env(token)`` plus ``bin_dirs`` first on PATH, a git identity, and ``env``."""
+        environment = self.env(token)
+        environment.update(GIT_ENV)
+        # What `npm run release` exports to the scripts it runs; changesets reads the registry only
+        # from here (otherwise it asks registry.npmjs.org, which the loopback proxy refuses).
+        environment["npm_config_registry"] = self.url
+        # Some tools (np) read `git config user.name` rather than trusting GIT_AUTHOR_*.
+        gitconfig = Path(environment["HOME"]) / ".gitconfig"
+        if not gitconfig.exists():
+            name, email = GIT_ENV["GIT_AUTHOR_NAME"], GIT_ENV["GIT_AUTHOR_EMAIL"]
+            gitconfig.write_text(f"[user]\n\tname = {name}\n\temail = {email}\n")
+        path = [str(d) for d in bin_dirs] + [environment.get("PATH", os.defpath)]
+        environment["PATH"] = os.pathsep.join(path)
+        environment.update(env or {})
+        return environment
+
+    def run_tool(
+        self,
+        *command: str,
+        token: TokenLike = None,
+        cwd: Path | str,
+        bin_dirs: Sequence[Path | str] = (),
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        answers: Sequence[tuple[str, Reply]] = (),
+        timeout: float = 180.0,
+    ) -> ToolResult:
+        """Run a release tool (``semantic-release``, ``lerna`` ...) against this registry: npm's
+        isolated config with ``token``, ``bin_dirs`` first on PATH, no terminal unless ``tty``."""
+        environment = self.tool_env(token, bin_dirs=bin_dirs, env=env)
+        return run_command(command, env=environment, cwd=cwd, tty=tty, answers=answers, timeout=timeout)
+
+    def pnpm(
+        self,
+        *args: str,
+        token: TokenLike = None,
+        cwd: Path | str | None = None,
+        otp: str | None = None,
+        bin_dir: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        answers: Sequence[tuple[str, Reply]] = (),
+        timeout: float = 180.0,
+    ) -> ToolResult:
+        """Run pnpm with npm's isolated user config (pnpm reads ``npm_config_userconfig``).
+
+        pnpm 10 publishes by packing the tarball itself and running ``npm publish <tarball>``.
+        """
+        argv = [_executable("pnpm", bin_dir), *args] + ([f"--otp={otp}"] if otp else [])
+        environment = self.tool_env(token, env=env)
+        return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+
+    def yarn_env(self, token: TokenLike = None) -> dict[str, str]:
+        """Environment for yarn berry: registry, token, plain-HTTP allowance for loopback, no
+        telemetry, private global folder; ``~/.yarnrc.yml`` (private HOME) turns off the network
+        except for loopback. Without a token, what ``yarn npm login`` stored in that file is used."""
+        environment = self.tool_env(None)
+        home = Path(environment["HOME"])
+        rc = home / ".yarnrc.yml"
+        if not rc.exists():
+            rc.write_text(_YARNRC)
+        environment.update(
+            {
+                "YARN_NPM_REGISTRY_SERVER": self.url.rstrip("/"),
+                "YARN_UNSAFE_HTTP_WHITELIST": "127.0.0.1",
+                "YARN_ENABLE_TELEMETRY": "0",
+                "YARN_ENABLE_PROGRESS_BARS": "0",
+                "YARN_ENABLE_COLORS": "0",
+                "YARN_ENABLE_HYPERLINKS": "0",
+                "YARN_ENABLE_GLOBAL_CACHE": "0",
+                "YARN_GLOBAL_FOLDER": str(self.workdir / "yarn-global"),
+                "YARN_CACHE_FOLDER": str(self.workdir / "yarn-cache"),
+            }
+        )
+        key = token_key(token)
+        if key:
+            environment["YARN_NPM_AUTH_TOKEN"] = key
+        return environment
+
+    def yarn(
+        self,
+        *args: str,
+        token: TokenLike = None,
+        cwd: Path | str | None = None,
+        otp: str | None = None,
+        bin_dir: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        answers: Sequence[tuple[str, Reply]] = (),
+        timeout: float = 180.0,
+    ) -> ToolResult:
+        """Run yarn berry (``yarn npm publish``, ``yarn npm whoami``, ``yarn npm login``) against
+        this registry. ``otp`` adds ``--otp=<code>``."""
+        executable = _executable("yarn", bin_dir)
+        argv = [executable, *args] + ([f"--otp={otp}"] if otp else [])
+        environment = self.yarn_env(token)
+        environment.update(env or {})
+        return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+
+
+# -- git repositories for release tools --------------------------------------------------------------
+
+
+def git(cwd: Path | str, *args: str) -> str:
+    """Run git in ``cwd`` with the release bot's identity and no system or user config; return stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_ENV)
+    env["HOME"] = str(Path(cwd).resolve().parent)  # no ~/.gitconfig of the caller's
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise UsageError(f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def init_git_repo(path: Path | str, files: Mapping[str, str], *, message: str = "feat: initial release") -> Path:
+    """A repository at ``path`` holding ``files``, one commit on ``main``, pushed to a bare
+    ``origin`` beside it (``<path>.git``): what release tools tag and push to, with no host involved.
+    Returns the bare remote's path."""
+    repo = Path(path)
+    remote = repo.with_name(repo.name + ".git")
+    git(repo.parent, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_files(repo, files, message)
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "--quiet", "--set-upstream", "origin", "main")
+    return remote
+
+
+def commit_files(repo: Path | str, files: Mapping[str, str], message: str) -> str:
+    """Write ``files`` (relative paths) into ``repo`` and commit them; returns the commit hash."""
+    for relative, text in files.items():
+        target = Path(repo) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", message)
+    return git(repo, "rev-parse", "HEAD").strip()

@@ -1,0 +1,141 @@
+"""Accounts: users, tokens, who a request is, and second factors (TOTP, recovery codes, web 2FA)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from .accounts import Accounts
+from .errors import (
+    InvalidOtp,
+    NotFound,
+    OtpRequired,
+    WebAuthAnswered,
+    WebAuthRequired,
+)
+from .models import (
+    Call,
+    ChallengeStyle,
+    Operation,
+    OtpPath,
+    Principal,
+    WebAuthSession,
+)
+from .otp import check_second_factor, new_web_otp
+from .state import Record, RegistryState
+
+
+class Challenges:
+    """Second factors: TOTP and recovery codes, emailed codes, web 2FA sessions."""
+
+    def __init__(self, state: RegistryState, accounts: Accounts) -> None:
+        self.state = state
+        self.accounts = accounts
+
+    def second_factor(self, call: Call, rec: Record, what: str, reason: str) -> OtpPath:
+        """Verify the OTP the call carries, or raise the challenge the client understands, for the
+        operation ``rec`` records on behalf of its principal."""
+        assert rec.principal is not None
+        assert rec.operation is not None
+        with self.state.lock:  # one-time codes are consumed: two requests must not both spend one
+            return self._check_or_challenge(call, rec.principal, rec.operation, what, reason)
+
+    def _check_or_challenge(
+        self, call: Call, principal: Principal, operation: Operation, what: str, reason: str
+    ) -> OtpPath:
+        user = principal.user
+        if call.otp:
+            path = check_second_factor(user, call.otp, self.state.clock.now())
+            if path is not None:
+                return path
+            raise InvalidOtp(reason=f"{reason}; the OTP sent was wrong, used or expired")
+        if call.web_auth and user.challenge is ChallengeStyle.WEB and not user.security_key:
+            session = self._open_web_auth(principal, operation, what)
+            raise WebAuthRequired(auth_path=session.auth_path, done_path=session.done_path, reason=reason)
+        if user.security_key:
+            session = self._open_web_auth(principal, operation, what)
+            raise OtpRequired(reason=reason, security_key_path=session.auth_path)
+        if not user.tfa_enabled and self.state.policy.email_otp_without_2fa:
+            # An account without 2FA gets its one-time code by email (8 digits, public registry).
+            code = "".join(secrets.choice("0123456789") for _ in range(8))
+            user.web_otps.append(code)
+            user.outbox.append(code)
+            raise OtpRequired(reason=f"{reason}; a one-time code was emailed to {user.email}")
+        raise OtpRequired(reason=reason)
+
+    def _open_web_auth(self, principal: Principal, operation: Operation, what: str) -> WebAuthSession:
+        token = principal.token
+        # Not a UUID: npm redacts UUIDs in what it prints, and the URLs must stay readable.
+        session = WebAuthSession(
+            id=secrets.token_hex(8),
+            user=principal.user.name,
+            operation=operation,
+            description=what,
+            created=self.state.clock.now(),
+            credential=f"{principal.credential} {token.prefix}..." if token else principal.credential,
+        )
+        self.state.web_auth[session.id] = session
+        if self.state.auto_approve_web_auth:
+            self.approve_web_auth(session.id, by="at once (auto_approve_web_auth)")
+        return session
+
+    def approve_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
+        """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time
+        OTP. ``by``: how, for the journal ("in the browser")."""
+        return self._answer_web_auth(session_id, approve=True, by=by)
+
+    def deny_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
+        """Refuse on the ``authUrl`` page: npm's next poll of ``doneUrl`` answers 404."""
+        return self._answer_web_auth(session_id, approve=False, by=by)
+
+    def _answer_web_auth(self, session_id: str, *, approve: bool, by: str) -> WebAuthSession:
+        with self.state.lock:
+            session = self.web_session(session_id)
+            if session.denied if approve else session.approved:  # answered the other way: final
+                raise WebAuthAnswered(session_id, "denied" if approve else "approved")
+            if session.approved or session.denied:  # the same answer again
+                return session
+            if approve:
+                session.approved, session.otp = True, new_web_otp()
+                self.state.users[session.user].web_otps.append(session.otp)
+            else:
+                session.denied = True
+            then = "" if approve else "; npm's poll answers 404"
+            self.state.journal_event(
+                Operation.WEB_AUTH_APPROVE,
+                user=session.user,
+                package=None,
+                accepted=approve,
+                reason=f"{session.user} {'approved' if approve else 'denied'} {session.description} {by}{then}",
+            )
+            return session
+
+    def web_session(self, session_id: str) -> WebAuthSession:
+        session = self.state.web_auth.get(session_id)
+        if session is None:
+            raise NotFound(reason=f"no web-auth session {session_id}")
+        if self.state.clock.now() > session.expires:
+            raise NotFound(reason=f"web-auth session {session_id} expired")
+        return session
+
+    def poll_web_auth(self, call: Call, session_id: str) -> str | None:
+        """``GET doneUrl``: ``None`` while pending, then the one-time OTP npm sends back as ``npm-otp``."""
+        with self.state.recording(Operation.WEB_AUTH_POLL, call, None) as rec:
+            session = self.web_session(session_id)
+            principal = self.accounts.identify(call)
+            rec.principal = principal
+            # The poll carries the user's own bearer token; anyone else is told nothing.
+            if principal is None or principal.user.name != session.user:
+                raise NotFound(reason=f"web-auth poll for {session.user}'s session without their credential")
+            if session.denied:
+                raise NotFound("Web authentication was denied", reason=f"{session.user} denied {session.description}")
+            rec.status = 200 if session.approved else 202
+            return session.otp if session.approved else None
+
+
+def _ip_in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -1,0 +1,184 @@
+"""Account operations npm drives: login (web and CouchDB), logout, profile, 2FA set-up, tokens.
+
+Token management, profile and 2FA changes are governance actions: 2FA-gated in both account modes,
+refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_gate``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from .accounts import Accounts
+from .challenges import Challenges
+from .errors import (
+    BadRequest,
+    IncorrectPassword,
+    MalformedBody,
+    NoSuchUser,
+    NotFound,
+    RegistryError,
+    TokenNotFound,
+    UserExists,
+    WebLoginAnswered,
+)
+from .models import (
+    Call,
+    Operation,
+    Permission,
+    Principal,
+    Token,
+    TokenKind,
+    User,
+    WebLogin,
+    password_matches,
+    secret_hash,
+)
+from .state import RegistryState
+from .validation import check_package_name
+
+PROFILE_FIELDS = ("fullname", "homepage", "freenode", "twitter", "github")
+_PERMISSIONS = {
+    "read-only": Permission.READ_ONLY,
+    "read-write": Permission.READ_WRITE,
+    "read-write-stage-only": Permission.STAGE_ONLY,  # npm >= 11.21
+}
+DEFAULT_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    tokens: list[Token]
+    total: int
+    next_page: int | None
+    per_page: int
+
+
+class Logins:
+    """What ``npm login``, ``npm adduser`` and ``npm logout`` do."""
+
+    def __init__(self, state: RegistryState, accounts: Accounts, challenges: Challenges) -> None:
+        self.state = state
+        self.accounts = accounts
+        self.challenges = challenges
+
+    # -- web login ---------------------------------------------------------------------------------
+
+    def begin_web_login(self, call: Call, *, create: bool) -> WebLogin:
+        """``POST /-/v1/login``: a session a person completes on ``loginUrl``."""
+        with self.state.recording(Operation.ADDUSER if create else Operation.LOGIN, call, None), self.state.lock:
+            login = WebLogin(id=secrets.token_hex(8), create=create, created=self.state.clock.now())
+            self.state.web_logins[login.id] = login
+            if self.state.auto_approve_web_login is not None:
+                try:
+                    self.approve_web_login(
+                        login.id, self.state.auto_approve_web_login, trusted=True, by="at once (auto_approve_web_login)"
+                    )
+                except RegistryError:
+                    del self.state.web_logins[login.id]  # a refused request leaves nothing behind
+                    raise
+            return login
+
+    def web_login(self, login_id: str) -> WebLogin:
+        login = self.state.web_logins.get(login_id)
+        if login is None or self.state.clock.now() > login.expires:
+            raise NotFound(reason=f"no pending web login {login_id}")
+        return login
+
+    def approve_web_login(
+        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False, by: str = "by the test"
+    ) -> WebLogin:
+        """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created.
+
+        A person on the page proves the account with its password (a new account needs one);
+        ``trusted`` callers (the fixture, the admin token) need none. The login id alone is no
+        proof: whoever starts ``npm login`` chooses it. ``by``: how, for the journal.
+        """
+        with self.state.lock:
+            login = self.web_login(login_id)
+            if user not in self.state.users:
+                if not login.create:
+                    raise NoSuchUser(user)
+                check_package_name(user.lower())  # user names follow the package-name URL rules
+                if not trusted and not password:
+                    raise BadRequest("A new account needs a password")
+                self.accounts.add_user(user, password=password or f"{user}-password")
+            elif not trusted:
+                self.accounts.check_password(self.state.users[user], password)
+            if login.user is None:
+                _, login.token = self.accounts.create_token(user, kind=TokenKind.SESSION)
+                login.user = user
+                self.state.journal_event(
+                    Operation.ADDUSER if login.create else Operation.LOGIN,
+                    user=user,
+                    package=None,
+                    accepted=True,
+                    reason=f"web login approved {by} as {user}",
+                )
+            return login
+
+    def cancel_web_login(self, login_id: str) -> WebLogin:
+        """What closing the browser tab amounts to: the next poll of ``doneUrl`` answers 404."""
+        with self.state.lock:
+            login = self.web_login(login_id)
+            if login.user is not None:
+                raise WebLoginAnswered(login_id, login.user)
+            del self.state.web_logins[login_id]
+            self.state.journal_event(
+                Operation.ADDUSER if login.create else Operation.LOGIN,
+                user="",
+                package=None,
+                accepted=False,
+                reason="web login denied in the browser; its done poll now answers 404",
+            )
+            return login
+
+    def poll_web_login(self, call: Call, login_id: str) -> str | None:
+        with self.state.recording(Operation.LOGIN_POLL, call, None) as rec, self.state.lock:
+            login = self.web_login(login_id)
+            if login.done:
+                raise NotFound(reason=f"web login {login_id} was completed already")
+            token, rec.status = login.token, 200 if login.token else 202
+            if token is not None:
+                # Handed out once: the session token is not kept in the registry's state.
+                login.token, login.done = None, True
+            return token
+
+    # -- CouchDB login -----------------------------------------------------------------------------
+
+    def couch_user(self, call: Call, name: str) -> User:
+        """``GET /-/user/org.couchdb.user:<name>`` (owner add and the 409 login path read it)."""
+        with self.state.recording(Operation.READ_USER, call, None):
+            return self.accounts.user(name)
+
+    def couch_login(self, call: Call, name: str, body: Any) -> str:
+        """``PUT /-/user/org.couchdb.user:<name>``: log in (or, with ``email``, create the account)."""
+        create = isinstance(body, dict) and "email" in body
+        with self.state.recording(Operation.ADDUSER if create else Operation.LOGIN, call, None) as rec:
+            if not isinstance(body, dict) or not isinstance(body.get("password"), str) or body.get("name") != name:
+                raise MalformedBody("Invalid login body: expected {name, password} matching the URL")
+            user = self.state.users.get(name)
+            if user is None:
+                if not create:
+                    raise NoSuchUser(name)
+                check_package_name(name.lower())  # user names follow the same URL-safety rules
+                user = self.accounts.add_user(name, password=body["password"], email=str(body["email"]))
+            elif create and call.credential is None:
+                raise UserExists(name)
+            if not password_matches(user.password_hash, body["password"]):
+                raise IncorrectPassword(reason=f"wrong password for {name}")
+            rec.principal = Principal(user, None)
+            if user.tfa_enabled:  # login is gated in both modes
+                rec.otp = self.challenges.second_factor(call, rec, f"log in as {name}", "login needs 2FA")
+            _, secret = self.accounts.create_token(name, kind=TokenKind.SESSION)
+            return secret
+
+    def logout(self, call: Call, secret: str) -> None:
+        """``DELETE /-/user/token/<token>``: the session token revokes itself."""
+        with self.state.recording(Operation.LOGOUT, call, None) as rec:
+            rec.principal = self.accounts.require_principal(call)
+            token = self.state.tokens.get(secret_hash(secret))
+            if token is None or token.revoked or token.user != rec.principal.user.name:
+                raise TokenNotFound(reason="logout of a token that is not the caller's")
+            token.revoked = True

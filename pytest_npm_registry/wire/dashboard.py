@@ -1,0 +1,308 @@
+"""The registry dashboard at ``/-/_mock/``: accounts, tokens, packages, what is waiting, and the
+journal as a timeline, refreshed in place every 1.5 s.
+
+It needs the admin token, as the control API does: ``Authorization: Bearer``, or once as
+``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token (never
+the token itself) keeps the browser signed in. Tokens show their prefix only; the one secret on
+the page is each account's current authenticator code, on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from werkzeug.wrappers import Request, Response
+
+from pytest_npm_registry.domain.clock import iso
+from pytest_npm_registry.domain.journal import JournalEntry
+from pytest_npm_registry.domain.models import Call, Outcome, Token, TokenKind
+from pytest_npm_registry.domain.otp import totp_code
+
+from .pages import COOKIE, PagesMixin, _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
+
+if TYPE_CHECKING:
+    from pytest_npm_registry.domain.registry import Registry
+
+DASHBOARD_PATH = "/-/_mock/"
+_TIMELINE_LIMIT = 200
+_REFRESH_MS = 1500
+
+_LIVE_SCRIPT = """
+(function () {
+  var live = document.getElementById("live"), status = document.getElementById("live-status");
+  var pause = document.getElementById("pause"), paused = false, last = null;
+  pause.addEventListener("click", function () { paused = !paused; pause.textContent = paused ? "Resume" : "Pause"; });
+  function tick() {
+    if (paused) { setTimeout(tick, %(ms)d); return; }
+    fetch("%(path)s?part=main", {credentials: "same-origin", cache: "no-store"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
+      .then(function (text) {
+        if (text !== last) { live.innerHTML = text; last = text; }
+        status.textContent = "live \\u00b7 " + new Date().toLocaleTimeString();
+      })
+      .catch(function (err) { status.textContent = "not updating (" + err.message + ")"; })
+      .then(function () { setTimeout(tick, %(ms)d); });
+  }
+  setTimeout(tick, %(ms)d);
+})();
+"""
+
+
+class DashboardMixin(PagesMixin):
+    """The ``on_dashboard`` endpoint of :class:`~pytest_npm_registry.wire.app.RegistryApp`."""
+
+    def _sign_in(self, *, failed: bool) -> Response:
+        note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
+        inner = (
+            f"{note}<p>The dashboard needs the admin token the server printed at start (the control API's).</p>"
+            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>Admin token</label>"
+            "<input id=token name=token type=password autocomplete=off required>"
+            "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
+            "</div></form>"
+        )
+        return _card_page("Registry dashboard", "sign in", inner, status=401)
+
+    def on_dashboard(self, request: Request, call: Call, origin: str) -> Response:
+        given = request.form.get("token") if request.method == "POST" else request.args.get("token")
+        if given is not None:
+            if not self._is_admin_token(given):
+                return self._sign_in(failed=True)
+            # Swap the token for a cookie and drop it from the address bar and the history.
+            response = _redirect(DASHBOARD_PATH)
+            response.set_cookie(COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
+            return response
+        if not self._is_admin(request):
+            if request.args.get("part"):
+                return Response("sign in again", status=401, content_type="text/plain")
+            return self._sign_in(failed=False)
+        main = render_dashboard(self.registry)
+        if request.args.get("part") == "main":
+            response = Response(main, content_type="text/html; charset=utf-8")
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        body = (
+            "<header class=bar><b>mock npm registry</b>"
+            f"<span>{e(origin)}/ · policy {e(self.registry.policy.name)}</span>"
+            "<span class=live id=live-status>live</span><button id=pause type=button>Pause</button></header>"
+            f"<main id=live>{main}</main>"
+        )
+        script = _LIVE_SCRIPT % {"ms": _REFRESH_MS, "path": DASHBOARD_PATH}
+        return _page("Registry dashboard", body, script=script)
+
+
+# -- dashboard sections ---------------------------------------------------------------------------------
+
+
+def render_dashboard(registry: Registry) -> str:
+    """The dashboard's live part: everything a person debugging a pipeline wants on one page."""
+    now = registry.clock.now()
+    entries = registry.journal.entries()
+    refused = sum(1 for x in entries if x.outcome is not Outcome.ACCEPTED)
+    users, tokens, packages = (
+        list(registry.state.users.values()),
+        list(registry.state.tokens.values()),
+        registry.state.packages,
+    )
+    summary = "".join(
+        f"<span>{e(label)}</span>"
+        for label in (
+            f"registry time {iso(now)}",
+            f"{len(users)} accounts",
+            f"{sum(1 for t in tokens if t.state(now) == 'active')} live tokens",
+            f"{len(packages)} packages",
+            f"{len(entries)} requests, {refused} refused or challenged",
+        )
+    )
+    return (
+        f"<div class=summary>{summary}</div>"
+        f"<h2 id=accounts>Accounts</h2>{_accounts(registry, now)}"
+        f"<h2 id=tokens>Tokens</h2>{_tokens(tokens, now)}"
+        f"<h2 id=packages>Packages</h2>{_packages(registry, now)}"
+        f"<h2 id=pending>Waiting</h2>{_pending(registry, now)}"
+        f"<h2 id=journal>Journal</h2>{_timeline(entries)}"
+    )
+
+
+def _accounts(registry: Registry, now: float) -> str:
+    rows = []
+    for user in sorted(registry.state.users.values(), key=lambda u: u.name):
+        if user.totp_secret:
+            otp = (
+                f"<span class='mono otp'>{e(totp_code(user.totp_secret, now))}</span> "
+                f"<span class=hint>{30 - now % 30:.0f} s left</span>"
+            )
+        else:
+            otp = "—"
+        extras = [_tag("paid")] if user.paid else []
+        if user.security_key:
+            extras.append(_tag("security key"))
+        if user.pending_mode is not None:
+            extras.append(_tag(f"2FA set-up pending ({user.pending_mode.value})", "warn"))
+        rows.append(
+            (
+                f"<b>{e(user.name)}</b><br><span class=hint>{e(user.email)}</span>",
+                _tag(user.tfa.value, "ok" if user.tfa_enabled else "warn") + " ".join(extras),
+                e(user.challenge.value),
+                otp,
+                e(f"{len(user.recovery_codes)} left") if user.tfa_enabled else "—",
+                e(f"{len(user.outbox)} sent") if user.outbox else "—",
+            )
+        )
+    return _table(
+        ("Account", "2FA", "Challenge", "Current OTP", "Recovery codes", "Emailed codes"), rows, "No accounts yet."
+    )
+
+
+def _tokens(tokens: list[Token], now: float) -> str:
+    rows = []
+    for token in sorted(tokens, key=lambda t: t.created):
+        state = token.state(now)
+        kind = token.kind.value
+        if token.kind is TokenKind.GRANULAR or token.kind is TokenKind.OIDC:
+            kind += f" · {token.permission.value}"
+        bypass = _tag("bypasses 2FA", "warn") if token.bypasses_2fa else "—"
+        scope = [f"packages: {', '.join(token.packages)}"] if token.packages else []
+        scope += [f"scopes: {', '.join(token.scopes)}"] if token.scopes else []
+        scope += [f"orgs: {', '.join(token.orgs)}"] if token.orgs else []
+        if token.expires is None:
+            expiry = "never"
+        elif now < token.expires:
+            expiry = f"in {_span(token.expires - now)}"
+        else:
+            expiry = f"expired {_ago(token.expires, now)}"
+        last = token.last_used
+        rows.append(
+            (
+                f"<span class=mono>{e(token.prefix)}…</span>" + (f"<br>{e(token.name)}" if token.name else ""),
+                e(token.user),
+                e(kind),
+                bypass,
+                e("; ".join(scope) or "all the user's packages"),
+                e(expiry),
+                e(", ".join(str(n) for n in token.cidr)) if token.cidr else "any address",
+                e(_ago(last, now)),
+                _tag(state, "ok" if state == "active" else "bad"),
+            )
+        )
+    headers = ("Key", "Owner", "Kind", "Bypass", "Scope", "Expires", "CIDR", "Last used", "State")
+    return _table(headers, rows, "No tokens yet.")
+
+
+_RULES = {
+    "none": "none: tokens publish without 2FA",
+    "automation": "automation: 2FA or a bypass token",
+    "publish": "publish: 2FA, no tokens",
+}
+
+
+def _claims(claims: Mapping[str, object], prefix: str = "") -> list[str]:
+    """``repository=acme/lib, workflow_ref.file=release.yml``: nested claims flattened with dots."""
+    out: list[str] = []
+    for key, value in claims.items():
+        if isinstance(value, Mapping):
+            out += _claims(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={value}")
+    return out
+
+
+def _packages(registry: Registry, now: float) -> str:
+    rows = []
+    for package in sorted(registry.state.packages.values(), key=lambda p: p.name):
+        versions = " ".join(_tag(v) for v in package.versions)
+        tags = "<br>".join(f"{e(t)} → {e(v)}" for t, v in package.dist_tags.items())
+        trust = "<br>".join(
+            e(f"{c.type}: {', '.join(_claims(c.claims))} ({', '.join(c.permissions)})")
+            for c in registry.state.trust.get(package.name, [])
+        )
+        rows.append(
+            (
+                f"<b>{e(package.name)}</b><br><span class=hint>{e(package.access.value)} · modified "
+                f"{_ago(package.modified, now)}</span>",
+                versions,
+                tags or "—",
+                e(", ".join(package.maintainers)),
+                e(_RULES.get(package.requirement.value, package.requirement.value)),
+                trust or "—",
+            )
+        )
+    headers = ("Package", "Versions", "Dist-tags", "Maintainers", "Publishing rule", "Trusted publishers")
+    table = _table(headers, rows, "No packages yet.")
+    orgs = [
+        (
+            f"<b>{e(org.name)}</b>" + (" " + _tag("paid") if org.paid else ""),
+            e(", ".join(f"{u} ({r.value})" for u, r in sorted(org.members.items()))),
+            e(", ".join(sorted(org.teams))),
+        )
+        for org in sorted(registry.state.orgs.values(), key=lambda o: o.name)
+    ]
+    if orgs:
+        table += "<h2 id=orgs>Orgs</h2>" + _table(("Org", "Members", "Teams"), orgs, "")
+    return table
+
+
+def _pending(registry: Registry, now: float) -> str:
+    rows = []
+    for session in sorted(registry.state.web_auth.values(), key=lambda s: s.created, reverse=True):
+        if now > session.expires:
+            state = _tag("expired", "bad")
+        elif session.approved or session.denied:
+            state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
+        else:
+            state = f"<a href='{e(session.auth_path)}'>{_tag('waiting: open', 'warn')}</a>"
+        rows.append(("web 2FA", e(session.user), e(session.description), e(_ago(session.created, now)), state))
+    for login in sorted(registry.state.web_logins.values(), key=lambda w: w.created, reverse=True):
+        what = "npm adduser" if login.create else "npm login"
+        if login.user is not None:
+            state = _tag(f"logged in as {login.user}", "ok")
+        elif now > login.expires:
+            state = _tag("expired", "bad")
+        else:
+            state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"
+        rows.append(("web login", "—", e(what), e(_ago(login.created, now)), state))
+    for invitation in registry.orgs.pending_invitations():
+        role = f" as {invitation.role.value}" if invitation.role else ""
+        rows.append(
+            (
+                "invitation",
+                e(invitation.user),
+                e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
+                e(_ago(invitation.created, now)),
+                _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
+            )
+        )
+    for stage in registry.state.stages.values():
+        rows.append(
+            (
+                "staged version",
+                e(stage.actor),
+                e(f"{stage.package}@{stage.version.version} tag={stage.tag}"),
+                e(_ago(stage.created, now)),
+                _tag("awaiting approval", "warn"),
+            )
+        )
+    return _table(("Kind", "Account", "What", "Started", "State"), rows, "Nothing is waiting for a person.")
+
+
+def _timeline(entries: list[JournalEntry]) -> str:
+    if not entries:
+        return "<p class=empty>No requests yet.</p>"
+    items = []
+    for entry in reversed(entries[-_TIMELINE_LIMIT:]):
+        target = (entry.package or "") + (f"@{entry.version}" if entry.version else "")
+        target += f" tag={entry.tag}" if entry.tag else ""
+        who = entry.user or "anonymous"
+        if entry.credential:
+            who += f" ({entry.credential}{' ' + entry.token if entry.token else ''})"
+        otp = f" · otp {entry.otp.value}" if entry.otp.value != "none" else ""
+        reason = f"<p class=reason>{e(entry.reason)}</p>" if entry.reason else ""
+        items.append(
+            f"<li class={e(entry.outcome.value)}><time>{_clock(entry.time)}</time><b>{e(entry.operation.value)}</b> "
+            f"{e(target)} <span class=hint>by {e(who)}{e(otp)}</span> "
+            f"{_tag(f'{entry.status} {entry.outcome.value}')}{reason}</li>"
+        )
+    more = (
+        f"<p class=hint>The newest {_TIMELINE_LIMIT} of {len(entries)}.</p>" if len(entries) > _TIMELINE_LIMIT else ""
+    )
+    return f"<ol class=timeline>{''.join(items)}</ol>{more}"

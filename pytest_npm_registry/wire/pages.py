@@ -1,0 +1,412 @@
+"""Web pages: the approval pages npm's ``loginUrl`` and ``authUrl`` open (the dashboard, built on
+the same helpers, is in ``dashboard.py``).
+
+Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
+reachable only with the session's one-time id (16 hex digits) in the URL, and approving a login
+also needs the account's password (or the admin); the dashboard
+(``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
+as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
+(never the token itself) keeps the browser signed in.
+
+No secret appears on any page: tokens show their 8-character prefix, passwords, recovery codes,
+TOTP secrets and web OTPs never appear; the dashboard deliberately shows each account's current
+authenticator code, as ``GET /-/_mock/api/users/<name>/otp`` does.
+
+A browser form post gets a page (or a 303 back to one); any other body keeps the JSON answers the
+approve and deny endpoints always gave, so scripts and the fixture's helpers are unaffected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+from werkzeug.wrappers import Request, Response
+
+from pytest_npm_registry.api.control import ControlMixin
+from pytest_npm_registry.domain.clock import iso
+from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
+from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
+
+from .responses import json_response
+
+if TYPE_CHECKING:
+    from pytest_npm_registry.domain.registry import Registry
+
+COOKIE = "npm_registry_dashboard"
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f4f7}
+main{max-width:1180px;margin:0 auto;padding:16px}
+main.narrow{max-width:560px}
+header.bar{background:#cb3837;color:#fff;padding:10px 16px;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+header.bar b{font-size:17px}
+header.bar .live{margin-left:auto;font-size:13px;opacity:.9}
+header.bar button{font-size:13px;padding:3px 10px;width:auto}
+h1{font-size:22px;margin:4px 0 14px;overflow-wrap:anywhere}
+h2{font-size:17px;margin:22px 0 8px}
+.card{background:#fff;border:1px solid #dde0e6;border-radius:8px;padding:18px;margin:12px 0}
+.eyebrow{margin:0;color:#6a7180;font-size:13px;text-transform:uppercase;letter-spacing:.04em}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;margin:0 0 16px}
+dt{color:#6a7180}dd{margin:0;overflow-wrap:anywhere}
+.actions{display:flex;gap:10px;flex-wrap:wrap}
+.actions form{flex:1 1 140px}
+button{font:inherit;border:1px solid #b9bec8;background:#fff;border-radius:6px;padding:9px 16px;width:100%}
+button{cursor:pointer}
+button.primary{background:#1f7a3f;border-color:#1f7a3f;color:#fff}
+button.danger{color:#a4161a;border-color:#d9a0a2}
+label{display:block;margin:10px 0 4px;color:#3b4252}
+input{font:inherit;width:100%;padding:9px;border:1px solid #b9bec8;border-radius:6px}
+.hint{color:#6a7180;font-size:13px}
+.state{padding:12px 14px;border-radius:6px;margin:0 0 14px}
+.ok{background:#e4f4e9;color:#14532d}.bad{background:#fbe6e6;color:#7f1d1d}.info{background:#eef1f6}
+.error{background:#fbe6e6;color:#7f1d1d;padding:8px 10px;border-radius:6px}
+.summary{display:flex;gap:10px;flex-wrap:wrap}
+.summary span{background:#fff;border:1px solid #dde0e6;border-radius:6px;padding:6px 10px}
+.scroll{overflow-x:auto;background:#fff;border:1px solid #dde0e6;border-radius:8px}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
+th{background:#f7f8fa;font-weight:600;white-space:nowrap}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+.otp{font-size:17px;letter-spacing:.08em;font-weight:600}
+.tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;background:#eef1f6;margin:1px 2px 1px 0}
+.tag.warn{background:#fff1d6}.tag.bad{background:#fbe6e6}.tag.ok{background:#e4f4e9}
+.empty{color:#6a7180;margin:4px 0}
+ol.timeline{list-style:none;margin:0;padding:0;background:#fff;border:1px solid #dde0e6;border-radius:8px}
+ol.timeline li{padding:7px 12px;border-bottom:1px solid #eceef2;border-left:4px solid #9aa3b2}
+ol.timeline li.accepted{border-left-color:#2f9e57}
+ol.timeline li.challenged{border-left-color:#e0a100}
+ol.timeline li.rejected{border-left-color:#cb3837;background:#fff8f8}
+ol.timeline time{color:#6a7180;font-size:13px;margin-right:6px}
+.reason{margin:2px 0 0;color:#7f1d1d;overflow-wrap:anywhere}
+ol.timeline li.challenged .reason{color:#6b4e00}
+@media (max-width:640px){
+ main{padding:10px}
+ .scroll{background:none;border:0}
+ table,thead,tbody,tr,td{display:block}
+ thead{display:none}
+ tr{background:#fff;border:1px solid #dde0e6;border-radius:8px;margin:0 0 8px;padding:6px 0}
+ td{border:0;padding:3px 12px;overflow-wrap:anywhere}
+ td::before{content:attr(data-label);display:block;color:#6a7180;font-size:12px}
+ dl{grid-template-columns:1fr}dd{margin-bottom:6px}
+}
+"""
+
+
+def e(value: object) -> str:
+    """Escape anything for HTML text or a quoted attribute."""
+    return escape(str(value), quote=True)
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _ago(at: float | None, now: float) -> str:
+    return "—" if at is None else f"{_span(now - at)} ago"
+
+
+def _clock(at: float) -> str:
+    return iso(at)[11:19] + " UTC"
+
+
+def _tag(text: str, kind: str = "") -> str:
+    return f'<span class="tag {kind}">{e(text)}</span>'
+
+
+def _page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
+    nonce = secrets.token_urlsafe(12)
+    scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
+    document = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<meta name=referrer content=no-referrer><title>{e(title)} · mock npm registry</title>"
+        f"<style>{_CSS}</style></head><body>{body}{scripts}</body></html>"
+    )
+    response = Response(document, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    # The approve buttons must not be framed by another page (clickjacking).
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+def _card_page(title: str, eyebrow: str, inner: str, *, status: int = 200) -> Response:
+    body = (
+        "<header class=bar><b>mock npm registry</b></header><main class=narrow><div class=card>"
+        f"<p class=eyebrow>{e(eyebrow)}</p><h1>{e(title)}</h1>{inner}</div></main>"
+    )
+    return _page(title, body, status=status)
+
+
+def _redirect(location: str) -> Response:
+    return Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _is_form(request: Request) -> bool:
+    return request.mimetype in _FORMS
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
+    """Cells are HTML already escaped by the caller; ``data-label`` feeds the phone layout."""
+    body = "".join(
+        "<tr>" + "".join(f'<td data-label="{e(h)}">{cell}</td>' for h, cell in zip(headers, row, strict=True)) + "</tr>"
+        for row in rows
+    )
+    if not body:
+        return f"<p class=empty>{e(empty)}</p>"
+    head = "".join(f"<th scope=col>{e(h)}</th>" for h in headers)
+    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+class PagesMixin(ControlMixin):
+    """The page endpoints of :class:`~pytest_npm_registry.wire.app.RegistryApp`: approval pages. A login
+    is approved with the account's password, or by the registry's admin (``Authorization: Bearer
+    <admin token>`` or the dashboard's cookie)."""
+
+    def _cookie_value(self) -> str:
+        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
+
+    def _is_admin(self, request: Request) -> bool:
+        """The admin token as a bearer token, or the dashboard's cookie that stands for it."""
+        given = self._bearer(request)
+        if given is not None:
+            return self._is_admin_token(given)
+        return bool(self.admin_token) and hmac.compare_digest(
+            request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode()
+        )
+
+    registry: Registry
+
+    # -- who asked: the client behind a session ------------------------------------------------------
+
+    def _client_of(self, marker: str, *, path: str | None = None) -> str:
+        """``npm publish · npm/11.6.2 node/v20 ...`` from the logged request whose answer named ``marker``."""
+        if self.controller is None:
+            return "unknown"
+        for request, response in reversed(list(self.controller.server.log)):
+            if path is not None and request.path != path:
+                continue
+            if (response.content_length or 0) > 4096 or marker not in response.get_data(as_text=True):
+                continue
+            command = request.headers.get("npm-command")
+            agent = request.headers.get("user-agent", "unknown client")
+            return f"npm {command} · {agent}" if command else agent
+        return "unknown (the request is no longer in the server's log)"
+
+    # -- web 2FA: the authUrl page ---------------------------------------------------------------------
+
+    def _missing(self, what: str, ident: str) -> Response:
+        return _card_page(
+            f"No such {what}",
+            "mock npm registry",
+            f"<p>Nothing is waiting at this address ({e(ident)}). The link may be mistyped, or the registry "
+            "was reset. Run the npm command again for a new link.</p>",
+            status=404,
+        )
+
+    def _expired(self, what: str, expires: float) -> Response | None:
+        now = self.registry.clock.now()
+        if now <= expires:
+            return None
+        return _card_page(
+            f"This {what} expired",
+            "mock npm registry",
+            f"<p class='state bad'>It expired {_ago(expires, now)} (links last "
+            f"{WEB_AUTH_TTL / 60:.0f} minutes). Run the npm command again for a new link.</p>",
+            status=410,
+        )
+
+    def _auth_session(self, session_id: str) -> WebAuthSession | Response:
+        session = self.registry.state.web_auth.get(session_id)
+        if session is None:
+            return self._missing("request", session_id)
+        return self._expired("request", session.expires) or session
+
+    def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return found
+        return self._auth_page(found)
+
+    def _auth_page(self, session: WebAuthSession, *, status: int = 200, note: str = "") -> Response:
+        now = self.registry.clock.now()
+        user = self.registry.state.users.get(session.user)
+        account = e(session.user) + (f" (2FA: {e(user.tfa.value)})" if user is not None else "")
+        credential = session.credential
+        client = e(self._client_of(session.id))
+        if credential:
+            client += f"<br>with {e(credential)}"
+        details = (
+            f"<dl><dt>Account</dt><dd>{account}</dd><dt>Operation</dt><dd>{e(session.description)}</dd>"
+            f"<dt>Client</dt><dd>{client}</dd>"
+            f"<dt>Requested</dt><dd>{_clock(session.created)} ({_ago(session.created, now)})</dd></dl>"
+        )
+        if session.denied:
+            state = (
+                "<p class='state bad' id=state>Denied. npm's wait ended with "
+                "<code>E404 Web authentication was denied</code>.</p>"
+            )
+        elif session.approved:
+            state = (
+                "<p class='state ok' id=state>Approved. npm picks up a one-time password on its next poll "
+                "and carries on; you can close this tab.</p>"
+            )
+        else:
+            left = session.expires - now
+            state = (
+                f"<div class=actions><form method=post action='{e(session.auth_path)}/approve'>"
+                "<button class=primary id=approve>Approve</button></form>"
+                f"<form method=post action='{e(session.auth_path)}/deny'>"
+                "<button class=danger id=deny>Deny</button></form></div>"
+                f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+            )
+        inner = (f"<p class=error>{e(note)}</p>" if note else "") + details + state
+        return _card_page(
+            f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
+        )
+
+    def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        return self._answer_web_auth(request, session_id, approve=True)
+
+    def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+        return self._answer_web_auth(request, session_id, approve=False)
+
+    def _answer_web_auth(self, request: Request, session_id: str, *, approve: bool) -> Response:
+        answer = self.registry.challenges.approve_web_auth if approve else self.registry.challenges.deny_web_auth
+        if not _is_form(request):
+            session = answer(session_id, by="in the browser")
+            return json_response({"id": session.id, "approved" if approve else "denied": True})
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return found
+        try:
+            answer(found.id, by="in the browser")
+        except WebAuthAnswered as error:  # answered the other way already
+            return self._auth_page(found, status=error.status, note=error.message)
+        return _redirect(found.auth_path)
+
+    # -- web login: the loginUrl page ------------------------------------------------------------------
+
+    def _login(self, login_id: str) -> WebLogin | Response:
+        login = self.registry.state.web_logins.get(login_id)
+        if login is None:
+            return self._missing("login", login_id)
+        return self._expired("login", login.expires) or login
+
+    def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return found
+        return self._login_page(found)
+
+    def _login_page(self, login: WebLogin, *, status: int = 200, note: str = "", typed: str = "") -> Response:
+        now = self.registry.clock.now()
+        command = "npm adduser" if login.create else "npm login"
+        title = "Create an account" if login.create else "Log in to the mock npm registry"
+        details = (
+            f"<dl><dt>Operation</dt><dd>{command}: {'create an account and log in' if login.create else 'log in'}"
+            f"</dd><dt>Client</dt><dd>{e(self._client_of(login.id, path='/-/v1/login'))}</dd>"
+            f"<dt>Requested</dt><dd>{_clock(login.created)} ({_ago(login.created, now)})</dd></dl>"
+        )
+        if login.user is not None:
+            inner = details + (
+                f"<p class='state ok' id=state>Logged in as <b>{e(login.user)}</b>. npm receives a session "
+                "token on its next poll; you can close this tab.</p>"
+            )
+            return _card_page(title, command, inner, status=status)
+        names = sorted(self.registry.state.users)
+        options = "".join(f"<option value='{e(n)}'>" for n in names)
+        known = ", ".join(names) if names else "none yet"
+        field = (
+            "<label for=user>User name</label>"
+            f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
+            f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
+        )
+        field += (
+            "<label for=password>Password</label>"
+            "<input id=password name=password type=password autocomplete=current-password>"
+        )
+        if login.create:
+            field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
+        else:
+            field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
+        left = login.expires - now
+        inner = (
+            (f"<p class=error id=error>{e(note)}</p>" if note else "")
+            + details
+            + f"<form method=post action='{e(login.login_path)}/approve'>{field}"
+            "<div class=actions style='margin-top:14px'>"
+            f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
+            f"</div></form><form method=post action='{e(login.login_path)}/deny' class=actions style='margin-top:8px'>"
+            "<button class=danger id=deny>Deny</button></form>"
+            f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+        )
+        return _card_page(title, command, inner, status=status)
+
+    def on_web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        if not _is_form(request):
+            body = self._json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+                raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
+            login = self.registry.logins.approve_web_login(
+                login_id,
+                body["user"],
+                password=body.get("password"),
+                trusted=self._is_admin(request),
+                by="in the browser",
+            )
+            return json_response({"id": login.id, "user": login.user})
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return found
+        name = request.form.get("user", "").strip()
+        if found.user is not None:
+            return self._login_page(found)
+        if not name:
+            return self._login_page(found, status=400, note="Type the user name to log in as.")
+        try:
+            self.registry.logins.approve_web_login(
+                found.id,
+                name,
+                password=request.form.get("password") or None,
+                trusted=self._is_admin(request),
+                by="in the browser",
+            )
+        except RegistryError as error:
+            return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
+        return _redirect(found.login_path)
+
+    def on_web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        if not _is_form(request):
+            login = self.registry.logins.cancel_web_login(login_id)
+            return json_response({"id": login.id, "denied": True})
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return found
+        try:
+            self.registry.logins.cancel_web_login(found.id)
+        except WebLoginAnswered as error:
+            return self._login_page(found, status=error.status, note=error.message)
+        return _card_page(
+            "Login denied",
+            "npm adduser" if found.create else "npm login",
+            "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
+            "username and password prompt (or fails without a terminal).</p>",
+        )
