@@ -43,12 +43,12 @@ def challenge(npm_registry, alice):
 
 def test_routes_of_the_pages():
     adapter = url_map.bind("registry")
-    assert adapter.match("/-/_mock/", method="GET") == ("dashboard", {})
+    assert adapter.match("/-/_mock/", method="GET") == ("dashboard.show", {})
     assert adapter.match("/-/_mock/auth/0123456789abcdef/deny", method="POST") == (
-        "web_auth_deny",
+        "pages.web_auth_deny",
         {"session_id": "0123456789abcdef"},
     )
-    assert adapter.match("/-/_mock/login/0123456789abcdef/deny", method="POST")[0] == "web_login_deny"
+    assert adapter.match("/-/_mock/login/0123456789abcdef/deny", method="POST")[0] == "pages.web_login_deny"
 
 
 def test_auth_page_names_account_operation_and_client(npm_registry, challenge):

@@ -25,7 +25,7 @@ def test_making_the_table_compiles_no_url_builder(monkeypatch: pytest.MonkeyPatc
         converters={"package": PackageNameConverter},
     )
     assert compiled == []
-    table.bind("registry").build("ping")
+    table.bind("registry").build("npm.ping")
     assert compiled == ["/-/ping"]  # on first use, and only for that rule (append_unknown=True)
     assert all(isinstance(rule, Route) for rule in routes.url_map.iter_rules())
 
@@ -33,17 +33,17 @@ def test_making_the_table_compiles_no_url_builder(monkeypatch: pytest.MonkeyPatc
 def test_scoped_tarball_matches_as_one_package_name() -> None:
     adapter = url_map.bind("registry")
     assert adapter.match("/@scope/pkg/-/pkg-1.0.0.tgz", method="GET") == (
-        "tarball",
+        "npm.tarball",
         {"name": "@scope/pkg", "filename": "pkg-1.0.0.tgz"},
     )
 
 
 BUILDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("tarball", {"name": "@scope/pkg", "filename": "pkg-1.0.0.tgz"}, {}),
-    ("version", {"name": "pkg", "spec": "1.0.0", "write": "true"}, {}),  # unknown values: query string
-    ("version", {"name": "pkg", "spec": "1.0.0", "write": "true"}, {"append_unknown": False}),
-    ("dist_tag", {"name": "@scope/pkg", "tag": "next"}, {"force_external": True}),
-    ("control_invitations", {"action": "accept"}, {"method": "POST"}),
+    ("npm.tarball", {"name": "@scope/pkg", "filename": "pkg-1.0.0.tgz"}, {}),
+    ("npm.version", {"name": "pkg", "spec": "1.0.0", "write": "true"}, {}),  # unknown values: query string
+    ("npm.version", {"name": "pkg", "spec": "1.0.0", "write": "true"}, {"append_unknown": False}),
+    ("npm.dist_tag", {"name": "@scope/pkg", "tag": "next"}, {"force_external": True}),
+    ("control.invitations", {"action": "accept"}, {"method": "POST"}),
 ]
 
 

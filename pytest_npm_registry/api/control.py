@@ -6,19 +6,22 @@ inject faults. Every call needs the admin token the server printed at start
 (``Authorization: Bearer <admin token>``), so a shared CI network cannot reset someone's registry.
 No npm client uses ``/-/_mock/``: package names cannot start with ``-``.
 
-The handlers act through the :class:`~pytest_npm_registry.NpmRegistry` that serves this app (its
-``controller``), so the control API and the fixture API are one implementation.
+It lives with the Python API, not in ``wire/``: every call is a fixture-API method taken over JSON
+(``jsoncall`` checks each field against that method's annotations), so the control API and the
+fixture API are one implementation. ``NpmRegistry`` mounts these views into the server's dispatch
+table (``RegistryApp.mount("control", ...)``); a server without them answers ``control.*`` with a 501.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.errors import MalformedBody, Unauthorized, UsageError
+from pytest_npm_registry.domain.errors import ControlRefused, MalformedBody, UsageError
 from pytest_npm_registry.domain.models import Call
+from pytest_npm_registry.wire.host import Admin
+from pytest_npm_registry.wire.parsing import bearer, json_body
 from pytest_npm_registry.wire.responses import json_response
 
 from . import jsoncall
@@ -38,49 +41,28 @@ FAULT_KINDS = (
 )
 
 
-class ControlRefused(Unauthorized):
-    """No or wrong admin token. (An ``error`` field, unlike whoami's bare 401: people read this.)"""
+class ControlViews:
+    """The ``control.*`` endpoints, acting through the :class:`~pytest_npm_registry.NpmRegistry`
+    that mounted them, behind the admin token."""
 
-    def body(self, origin: str) -> dict[str, Any]:
-        return {"error": self.message}
-
-
-class ControlMixin:
-    """The ``on_control_*`` endpoints of :class:`~pytest_npm_registry.wire.app.RegistryApp`."""
-
-    #: The facade this app serves; set by :class:`~pytest_npm_registry.NpmRegistry`.
-    controller: NpmRegistry | None = None
-    #: The secret every control call must carry.
-    admin_token: str = ""
-
-    def _json_body(self, request: Request) -> Any:  # provided by RegistryApp
-        raise NotImplementedError
-
-    def _is_admin_token(self, given: str) -> bool:
-        """Whether ``given`` is the admin token (compared in constant time); never when there is none."""
-        return bool(self.admin_token) and hmac.compare_digest(given.encode(), self.admin_token.encode())
-
-    @staticmethod
-    def _bearer(request: Request) -> str | None:
-        header = request.headers.get("authorization", "")
-        return header[7:] if header.lower().startswith("bearer ") else None
+    def __init__(self, reg: NpmRegistry, admin: Admin) -> None:
+        self.reg = reg
+        self.admin = admin
 
     def _control(self, request: Request, body: bool = False) -> tuple[NpmRegistry, dict[str, Any]]:
-        if not self._is_admin_token(self._bearer(request) or ""):
+        if not self.admin.is_token(bearer(request) or ""):
             raise ControlRefused(
                 "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`",
                 reason="control API call without the admin token",
             )
-        if self.controller is None:
-            raise UsageError("this server has no controller: serve it through NpmRegistry")
-        data: Any = self._json_body(request) if body and request.get_data() else {}
+        data: Any = json_body(request) if body and request.get_data() else {}
         if not isinstance(data, dict):
             raise MalformedBody("control API bodies are JSON objects")
-        return self.controller, data
+        return self.reg, data
 
     # -- state -------------------------------------------------------------------------------------
 
-    def on_control_state(self, request: Request, call: Call, origin: str) -> Response:
+    def state(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
         registry = reg.registry
         return json_response(
@@ -97,12 +79,12 @@ class ControlMixin:
             }
         )
 
-    def on_control_reset(self, request: Request, call: Call, origin: str) -> Response:
+    def reset(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         jsoncall.call(reg.reset, data, where="POST reset")
         return json_response({"policy": reg.policy.name})
 
-    def on_control_seed(self, request: Request, call: Call, origin: str) -> Response:
+    def seed(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         made = apply_seed(reg, data)
         return json_response(
@@ -113,14 +95,14 @@ class ControlMixin:
             201,
         )
 
-    def on_control_settings(self, request: Request, call: Call, origin: str) -> Response:
+    def settings(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         jsoncall.call(reg.configure, data, where="POST settings")  # configure checks all, then changes
         return json_response(reg.settings())
 
     # -- accounts ----------------------------------------------------------------------------------
 
-    def on_control_users(self, request: Request, call: Call, origin: str) -> Response:
+    def users(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         user = jsoncall.call(reg.add_user, data, where="POST users")
         return json_response(
@@ -134,43 +116,43 @@ class ControlMixin:
             201,
         )
 
-    def on_control_otp(self, request: Request, call: Call, origin: str, name: str) -> Response:
+    def otp(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, _ = self._control(request)
         user = reg.user(name)
         now = reg.clock.now()
         return json_response({"user": name, "otp": user.otp(), "valid_for": round(30 - now % 30, 1)})
 
-    def on_control_emails(self, request: Request, call: Call, origin: str, name: str) -> Response:
+    def emails(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, _ = self._control(request)
         return json_response({"user": name, "codes": reg.user(name).emails})
 
-    def on_control_tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
+    def tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
         reg, data = self._control(request, body=True)
         token = jsoncall.call(reg.user(name).create_token, data, where=f"POST users/{name}/tokens")
         return json_response({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
 
     # -- packages, orgs, trust, invitations ----------------------------------------------------------
 
-    def on_control_packages(self, request: Request, call: Call, origin: str) -> Response:
+    def packages(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         view = jsoncall.call(reg.publish, data, where="POST packages")
         return json_response({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
 
-    def on_control_orgs(self, request: Request, call: Call, origin: str) -> Response:
+    def orgs(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         org = jsoncall.call(reg.add_org, data, where="POST orgs")
         return json_response({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
 
-    def on_control_trust(self, request: Request, call: Call, origin: str) -> Response:
+    def trust(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         config = jsoncall.call(reg.trust, data, where="POST trust")
         return json_response(config.as_dict(), 201)
 
-    def on_control_github_job(self, request: Request, call: Call, origin: str) -> Response:
+    def github_job(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         return json_response({"env": jsoncall.call(reg.github_actions_env, data, where="POST ci/github")}, 201)
 
-    def on_control_invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
+    def invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
         reg, data = self._control(request, body=action is not None)
         if action is None:
             return json_response(
@@ -185,7 +167,7 @@ class ControlMixin:
 
     # -- web 2FA and web login -------------------------------------------------------------------------
 
-    def on_control_web_auth(self, request: Request, call: Call, origin: str) -> Response:
+    def web_auth(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
         return json_response(
             [
@@ -201,7 +183,7 @@ class ControlMixin:
             ]
         )
 
-    def on_control_web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
+    def web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         if unknown := sorted(set(data) - {"id", "user"}):
             raise UsageError(f"POST web-auth/approve: unknown field(s) {unknown}; known: id, user")
@@ -211,14 +193,14 @@ class ControlMixin:
         approved = jsoncall.call(reg.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id"))
         return json_response({"approved": [s.id for s in approved]})
 
-    def on_control_web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
+    def web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=True)
         login = jsoncall.call(reg.approve_web_login, data, where="POST web-logins/approve")
         return json_response({"id": login.id, "user": login.user})
 
     # -- journal, clock, faults ------------------------------------------------------------------------
 
-    def on_control_journal(self, request: Request, call: Call, origin: str) -> Response:
+    def journal(self, request: Request, call: Call, origin: str) -> Response:
         reg, _ = self._control(request)
         entries, cursor = reg.journal.since(
             int(request.args.get("since", 0)),
@@ -227,7 +209,7 @@ class ControlMixin:
         )
         return json_response({"entries": [e.as_dict() for e in entries], "next": cursor})
 
-    def on_control_clock(self, request: Request, call: Call, origin: str) -> Response:
+    def clock(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")
         if unknown := sorted(set(data) - {"advance"}):
             raise UsageError(f"POST clock: unknown field(s) {unknown}; known: advance")
@@ -236,7 +218,7 @@ class ControlMixin:
             reg.clock.advance(data["advance"])
         return json_response({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
 
-    def on_control_faults(self, request: Request, call: Call, origin: str) -> Response:
+    def faults(self, request: Request, call: Call, origin: str) -> Response:
         reg, data = self._control(request, body=request.method == "POST")
         if request.method == "DELETE":
             reg.faults.clear()

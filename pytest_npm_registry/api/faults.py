@@ -49,7 +49,7 @@ def published_name(request: Request) -> str | None:
         endpoint, values = _ROUTES.match(request.path, method="PUT")
     except HTTPException:  # no route: not a publish
         return None
-    return str(values["name"]) if endpoint == "package" else None
+    return str(values["name"]) if endpoint == "npm.package" else None
 
 
 def is_publish(request: Request) -> bool:

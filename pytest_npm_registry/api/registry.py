@@ -50,6 +50,7 @@ from pytest_npm_registry.wire.server import DEFAULT_MAX_BODY, RegistryServer
 from .assertions import AssertionsMixin
 from .ci import CiMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
+from .control import ControlViews
 from .faults import FaultsMixin
 from .seed import apply_seed, apply_seed_file
 from .settings import SETTING_DEFAULTS, SettingsMixin
@@ -256,8 +257,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         self._kept_settings: dict[str, Any] = {}
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
-        self.server.app.controller = self
-        self.server.app.admin_token = self.admin_token
+        self.server.app.admin.token = self.admin_token
+        self.server.app.mount("control", ControlViews(self, self.server.app.admin))
         #: True when the state came back from ``storage`` (a restart), not empty.
         self.restored = self.server.storage is not None and self.server.storage.load(self.registry)
         # A fresh start on a shared server: what earlier tests left (their teardown reported it) goes.

@@ -408,3 +408,11 @@ class NotImplementedByMock(RegistryError):
 
     def headers(self, origin: str) -> dict[str, str]:
         return {"Allow": ", ".join(self.allow)} if self.allow else {}
+
+
+class ControlRefused(Unauthorized):
+    """No or wrong admin token on the control API. (An ``error`` field, unlike whoami's bare 401:
+    people read this.)"""
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"error": self.message}

@@ -19,7 +19,8 @@ from pytest_npm_registry.domain.journal import JournalEntry
 from pytest_npm_registry.domain.models import Call, Outcome, Token, TokenKind
 from pytest_npm_registry.domain.otp import totp_code
 
-from .pages import COOKIE, PagesMixin, _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
+from .host import COOKIE, Admin
+from .pages import _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
@@ -49,8 +50,12 @@ _LIVE_SCRIPT = """
 """
 
 
-class DashboardMixin(PagesMixin):
-    """The ``on_dashboard`` endpoint of :class:`~pytest_npm_registry.wire.app.RegistryApp`."""
+class DashboardViews:
+    """The dashboard page (admin only)."""
+
+    def __init__(self, registry: Registry, admin: Admin) -> None:
+        self.registry = registry
+        self.admin = admin
 
     def _sign_in(self, *, failed: bool) -> Response:
         note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
@@ -63,16 +68,18 @@ class DashboardMixin(PagesMixin):
         )
         return _card_page("Registry dashboard", "sign in", inner, status=401)
 
-    def on_dashboard(self, request: Request, call: Call, origin: str) -> Response:
+    def show(self, request: Request, call: Call, origin: str) -> Response:
         given = request.form.get("token") if request.method == "POST" else request.args.get("token")
         if given is not None:
-            if not self._is_admin_token(given):
+            if not self.admin.is_token(given):
                 return self._sign_in(failed=True)
             # Swap the token for a cookie and drop it from the address bar and the history.
             response = _redirect(DASHBOARD_PATH)
-            response.set_cookie(COOKIE, self._cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict")
+            response.set_cookie(
+                COOKIE, self.admin.cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict"
+            )
             return response
-        if not self._is_admin(request):
+        if not self.admin.is_admin(request):
             if request.args.get("part"):
                 return Response("sign in again", status=401, content_type="text/plain")
             return self._sign_in(failed=False)

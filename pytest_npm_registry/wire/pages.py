@@ -18,8 +18,6 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -27,17 +25,17 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.api.control import ControlMixin
 from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
 
+from .host import Admin, Host
+from .parsing import json_body
 from .responses import json_response
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
 
-COOKIE = "npm_registry_dashboard"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _CSS = """
@@ -175,32 +173,21 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) ->
     return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
-class PagesMixin(ControlMixin):
-    """The page endpoints of :class:`~pytest_npm_registry.wire.app.RegistryApp`: approval pages. A login
-    is approved with the account's password, or by the registry's admin (``Authorization: Bearer
-    <admin token>`` or the dashboard's cookie)."""
+class PageViews:
+    """The approval pages behind npm's ``loginUrl`` and ``authUrl``. A login is approved with the
+    account's password, or by the registry's admin (``Authorization: Bearer <admin token>`` or the
+    dashboard's cookie)."""
 
-    def _cookie_value(self) -> str:
-        return hmac.new(self.admin_token.encode(), b"dashboard-cookie", hashlib.sha256).hexdigest()
-
-    def _is_admin(self, request: Request) -> bool:
-        """The admin token as a bearer token, or the dashboard's cookie that stands for it."""
-        given = self._bearer(request)
-        if given is not None:
-            return self._is_admin_token(given)
-        return bool(self.admin_token) and hmac.compare_digest(
-            request.cookies.get(COOKIE, "").encode(), self._cookie_value().encode()
-        )
-
-    registry: Registry
+    def __init__(self, registry: Registry, host: Host, admin: Admin) -> None:
+        self.registry = registry
+        self.host = host
+        self.admin = admin
 
     # -- who asked: the client behind a session ------------------------------------------------------
 
     def _client_of(self, marker: str, *, path: str | None = None) -> str:
         """``npm publish · npm/11.6.2 node/v20 ...`` from the logged request whose answer named ``marker``."""
-        if self.controller is None:
-            return "unknown"
-        for request, response in reversed(list(self.controller.server.log)):
+        for request, response in reversed(list(self.host.log)):
             if path is not None and request.path != path:
                 continue
             if (response.content_length or 0) > 4096 or marker not in response.get_data(as_text=True):
@@ -239,7 +226,7 @@ class PagesMixin(ControlMixin):
             return self._missing("request", session_id)
         return self._expired("request", session.expires) or session
 
-    def on_web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+    def web_auth_page(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         found = self._auth_session(session_id)
         if isinstance(found, Response):
             return found
@@ -282,10 +269,10 @@ class PagesMixin(ControlMixin):
             f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
         )
 
-    def on_web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+    def web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, session_id, approve=True)
 
-    def on_web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
+    def web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, session_id, approve=False)
 
     def _answer_web_auth(self, request: Request, session_id: str, *, approve: bool) -> Response:
@@ -310,7 +297,7 @@ class PagesMixin(ControlMixin):
             return self._missing("login", login_id)
         return self._expired("login", login.expires) or login
 
-    def on_web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+    def web_login_page(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         found = self._login(login_id)
         if isinstance(found, Response):
             return found
@@ -360,16 +347,16 @@ class PagesMixin(ControlMixin):
         )
         return _card_page(title, command, inner, status=status)
 
-    def on_web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+    def web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not _is_form(request):
-            body = self._json_body(request)
+            body = json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
                 raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
             login = self.registry.logins.approve_web_login(
                 login_id,
                 body["user"],
                 password=body.get("password"),
-                trusted=self._is_admin(request),
+                trusted=self.admin.is_admin(request),
                 by="in the browser",
             )
             return json_response({"id": login.id, "user": login.user})
@@ -386,14 +373,14 @@ class PagesMixin(ControlMixin):
                 found.id,
                 name,
                 password=request.form.get("password") or None,
-                trusted=self._is_admin(request),
+                trusted=self.admin.is_admin(request),
                 by="in the browser",
             )
         except RegistryError as error:
             return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
         return _redirect(found.login_path)
 
-    def on_web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+    def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not _is_form(request):
             login = self.registry.logins.cancel_web_login(login_id)
             return json_response({"id": login.id, "denied": True})

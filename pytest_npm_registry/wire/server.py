@@ -70,7 +70,7 @@ class BoundedLog(list[tuple[Request, Response]]):
 
 #: GET endpoints that change the registry: a download counts toward the unpublish rule's weekly
 #: downloads; a done poll hands its token or one-time password out once.
-_STATEFUL_GETS = frozenset({"tarball", "web_login_done", "web_auth_done"})
+_STATEFUL_GETS = frozenset({"npm.tarball", "npm.web_login_done", "npm.web_auth_done"})
 _ROUTES = url_map.bind("registry")
 
 
@@ -246,7 +246,7 @@ class RegistryServer(HTTPServer):
     ) -> None:
         super().__init__(host, port, threaded=True)
         self.registry = registry or Registry()
-        self.app = RegistryApp(self.registry, on_internal_error=self.handler_errors_append)
+        self.app = RegistryApp(self.registry, self, on_internal_error=self.handler_errors_append)
         self.log_limit = log_limit
         self._max_body_override: int | None = None
         self.max_body = max_body
