@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 from pytest_npm_registry import JournalEntry, NpmRegistry, NpmResult, PackageView, Token, User, plugin
-from pytest_npm_registry.api.faults import Fault, Faults
 from pytest_npm_registry.options import SETTINGS
+from pytest_npm_registry.wire.faults import Fault, Faults
 
 FIXTURES = ("npm_registry", "npm_registry_policy", "npm_registry_server")
 CLASSES = (NpmRegistry, User, Token, PackageView, Faults, Fault, NpmResult, JournalEntry)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .api.clients import NpmResult
-from .api.registry import NpmRegistry, PackageView, Token, User
+from .api.registry import NpmRegistry
+from .api.views import PackageView, Token, User
 from .domain.errors import RegistryError, UsageError
 from .domain.journal import Journal, JournalEntry
 from .domain.models import (

@@ -25,7 +25,8 @@ from .demo import demo
 from .domain.errors import UsageError
 from .domain.models import Outcome
 from .domain.policy import PRESETS
-from .wire.server import CONTROL_PREFIX, DEFAULT_MAX_BODY, MAX_BODY_CEILING
+from .wire.server import CONTROL_PREFIX
+from .wire.settings import DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
 LOG_LEVELS = ("warning", "info", "debug")
 

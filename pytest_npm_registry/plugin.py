@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from .api.assertions import exchanges, format_report, parse_spec
-from .api.registry import NpmRegistry, User
+from .api.registry import NpmRegistry
+from .api.views import User
 from .domain.errors import UsageError
 from .options import NPM_ENV, Options, add_options, npm_version
 from .wire.server import RegistryServer

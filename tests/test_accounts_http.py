@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_npm_registry import UsageError
 from tests.conftest import http
 
 
@@ -212,3 +213,20 @@ def test_a_stage_only_token_governs_nothing(npm_registry, alice):
     assert (answer.status, answer.json()) == (403, {"error": "You may not perform that action with these credentials."})
     reason = npm_registry.journal.entries()[-1].reason
     assert reason == "alice's read-write-stage-only granular token may not change the profile"
+
+
+def test_an_expired_web_login_is_no_longer_pending_anywhere(npm_registry, alice):
+    """One rule (``WebLogin.pending``) for the facade, the control API and the approval."""
+    urls = http(npm_registry, "POST", "/-/v1/login", json_body={}).json()
+    (login,) = npm_registry.web_logins(pending=True)
+    state = http(npm_registry, "GET", "/-/_mock/api/state", token=npm_registry.admin_token).json()
+    assert state["pending_web_logins"] == [login.id]
+    npm_registry.clock.advance(301)  # the links live 300 s
+    assert npm_registry.web_logins(pending=True) == []
+    assert [w.id for w in npm_registry.web_logins()] == [login.id]  # still known, just not pending
+    state = http(npm_registry, "GET", "/-/_mock/api/state", token=npm_registry.admin_token).json()
+    assert state["pending_web_logins"] == []
+    with pytest.raises(UsageError, match="no pending web login to approve"):
+        npm_registry.approve_web_login("alice")
+    base = npm_registry.url.rstrip("/")
+    assert http(npm_registry, "GET", urls["doneUrl"][len(base) :]).status == 404

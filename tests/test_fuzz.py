@@ -52,11 +52,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_npm_registry import NpmRegistry, User
-from pytest_npm_registry.api.control import FAULT_KINDS
-from pytest_npm_registry.api.faults import Faults
-from pytest_npm_registry.api.settings import SETTINGS
 from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document
+from pytest_npm_registry.wire.control import FAULT_KINDS
+from pytest_npm_registry.wire.faults import Faults
 from pytest_npm_registry.wire.routes import url_map
+from pytest_npm_registry.wire.settings import SETTINGS
 
 # -- profiles ---------------------------------------------------------------------------------------
 

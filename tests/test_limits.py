@@ -27,7 +27,8 @@ import pytest
 
 from pytest_npm_registry import NpmRegistry, UsageError, write_package
 from pytest_npm_registry.wire import server as server_module
-from pytest_npm_registry.wire.server import DEFAULT_MAX_BODY, MAX_BODY_CEILING, RegistryServer
+from pytest_npm_registry.wire.server import RegistryServer
+from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
 from .conftest import http
 

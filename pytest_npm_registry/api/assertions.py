@@ -19,9 +19,8 @@ from pytest_npm_registry.domain.errors import UsageError, redact_path
 from pytest_npm_registry.domain.journal import JournalEntry
 from pytest_npm_registry.domain.models import Operation, OtpPath, Outcome
 from pytest_npm_registry.domain.registry import Registry
+from pytest_npm_registry.wire.faults import FAULT_KEY
 from pytest_npm_registry.wire.server import JOURNAL_SPAN_KEY, JournalSpan, RegistryServer
-
-from .faults import FAULT_KEY
 
 #: Accepted reads that crowd out what matters in a compact report (npm install makes dozens).
 QUIET_OPERATIONS = frozenset(

@@ -12,219 +12,42 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pytest_npm_registry.domain.admin import Operator
 from pytest_npm_registry.domain.clock import Clock
 from pytest_npm_registry.domain.errors import RegistryError, UsageError
 from pytest_npm_registry.domain.journal import Journal
 from pytest_npm_registry.domain.models import (
-    WEB_AUTH_TTL,
-    Access,
     ChallengeStyle,
     Invitation,
     Org,
-    OrgRole,
-    Package,
-    Permission,
     PublishRequirement,
-    TokenKind,
+    StagedVersion,
+    TrustConfig,
     TwoFactorMode,
     WebAuthSession,
     WebLogin,
     secret_hash,
 )
-from pytest_npm_registry.domain.models import Token as TokenRecord
-from pytest_npm_registry.domain.models import User as UserRecord
-from pytest_npm_registry.domain.otp import totp_code
-from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
+from pytest_npm_registry.domain.seed import apply_seed, apply_seed_file
 from pytest_npm_registry.domain.storage import Storage
-from pytest_npm_registry.wire.server import DEFAULT_MAX_BODY, RegistryServer
+from pytest_npm_registry.wire.faults import Faults
+from pytest_npm_registry.wire.server import RegistryServer
+from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
 from .assertions import AssertionsMixin
-from .ci import CiMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
-from .control import ControlViews
-from .faults import FaultsMixin
-from .seed import apply_seed, apply_seed_file
-from .settings import SETTING_DEFAULTS, SettingsMixin
 from .tools import ToolsMixin
+from .views import PackageView, Token, TokenLike, User
 
 
-@dataclass(frozen=True)
-class Token:
-    """A token as its owner sees it once: the secret ``key`` to put in ``.npmrc``."""
-
-    key: str = field(repr=False)  # kept out of reprs: pytest prints them in failures
-    record: TokenRecord
-    _registry: Registry
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def kind(self) -> TokenKind:
-        return self.record.kind
-
-    def revoke(self) -> None:
-        self._registry.accounts.revoke_token(self.record.id)
-
-    def __str__(self) -> str:
-        return self.key
-
-
-@dataclass(frozen=True)
-class User:
-    """An account, with its password and second factors at hand."""
-
-    name: str
-    #: ``None`` for an account created through npm (``npm adduser``): the registry keeps only a hash.
-    password: str | None = field(repr=False)
-    record: UserRecord = field(repr=False)
-    _registry: Registry
-
-    @property
-    def email(self) -> str:
-        return self.record.email
-
-    @property
-    def tfa(self) -> TwoFactorMode:
-        return self.record.tfa
-
-    @property
-    def totp_secret(self) -> str | None:
-        return self.record.totp_secret
-
-    @property
-    def recovery_codes(self) -> list[str]:
-        """The unused recovery codes; each works once as an OTP."""
-        return list(self.record.recovery_codes)
-
-    def otp(self, *, offset_steps: int = 0) -> str:
-        """The authenticator code at the registry's current time (``offset_steps`` 30-second steps away)."""
-        if not self.record.totp_secret:
-            raise UsageError(f"{self.name} has no 2FA: add_user({self.name!r}, tfa='auth-and-writes') to get OTPs")
-        return totp_code(self.record.totp_secret, self._registry.clock.now() + 30 * offset_steps)
-
-    def create_token(
-        self,
-        kind: TokenKind | str = TokenKind.GRANULAR,
-        *,
-        read_only: bool = False,
-        stage_only: bool = False,
-        bypass_2fa: bool = False,
-        packages: Iterable[str] | None = None,
-        scopes: Iterable[str] | None = None,
-        cidr: Iterable[str] | None = None,
-        expires_in_days: float | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        orgs: Iterable[str] | None = None,
-        key: str | None = None,
-    ) -> Token:
-        """Mint a token. ``kind``: ``granular`` (default), ``session`` (what ``npm login`` gives), or
-        under the ``classic`` policy ``read-only`` / ``publish`` / ``automation``. ``stage_only`` is
-        ``--packages-and-scopes-permission=read-write-stage-only`` (npm >= 11.21). ``key`` fixes the
-        secret (a CI fixture that must match a stored value)."""
-        try:
-            record, secret = self._registry.accounts.create_token(
-                self.name,
-                kind=TokenKind(kind),
-                permission=Permission.READ_ONLY
-                if read_only
-                else Permission.STAGE_ONLY
-                if stage_only
-                else Permission.READ_WRITE,
-                bypass_2fa=bypass_2fa,
-                packages=tuple(packages) if packages is not None else None,
-                scopes=tuple(scopes) if scopes is not None else None,
-                cidr=tuple(cidr) if cidr is not None else None,
-                expires_in_days=expires_in_days,
-                name=name,
-                description=description,
-                orgs=tuple(orgs) if orgs is not None else None,
-                secret=key,
-            )
-        except ValueError:
-            raise UsageError(
-                f"unknown token kind {kind!r}: use one of {', '.join(k.value for k in TokenKind)}"
-            ) from None
-        except RegistryError as exc:
-            raise UsageError(exc.message) from None
-        return Token(secret, record, self._registry)
-
-    def tokens(self, *, include_revoked: bool = False) -> list[TokenRecord]:
-        """This user's tokens (records: the secrets are shown only once, at creation)."""
-        return [
-            t
-            for t in self._registry.state.tokens.values()
-            if t.user == self.name and (include_revoked or not t.revoked)
-        ]
-
-    @property
-    def emails(self) -> list[str]:
-        """One-time codes the registry "emailed" (accounts without 2FA confirm governance actions so)."""
-        return list(self.record.outbox)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-TokenLike = Token | str | None
-
-
-@dataclass(frozen=True)
-class PackageView:
-    """A read-only view of a package as the registry holds it."""
-
-    record: Package
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def versions(self) -> list[str]:
-        return list(self.record.versions)
-
-    @property
-    def dist_tags(self) -> dict[str, str]:
-        return dict(self.record.dist_tags)
-
-    @property
-    def maintainers(self) -> list[str]:
-        return list(self.record.maintainers)
-
-    @property
-    def access(self) -> Access:
-        return self.record.access
-
-    @property
-    def publish_requirement(self) -> PublishRequirement:
-        return self.record.requirement
-
-    def manifest(self, version: str) -> dict[str, Any]:
-        return dict(self.record.versions[version].manifest)
-
-    def tarball(self, version: str) -> bytes:
-        return self.record.versions[version].tarball
-
-    def attachments(self, version: str) -> dict[str, bytes]:
-        """Extra attachments of a publish, e.g. a provenance bundle (``<name>-<v>.sigstore``)."""
-        return dict(self.record.versions[version].attachments)
-
-    def publisher(self, version: str) -> str:
-        return self.record.versions[version].publisher
-
-
-class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMixin):
+class NpmRegistry(ToolsMixin, AssertionsMixin):
     """A mock npm registry on loopback, with users, tokens, OTPs and time under the caller's control."""
 
     def __init__(
@@ -253,16 +76,18 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
             max_body=DEFAULT_MAX_BODY if max_body is None else max_body,
         )
         self.registry: Registry = self.server.registry
+        #: The operator's verbs this facade (and the control API, and seed files) acts through.
+        self.operator = Operator(self.registry)
         self._workdir: Path | None = None
-        self._kept_settings: dict[str, Any] = {}
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.server.app.admin.token = self.admin_token
-        self.server.app.mount("control", ControlViews(self, self.server.app.admin))
         #: True when the state came back from ``storage`` (a restart), not empty.
         self.restored = self.server.storage is not None and self.server.storage.load(self.registry)
-        # A fresh start on a shared server: what earlier tests left (their teardown reported it) goes.
+        # A fresh start on a shared server: what earlier tests left (their teardown reported it) goes,
+        # and so do the settings an earlier facade asked to keep across its resets.
         self.server.clear()
+        self.server.settings.kept.clear()
         if not self.restored:
             self.reset(policy)
 
@@ -293,12 +118,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
     def reset(self, policy: str | Policy | None = None) -> None:
         """Back to an empty registry; also drops fault-injection handlers and the request log, and
         puts the settings back to their defaults (or to what ``configure(..., keep=True)`` set)."""
-        self.registry.reset(policy or self.registry.policy)
-        # Not server.clear(): errors raised in the server thread stay for the test's check().
-        self.server.clear_all_handlers()
-        self.server.permanently_failed = False  # an ordered handler's failure goes with the handlers
-        self.server.clear_log()
-        self.configure(**{**SETTING_DEFAULTS, **self._kept_settings})
+        self.server.reset(policy)
 
     @property
     def url(self) -> str:
@@ -306,6 +126,12 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         if not self.server.is_running():
             raise UsageError("the registry is not running: use `with NpmRegistry() as reg:` or call reg.start()")
         return self.server.url
+
+    @property
+    def faults(self) -> Faults:
+        """Inject failures: ``reg.faults.fail_publishes(2, status=503, retry_after=10)``,
+        ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``."""
+        return self.server.faults
 
     @property
     def policy(self) -> Policy:
@@ -338,22 +164,14 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         ``challenge="classic"`` makes the registry ask this user for a typed OTP even when the client
         supports web 2FA; ``security_key=True`` adds the security-key notice to those challenges.
         """
-        try:
-            mode = TwoFactorMode(tfa or TwoFactorMode.NONE)
-            style = ChallengeStyle(challenge)
-        except ValueError as exc:
-            raise UsageError(
-                f"{exc}: tfa is one of none, auth-only, auth-and-writes; challenge is web or classic"
-            ) from None
-        password = password or f"{name}-password"
-        record = self.registry.accounts.add_user(
+        record, password = self.operator.add_user(
             name,
             password=password,
             email=email,
-            tfa=mode,
+            tfa=tfa,
             totp_secret=totp_secret,
             paid=paid,
-            challenge=style,
+            challenge=challenge,
             security_key=security_key,
         )
         return User(name, password, record, self.registry)
@@ -361,17 +179,18 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
     def seed(self, source: Path | str | Mapping[str, Any]) -> dict[str, list[Any]]:
         """Apply a seed file (TOML or JSON) or a seed mapping: users, tokens, orgs, packages, trust.
         Returns the users and tokens made."""
-        made = apply_seed(self, dict(source)) if isinstance(source, Mapping) else apply_seed_file(self, source)
+        registry = self.registry
+        made = apply_seed(registry, dict(source)) if isinstance(source, Mapping) else apply_seed_file(registry, source)
         if self.server.storage is not None:
-            self.server.storage.save(self.registry)
-        return made
+            self.server.storage.save(registry)
+        return {
+            "users": [User(record.name, password, record, registry) for record, password in made["users"]],
+            "tokens": [Token(secret, record, registry) for record, secret in made["tokens"]],
+        }
 
     def user(self, name: str) -> User:
         """An account by name, including one made by ``npm adduser``."""
-        record = self.registry.state.users.get(name)
-        if record is None:
-            raise UsageError(f"no user {name!r} (have: {sorted(self.registry.state.users)})")
-        return User(name, None, record, self.registry)
+        return User(name, None, self.operator.user(name), self.registry)
 
     # -- orgs and invitations ------------------------------------------------------------------------
 
@@ -383,41 +202,18 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         ``members`` maps user names to roles (``developer``, ``admin``, ``owner``); ``paid`` lets
         the org's scope hold restricted packages.
         """
-        roles = {}
-        for user, role in (members or {}).items():  # all checked before the org exists
-            self.registry.accounts.user(user)
-            if role not in {r.value for r in OrgRole}:
-                known = ", ".join(r.value for r in OrgRole)
-                raise UsageError(f"add_org({name!r}): {user}'s role must be one of {known}, not {role!r}")
-            roles[user] = OrgRole(role)
-        org = self.registry.orgs.add_org(name, owner=str(owner), paid=paid)
-        for user, role in roles.items():
-            self.registry.orgs.join_org(org, user, role)
-        return org
+        return self.operator.add_org(name, owner=str(owner), members=members, paid=paid)
 
     def invitations(self, user: User | str | None = None) -> list[Invitation]:
         """Pending invitations (package maintainership, org membership), of ``user`` if given."""
-        return self.registry.orgs.pending_invitations(None if user is None else str(user))
+        return self.operator.invitations(None if user is None else str(user))
 
     def accept_invitation(self, user: User | str, *, package: str | None = None, org: str | None = None) -> Invitation:
         """What the invitee does from the email: become a maintainer (or org member)."""
-        return self.registry.orgs.answer_invitation(self._invitation(user, package, org).id, accept=True)
+        return self.operator.answer_invitation(str(user), accept=True, package=package, org=org)
 
     def decline_invitation(self, user: User | str, *, package: str | None = None, org: str | None = None) -> Invitation:
-        return self.registry.orgs.answer_invitation(self._invitation(user, package, org).id, accept=False)
-
-    def _invitation(self, user: User | str, package: str | None, org: str | None) -> Invitation:
-        found = [
-            i
-            for i in self.invitations(user)
-            if (package is None or i.package == package) and (org is None or i.org == org)
-        ]
-        if len(found) != 1:
-            raise UsageError(
-                f"{len(found)} pending invitations for {user} match package={package!r} org={org!r}:"
-                f" {[i.target for i in self.invitations(user)]}"
-            )
-        return found[0]
+        return self.operator.answer_invitation(str(user), accept=False, package=package, org=org)
 
     # -- packages ----------------------------------------------------------------------------------
 
@@ -434,22 +230,9 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         **manifest: Any,
     ) -> PackageView:
         """Seed a version without HTTP or 2FA (validation still applies). ``by`` becomes a maintainer."""
-        meta = manifest_for(name, version, **manifest)
-        document = publish_document(
-            meta,
-            make_tarball(meta, dict(files) if files else None),
-            tag=tag,
-            access=access or ("public" if name.startswith("@") else None),
+        record = self.operator.publish(
+            name, version, by=str(by), tag=tag, access=access, files=files, requirement=requirement, **manifest
         )
-        try:
-            record = self.registry.publishing.seed(
-                name,
-                document,
-                maintainer=str(by),
-                requirement=PublishRequirement(requirement) if requirement else None,
-            )
-        except RegistryError as exc:
-            raise UsageError(exc.message) from None
         return PackageView(record)
 
     def package(self, name: str) -> PackageView:
@@ -473,28 +256,19 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
 
     def web_auth_sessions(self, *, pending: bool = False) -> list[WebAuthSession]:
         """Web-2FA sessions; ``pending``: not answered yet and not expired."""
-        sessions = list(self.registry.state.web_auth.values())
-        if not pending:
-            return sessions
-        now = self.clock.now()
-        return [s for s in sessions if not (s.approved or s.denied) and now <= s.expires]
+        return self.operator.web_auth_sessions(pending=pending)
 
     def approve_web_auth(
         self, session_id: str | None = None, *, user: User | str | None = None
     ) -> list[WebAuthSession]:
         """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved."""
-        if session_id is not None:
-            return [self.registry.challenges.approve_web_auth(session_id)]
-        chosen = [s for s in self.web_auth_sessions(pending=True) if user is None or s.user == str(user)]
-        if not chosen:
-            raise UsageError("no pending web-auth session to approve (has npm hit a web 2FA challenge yet?)")
-        return [self.registry.challenges.approve_web_auth(s.id) for s in chosen]
+        return self.operator.approve_web_auth(session_id, user=None if user is None else str(user))
 
     # -- web login -----------------------------------------------------------------------------------
 
     def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
-        logins = list(self.registry.state.web_logins.values())
-        return [login for login in logins if login.user is None] if pending else logins
+        """``npm login`` / ``npm adduser`` sessions; ``pending``: not approved yet, not expired."""
+        return self.operator.web_logins(pending=pending)
 
     def approve_web_login(self, user: User | str, *, wait: float = 0.0, password: str | None = None) -> WebLogin:
         """Complete the pending ``npm login`` / ``npm adduser`` as ``user`` (created for adduser).
@@ -502,20 +276,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         ``wait`` seconds to let npm start the login first: call it from a thread while ``reg.npm("login")``
         runs, or use :attr:`auto_approve_web_login`.
         """
-        if not (0 <= wait <= WEB_AUTH_TTL):  # NaN fails too; npm's own wait is no longer than this
-            raise UsageError(f"approve_web_login(wait={wait!r}): wait from 0 to {WEB_AUTH_TTL:g} seconds")
-        deadline = time.monotonic() + wait
-        while True:
-            pending = self.web_logins(pending=True)
-            if pending or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
-        if not pending:
-            raise UsageError("no pending web login to approve: has `npm login` started?")
-        try:
-            return self.registry.logins.approve_web_login(pending[-1].id, str(user), password=password, trusted=True)
-        except RegistryError as exc:
-            raise UsageError(f"cannot approve the login as {user}: {exc.message}") from None
+        return self.operator.approve_web_login(str(user), wait=wait, password=password)
 
     # -- clients -----------------------------------------------------------------------------------
 
@@ -568,3 +329,150 @@ class NpmRegistry(ToolsMixin, AssertionsMixin, FaultsMixin, CiMixin, SettingsMix
         environment = self.env(token)
         environment.update(env or {})
         return run_npm(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+
+    # -- settings (the server's: the control API changes the same ones) ------------------------------
+
+    def configure(self, *, keep: bool = False, **settings: Any) -> None:
+        """Change several settings at once, by the names of the properties below. Each value is
+        checked before any changes: a bad one raises ``UsageError`` and leaves all as they were.
+        ``keep``: also after every ``reset`` (what ``serve --auto-approve-web-auth`` does, so a
+        control-API reset between two test scripts does not drop it)."""
+        self.server.settings.configure(keep=keep, **settings)
+
+    def settings(self) -> dict[str, Any]:
+        """Each setting's current value, by name (what ``POST settings`` answers)."""
+        return self.server.settings.values()
+
+    @property
+    def auto_approve_web_auth(self) -> bool:
+        """Approve every web-2FA challenge as it is issued (as if someone clicked at once)."""
+        return self.server.settings.auto_approve_web_auth
+
+    @auto_approve_web_auth.setter
+    def auto_approve_web_auth(self, value: bool) -> None:
+        self.server.settings.auto_approve_web_auth = value
+
+    @property
+    def advertise_public_visibility(self) -> bool:
+        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
+        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
+        return self.server.settings.advertise_public_visibility
+
+    @advertise_public_visibility.setter
+    def advertise_public_visibility(self, value: bool) -> None:
+        self.server.settings.advertise_public_visibility = value
+
+    @property
+    def auto_approve_web_login(self) -> str | None:
+        """Complete every ``npm login`` in the browser as this user, at once."""
+        return self.server.settings.auto_approve_web_login
+
+    @auto_approve_web_login.setter
+    def auto_approve_web_login(self, user: User | str | None) -> None:
+        self.server.settings.auto_approve_web_login = user
+
+    @property
+    def client_ip(self) -> str | None:
+        """Pretend requests come from this address (loopback cannot show a CIDR mismatch otherwise)."""
+        return self.server.settings.client_ip
+
+    @client_ip.setter
+    def client_ip(self, value: str | None) -> None:
+        self.server.settings.client_ip = value
+
+    @property
+    def max_body(self) -> int:
+        """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
+        ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the
+        server's own limit on ``reset`` (or when set to None), so a test's change does not leak
+        into the next test; for a limit on the whole session, override the ``npm_registry_server``
+        fixture with ``RegistryServer(max_body=...)``. The control API keeps at least 256 MiB for
+        itself."""
+        return self.server.settings.max_body
+
+    @max_body.setter
+    def max_body(self, value: int | None) -> None:
+        self.server.settings.max_body = value
+
+    # -- trusted publishing: CI jobs and trust configs ------------------------------------------------
+
+    def github_actions_env(
+        self,
+        repository: str,
+        workflow: str = "release.yml",
+        *,
+        environment: str | None = None,
+        ref: str = "refs/heads/main",
+        caller_workflow: str | None = None,
+        visibility: str = "private",
+    ) -> dict[str, str]:
+        """A GitHub Actions job of ``repository`` running ``.github/workflows/<workflow>``.
+
+        npm asks ``ACTIONS_ID_TOKEN_REQUEST_URL`` (this registry) for an id token, then exchanges
+        it. ``caller_workflow`` makes ``workflow`` a reusable workflow called from that file;
+        ``visibility="public"`` is what would make npm try provenance (kept off by the registry).
+        Merge the result into ``reg.npm(..., env=...)``.
+        """
+        return self.operator.github_actions_env(
+            self.server.url,
+            repository,
+            workflow,
+            environment=environment,
+            ref=ref,
+            caller_workflow=caller_workflow,
+            visibility=visibility,
+        )
+
+    def gitlab_env(
+        self,
+        project_path: str,
+        *,
+        config_file: str = ".gitlab-ci.yml",
+        ref: str = "main",
+        environment: str | None = None,
+    ) -> dict[str, str]:
+        """A GitLab CI job with ``id_tokens: NPM_ID_TOKEN: aud: npm:<registry host>``."""
+        return self.operator.gitlab_env(
+            self.server.host, project_path, config_file=config_file, ref=ref, environment=environment
+        )
+
+    def circleci_env(
+        self,
+        *,
+        org_id: str,
+        project_id: str,
+        pipeline_definition_id: str,
+        vcs_origin: str,
+        context_ids: list[str] | None = None,
+    ) -> dict[str, str]:
+        """A CircleCI job that ran ``circleci run oidc get --claims '{"aud": "npm:<host>"}'``."""
+        return self.operator.circleci_env(
+            self.server.host,
+            org_id=org_id,
+            project_id=project_id,
+            pipeline_definition_id=pipeline_definition_id,
+            vcs_origin=vcs_origin,
+            context_ids=context_ids,
+        )
+
+    def trust(
+        self,
+        package: str,
+        *,
+        github: dict[str, Any] | None = None,
+        gitlab: dict[str, Any] | None = None,
+        circleci: dict[str, Any] | None = None,
+        permissions: tuple[str, ...] = ("createPackage",),
+    ) -> TrustConfig:
+        """Configure ``package``'s trusted publisher, as ``npm trust`` or the website would.
+
+        ``github=dict(repository="o/r", workflow="release.yml", environment=None)``;
+        ``gitlab=dict(project_path="g/p", config_file=".gitlab-ci.yml", environment=None)``;
+        ``circleci=`` the ``oidc.circleci.com/...`` claims. ``permissions``: ``createPackage``
+        and/or ``createStagedPackage``.
+        """
+        return self.operator.trust(package, github=github, gitlab=gitlab, circleci=circleci, permissions=permissions)
+
+    def stages(self, package: str | None = None) -> list[StagedVersion]:
+        """Versions waiting for approval (``npm stage publish``)."""
+        return self.operator.stages(package)

@@ -27,7 +27,7 @@ from pytest_npm_registry.domain.errors import UsageError
 from .clients import NPM_ERROR_CODE, NpmResult, Reply, run_process, token_key
 
 if TYPE_CHECKING:
-    from .registry import TokenLike
+    from .views import TokenLike
 
 #: Where installed tools are kept between runs (``PYTEST_NPM_REGISTRY_TOOLS_CACHE`` overrides it).
 DEFAULT_TOOLS_CACHE = Path.home() / ".cache" / "pytest-npm-registry" / "clients"

@@ -114,7 +114,7 @@ class Challenges:
         session = self.state.web_auth.get(session_id)
         if session is None:
             raise NotFound(reason=f"no web-auth session {session_id}")
-        if self.state.clock.now() > session.expires:
+        if session.expired(self.state.clock.now()):
             raise NotFound(reason=f"web-auth session {session_id} expired")
         return session
 

@@ -82,7 +82,7 @@ class Logins:
 
     def web_login(self, login_id: str) -> WebLogin:
         login = self.state.web_logins.get(login_id)
-        if login is None or self.state.clock.now() > login.expires:
+        if login is None or login.expired(self.state.clock.now()):
             raise NotFound(reason=f"no pending web login {login_id}")
         return login
 

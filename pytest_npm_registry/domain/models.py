@@ -445,6 +445,13 @@ class WebLogin:
         """When its links stop working (and npm's polls get 404)."""
         return self.created + WEB_AUTH_TTL
 
+    def expired(self, now: float) -> bool:
+        return now > self.expires
+
+    def pending(self, now: float) -> bool:
+        """Waiting for someone to approve it in the browser: no user yet, links still alive."""
+        return self.user is None and not self.expired(now)
+
     @property
     def login_path(self) -> str:
         return f"/-/_mock/login/{self.id}"
@@ -474,6 +481,13 @@ class WebAuthSession:
         """When its links stop working (and npm's polls get 404)."""
         return self.created + WEB_AUTH_TTL
 
+    def expired(self, now: float) -> bool:
+        return now > self.expires
+
+    def pending(self, now: float) -> bool:
+        """Waiting for an answer on the ``authUrl`` page: neither approved nor denied, not expired."""
+        return not (self.approved or self.denied) and not self.expired(now)
+
     @property
     def auth_path(self) -> str:
         return f"/-/_mock/auth/{self.id}"
@@ -481,3 +495,23 @@ class WebAuthSession:
     @property
     def done_path(self) -> str:
         return f"/-/v1/done/{self.id}"
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What ``npm token create`` asks for, parsed; the registry decides the token kind."""
+
+    password: str | None = None
+    readonly: bool = False
+    permission: Permission | None = None
+    #: Any granular field was sent (under the classic policy, none asks for a legacy token).
+    granular: bool = False
+    bypass_2fa: bool = False
+    packages: tuple[str, ...] | None = None
+    scopes: tuple[str, ...] | None = None
+    orgs: tuple[str, ...] | None = None
+    orgs_permission: Permission | None = None
+    cidr: tuple[str, ...] | None = None
+    expires_in_days: float | None = None
+    name: str | None = None
+    description: Any = None

@@ -170,11 +170,10 @@ class Orgs:
             rec.principal = self.accounts.require_principal(call)
             return dict(self.org(org_name).members)
 
-    def set_org_member(self, call: Call, org_name: str, body: Any) -> tuple[Org, str, OrgRole, bool]:
+    def set_org_member(self, call: Call, org_name: str, user: str, role: OrgRole) -> tuple[Org, str, OrgRole, bool]:
         """``npm org set <org> <user> [role]``; returns whether an invitation was sent instead."""
         with self.state.recording(Operation.SET_ORG_MEMBER, call, None) as rec:
             rec.principal = principal = self.accounts.require_principal(call)
-            user, role = _user_and_role(body)
             with self.state.lock:
                 org = self.org(org_name)
                 self.accounts.user(user)
@@ -188,10 +187,9 @@ class Orgs:
                 self.invite(user, principal.user.name, org=org_name, role=role)
                 return org, user, role, True
 
-    def remove_org_member(self, call: Call, org_name: str, body: Any) -> None:
+    def remove_org_member(self, call: Call, org_name: str, user: str) -> None:
         with self.state.recording(Operation.REMOVE_ORG_MEMBER, call, None) as rec:
             rec.principal = principal = self.accounts.require_principal(call)
-            user, _ = _user_and_role(body)
             with self.state.lock:
                 org = self.org(org_name)
                 self._admin(org, principal)
@@ -245,11 +243,10 @@ class Orgs:
             rec.principal = self.accounts.require_principal(call)
             return sorted(f"{org_name}:{t}" for t in self.org(org_name).teams)
 
-    def change_team_member(self, call: Call, org_name: str, team_name: str, body: Any, *, add: bool) -> None:
+    def change_team_member(self, call: Call, org_name: str, team_name: str, user: str, *, add: bool) -> None:
         operation = Operation.ADD_TEAM_MEMBER if add else Operation.REMOVE_TEAM_MEMBER
         with self.state.recording(operation, call, None) as rec:
             rec.principal = principal = self.accounts.require_principal(call)
-            user, _ = _user_and_role(body)
             with self.state.lock:
                 org = self.org(org_name)
                 team = self.team(org_name, team_name)
@@ -348,6 +345,18 @@ class Orgs:
         now = self.state.clock.now()
         return [i for i in self.state.invitations.values() if i.live(now) and (user is None or i.user == user)]
 
+    def find_invitation(self, user: str, *, package: str | None = None, org: str | None = None) -> Invitation:
+        """The one pending invitation of ``user`` to ``package`` (or ``org``); either may be left out
+        when only one invitation matches."""
+        mine = self.pending_invitations(user)
+        found = [i for i in mine if (package is None or i.package == package) and (org is None or i.org == org)]
+        if len(found) != 1:
+            raise UsageError(
+                f"{len(found)} pending invitations for {user} match package={package!r} org={org!r}:"
+                f" {[i.target for i in mine]}"
+            )
+        return found[0]
+
     def answer_invitation(self, invitation_id: str, *, accept: bool) -> Invitation:
         """What the invitee does from the email: accept (becomes maintainer / member) or decline."""
         with self.state.lock:
@@ -377,13 +386,3 @@ class Orgs:
             self.state.packages[name] = replace(
                 package, maintainers=(*package.maintainers, user), modified=self.state.clock.now(), rev=package.rev + 1
             )
-
-
-def _user_and_role(body: Any) -> tuple[str, OrgRole]:
-    if not isinstance(body, dict) or not isinstance(body.get("user"), str) or not body["user"]:
-        raise MalformedBody('Expected {"user": "<name>"}')
-    try:
-        role = OrgRole(body.get("role") or OrgRole.DEVELOPER)
-    except ValueError:
-        raise BadRequest(f"Invalid role {body.get('role')!r}: use developer, admin or owner") from None
-    return body["user"], role

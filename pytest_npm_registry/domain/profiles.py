@@ -23,6 +23,7 @@ from .models import (
     Permission,
     Token,
     TokenKind,
+    TokenRequest,
     TwoFactorMode,
     User,
     hash_password,
@@ -32,11 +33,6 @@ from .policy import Gate
 from .state import RegistryState
 
 PROFILE_FIELDS = ("fullname", "homepage", "freenode", "twitter", "github")
-_PERMISSIONS = {
-    "read-only": Permission.READ_ONLY,
-    "read-write": Permission.READ_WRITE,
-    "read-write-stage-only": Permission.STAGE_ONLY,  # npm >= 11.21
-}
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -172,69 +168,34 @@ class Profiles:
             more = start + per_page < len(mine)
             return TokenPage(mine[start : start + per_page], len(mine), page + 1 if more else None, per_page)
 
-    def create_token_api(self, call: Call, body: Any) -> tuple[Token, str]:
-        """``POST /-/npm/v1/tokens`` with the body ``npm token create`` (or npm-profile) sends."""
+    def create_token_api(self, call: Call, request: TokenRequest) -> tuple[Token, str]:
+        """``POST /-/npm/v1/tokens`` with what ``npm token create`` (or npm-profile) sends."""
         with self.state.recording(Operation.CREATE_TOKEN, call, None) as rec:
             rec.principal = principal = self.accounts.require_principal(call)
-            if not isinstance(body, dict):
-                raise MalformedBody("Invalid token request: expected a JSON object")
-            options = self._token_options(body)
-            self.accounts.check_password(principal.user, body.get("password"))
+            parse_cidr(request.cidr or ())  # with the other fields, before anything is made
+            self.accounts.check_password(principal.user, request.password)
             if self.state.policy.governance_gate(principal, "create tokens", tokens_api=True) is Gate.CHALLENGE:
                 what = "create a token"
                 rec.otp = self.challenges.second_factor(call, rec, what, f"{what} needs 2FA")
-            return self.accounts.create_token(principal.user.name, **options)
-
-    def _token_options(self, body: dict[str, Any]) -> dict[str, Any]:
-        def strings(key: str) -> tuple[str, ...] | None:
-            value = body.get(key)
-            if value is None:
-                return None
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise BadRequest(f"Invalid {key}: expected a list of names")
-            return tuple(value)
-
-        permission = body.get("packages_and_scopes_permission")
-        readonly = body.get("readonly") is True
-        if permission is not None and permission not in _PERMISSIONS:
-            raise BadRequest(
-                f"Invalid packages_and_scopes_permission {permission!r}: use read-only, read-write or"
-                " read-write-stage-only"
+            # Under the classic policy a request without granular fields asks for a legacy token.
+            if self.state.policy.legacy_tokens and not request.granular:
+                kind = TokenKind.READ_ONLY if request.readonly else TokenKind.PUBLISH
+            else:
+                kind = TokenKind.GRANULAR
+            return self.accounts.create_token(
+                principal.user.name,
+                kind=kind,
+                permission=Permission.READ_ONLY if request.readonly else request.permission or Permission.READ_WRITE,
+                bypass_2fa=request.bypass_2fa,
+                packages=request.packages,
+                scopes=request.scopes,
+                orgs=request.orgs,
+                orgs_permission=request.orgs_permission,
+                cidr=request.cidr,
+                expires_in_days=request.expires_in_days,
+                name=request.name,
+                description=request.description,
             )
-        orgs_permission = body.get("orgs_permission")
-        if orgs_permission is not None and orgs_permission not in ("read-only", "read-write"):
-            raise BadRequest(f"Invalid orgs_permission {orgs_permission!r}: use read-only or read-write")
-        expires = body.get("expires", body.get("expires_in_days"))
-        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int) or expires < 1):
-            raise BadRequest(f"Invalid expires {expires!r}: a whole number of days, at least 1")
-        cidr = strings("cidr_whitelist") or strings("cidr")
-        parse_cidr(cidr or ())  # with the other fields, before anything is made
-        for scope in strings("scopes") or ():
-            if not scope.startswith("@") or "/" in scope:
-                raise BadRequest(f"Invalid scope {scope!r}: expected @scope")
-        granular = any(
-            k in body for k in ("packages", "scopes", "orgs", "packages_and_scopes_permission", "bypass_2fa")
-        )
-        if self.state.policy.legacy_tokens and not granular:
-            kind = TokenKind.READ_ONLY if readonly else TokenKind.PUBLISH
-        else:
-            kind = TokenKind.GRANULAR
-        packages = None if body.get("packages_all") else strings("packages")
-        return {
-            "kind": kind,
-            "permission": Permission.READ_ONLY
-            if readonly
-            else _PERMISSIONS.get(permission or "", Permission.READ_WRITE),
-            "bypass_2fa": bool(body.get("bypass_2fa")),
-            "packages": packages,
-            "scopes": strings("scopes"),
-            "orgs": strings("orgs"),
-            "orgs_permission": _PERMISSIONS.get(orgs_permission or ""),
-            "cidr": cidr,
-            "expires_in_days": expires,
-            "name": body.get("name") if isinstance(body.get("name"), str) else None,
-            "description": body.get("description", body.get("token_description")),
-        }
 
     def revoke_token_api(self, call: Call, key: str) -> Token:
         """``DELETE /-/npm/v1/tokens/token/<key>``: by public key or by the token itself."""

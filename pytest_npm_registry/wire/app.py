@@ -16,7 +16,7 @@ from pytest_npm_registry.domain.models import Call, Operation
 from pytest_npm_registry.domain.registry import Registry
 
 from .dashboard import DashboardViews
-from .host import Admin, Host
+from .host import AdminToken, Host
 from .npm import NpmViews
 from .pages import PageViews
 from .parsing import parse_call
@@ -104,11 +104,11 @@ class RegistryApp:
         registry: Registry,
         host: Host,
         *,
-        admin: Admin | None = None,
+        admin: AdminToken | None = None,
         on_internal_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.registry = registry
-        self.admin = admin or Admin()
+        self.admin = admin or AdminToken()
         self.on_internal_error = on_internal_error
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None

@@ -19,7 +19,7 @@ from pytest_npm_registry.domain.journal import JournalEntry
 from pytest_npm_registry.domain.models import Call, Outcome, Token, TokenKind
 from pytest_npm_registry.domain.otp import totp_code
 
-from .host import COOKIE, Admin
+from .host import COOKIE, AdminToken
 from .pages import _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ _LIVE_SCRIPT = """
 class DashboardViews:
     """The dashboard page (admin only)."""
 
-    def __init__(self, registry: Registry, admin: Admin) -> None:
+    def __init__(self, registry: Registry, admin: AdminToken) -> None:
         self.registry = registry
         self.admin = admin
 
@@ -61,7 +61,7 @@ class DashboardViews:
         note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
         inner = (
             f"{note}<p>The dashboard needs the admin token the server printed at start (the control API's).</p>"
-            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>Admin token</label>"
+            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>AdminToken token</label>"
             "<input id=token name=token type=password autocomplete=off required>"
             "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
             "</div></form>"
@@ -252,7 +252,7 @@ def _packages(registry: Registry, now: float) -> str:
 def _pending(registry: Registry, now: float) -> str:
     rows = []
     for session in sorted(registry.state.web_auth.values(), key=lambda s: s.created, reverse=True):
-        if now > session.expires:
+        if session.expired(now):
             state = _tag("expired", "bad")
         elif session.approved or session.denied:
             state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
@@ -263,7 +263,7 @@ def _pending(registry: Registry, now: float) -> str:
         what = "npm adduser" if login.create else "npm login"
         if login.user is not None:
             state = _tag(f"logged in as {login.user}", "ok")
-        elif now > login.expires:
+        elif login.expired(now):
             state = _tag("expired", "bad")
         else:
             state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"

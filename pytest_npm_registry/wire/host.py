@@ -28,7 +28,7 @@ class Host(Protocol):
     def log(self) -> Iterable[tuple[Request, Response]]: ...
 
 
-class Admin:
+class AdminToken:
     """The admin token every control call carries, and the dashboard's cookie that stands for it."""
 
     def __init__(self, token: str = "") -> None:

@@ -20,7 +20,7 @@ from pytest_npm_registry.domain.models import Call, Operation, Package
 from pytest_npm_registry.domain.registry import Registry
 
 from . import documents
-from .parsing import json_body, paging
+from .parsing import json_body, paging, token_request, user_and_role
 from .responses import JSON, json_response
 
 _CACHE_LIMIT = 2048
@@ -145,7 +145,7 @@ class NpmViews:
 
     def tokens(self, request: Request, call: Call, origin: str) -> Response:
         if request.method == "POST":
-            record, secret = self.registry.profiles.create_token_api(call, json_body(request))
+            record, secret = self.registry.profiles.create_token_api(call, token_request(json_body(request)))
             return json_response(documents.token(record, secret))
         page, per_page = paging(request)
         listing = self.registry.profiles.list_tokens(call, page=page, per_page=per_page)
@@ -197,9 +197,9 @@ class NpmViews:
         if request.method == "GET":
             return json_response({u: r.value for u, r in self.registry.orgs.org_members(call, org).items()})
         if request.method == "DELETE":
-            self.registry.orgs.remove_org_member(call, org, json_body(request))
+            self.registry.orgs.remove_org_member(call, org, user_and_role(json_body(request))[0])
             return json_response({})
-        record, user, role, invited = self.registry.orgs.set_org_member(call, org, json_body(request))
+        record, user, role, invited = self.registry.orgs.set_org_member(call, org, *user_and_role(json_body(request)))
         headers = {"npm-notice": f"INFO: User {user} invited to org {org} successfully."} if invited else {}
         return json_response(
             {"org": {"name": org, "size": len(record.members)}, "user": user, "role": role.value}, headers=headers
@@ -219,7 +219,7 @@ class NpmViews:
         if request.method == "GET":
             return json_response(self.registry.orgs.team_members(call, org, team))
         add = request.method == "PUT"
-        self.registry.orgs.change_team_member(call, org, team, json_body(request), add=add)
+        self.registry.orgs.change_team_member(call, org, team, user_and_role(json_body(request))[0], add=add)
         return json_response({}, 201 if add else 200)
 
     def team_packages(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:

@@ -29,7 +29,7 @@ from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
 
-from .host import Admin, Host
+from .host import AdminToken, Host
 from .parsing import json_body
 from .responses import json_response
 
@@ -178,7 +178,7 @@ class PageViews:
     account's password, or by the registry's admin (``Authorization: Bearer <admin token>`` or the
     dashboard's cookie)."""
 
-    def __init__(self, registry: Registry, host: Host, admin: Admin) -> None:
+    def __init__(self, registry: Registry, host: Host, admin: AdminToken) -> None:
         self.registry = registry
         self.host = host
         self.admin = admin

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request
 
 from pytest_npm_registry.domain.errors import BadRequest, MalformedBody
-from pytest_npm_registry.domain.models import Call, Credential
+from pytest_npm_registry.domain.models import Call, Credential, OrgRole, Permission, TokenRequest
 
 
 def parse_credential(header: str | None) -> Credential | None:
@@ -76,3 +76,68 @@ def _not_json(constant: str) -> Any:
     # Python's json reads NaN, Infinity and -Infinity; JSON has no such values, and they would go
     # on to break a date or hang a wait.
     raise MalformedBody(f"Malformed JSON body: {constant} is not a JSON value")
+
+
+def user_and_role(body: Any) -> tuple[str, OrgRole]:
+    """``{"user": "<name>", "role": "developer"}``: what ``npm org`` and ``npm team`` send."""
+    if not isinstance(body, dict) or not isinstance(body.get("user"), str) or not body["user"]:
+        raise MalformedBody('Expected {"user": "<name>"}')
+    try:
+        role = OrgRole(body.get("role") or OrgRole.DEVELOPER)
+    except ValueError:
+        raise BadRequest(f"Invalid role {body.get('role')!r}: use developer, admin or owner") from None
+    return body["user"], role
+
+
+def token_request(body: Any) -> TokenRequest:
+    """The body ``npm token create`` (or npm-profile) sends to ``POST /-/npm/v1/tokens``."""
+    if not isinstance(body, dict):
+        raise MalformedBody("Invalid token request: expected a JSON object")
+
+    def strings(key: str) -> tuple[str, ...] | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise BadRequest(f"Invalid {key}: expected a list of names")
+        return tuple(value)
+
+    permission = body.get("packages_and_scopes_permission")
+    if permission is not None and permission not in TOKEN_PERMISSIONS:
+        raise BadRequest(
+            f"Invalid packages_and_scopes_permission {permission!r}: use read-only, read-write or read-write-stage-only"
+        )
+    orgs_permission = body.get("orgs_permission")
+    if orgs_permission is not None and orgs_permission not in ("read-only", "read-write"):
+        raise BadRequest(f"Invalid orgs_permission {orgs_permission!r}: use read-only or read-write")
+    expires = body.get("expires", body.get("expires_in_days"))
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int) or expires < 1):
+        raise BadRequest(f"Invalid expires {expires!r}: a whole number of days, at least 1")
+    scopes = strings("scopes")
+    for scope in scopes or ():
+        if not scope.startswith("@") or "/" in scope:
+            raise BadRequest(f"Invalid scope {scope!r}: expected @scope")
+    password = body.get("password")
+    return TokenRequest(
+        password=password if isinstance(password, str) else None,
+        readonly=body.get("readonly") is True,
+        permission=TOKEN_PERMISSIONS.get(permission or ""),
+        granular=any(k in body for k in ("packages", "scopes", "orgs", "packages_and_scopes_permission", "bypass_2fa")),
+        bypass_2fa=bool(body.get("bypass_2fa")),
+        packages=None if body.get("packages_all") else strings("packages"),
+        scopes=scopes,
+        orgs=strings("orgs"),
+        orgs_permission=TOKEN_PERMISSIONS.get(orgs_permission or ""),
+        cidr=strings("cidr_whitelist") or strings("cidr"),
+        expires_in_days=expires,
+        name=body.get("name") if isinstance(body.get("name"), str) else None,
+        description=body.get("description", body.get("token_description")),
+    )
+
+
+#: ``packages_and_scopes_permission`` and ``orgs_permission`` values.
+TOKEN_PERMISSIONS = {
+    "read-only": Permission.READ_ONLY,
+    "read-write": Permission.READ_WRITE,
+    "read-write-stage-only": Permission.STAGE_ONLY,  # npm >= 11.20 / 12.1
+}

@@ -20,27 +20,21 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.errors import UsageError
 from pytest_npm_registry.domain.journal import Journal
+from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
 from pytest_npm_registry.domain.storage import Storage
 
 from .app import RegistryApp
+from .control import ControlViews
+from .faults import TRUNCATE_HEADER, Faults
 from .responses import json_response
 from .routes import url_map
+from .settings import DEFAULT_MAX_BODY, Settings, check_max_body
 
 DEFAULT_LOG_LIMIT = 200
-#: A response header a fault-injection handler sets to have the connection closed after that many
-#: body bytes (the full Content-Length is announced first), or before the status line when
-#: negative: a connection dropped mid-response. Never sent.
-TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 #: ``request.environ`` key holding the :class:`JournalSpan` of an exchange in ``server.log``.
 JOURNAL_SPAN_KEY = "npm_registry.journal_span"
-#: Largest request body accepted (the public registry refuses packages past a few hundred MB).
-DEFAULT_MAX_BODY = 256 * 1024 * 1024
-#: The most ``max_body`` may be set to: past any registry's limit (and far below ``sys.maxsize``,
-#: where reads overflow).
-MAX_BODY_CEILING = 1 << 40
 #: Chunked bodies are read in parts of this size.
 CHUNKED_READ = 1 << 16
 #: Where the control API answers. It keeps at least ``DEFAULT_MAX_BODY`` as its body limit: a test
@@ -222,15 +216,6 @@ class _Handler(WSGIRequestHandler):
         self.wfile.write(payload)
 
 
-def check_max_body(value: object) -> int:
-    """``value`` if it can be a body limit, else a ``UsageError`` that says what can."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BODY_CEILING:
-        raise UsageError(
-            f"max_body must be a whole number of bytes from 1 to {MAX_BODY_CEILING} (1 TiB), not {value!r}"
-        )
-    return value
-
-
 class RegistryServer(HTTPServer):
     """A threaded loopback server: test-registered handlers first, then the registry."""
 
@@ -247,6 +232,11 @@ class RegistryServer(HTTPServer):
         super().__init__(host, port, threaded=True)
         self.registry = registry or Registry()
         self.app = RegistryApp(self.registry, self, on_internal_error=self.handler_errors_append)
+        #: The switches tests and the control API flip; ``reset`` puts them back.
+        self.settings = Settings(self.registry, self.app, self)
+        #: Injected failures (``reg.faults``): handlers that run before the registry.
+        self.faults = Faults(self, self.app, self.registry)
+        self.app.mount("control", ControlViews(self.registry, self, self.app.admin))
         self.log_limit = log_limit
         self._max_body_override: int | None = None
         self.max_body = max_body
@@ -313,6 +303,16 @@ class RegistryServer(HTTPServer):
 
     def clear_log(self) -> None:
         self.log = BoundedLog(self.log_limit)
+
+    def reset(self, policy: str | Policy | None = None) -> None:
+        """Back to an empty registry: no faults or test handlers, an empty request log, and the
+        settings at their defaults (or what ``configure(..., keep=True)`` set)."""
+        self.registry.reset(policy or self.registry.policy)
+        # Not clear(): errors raised in the server thread stay for the test's check().
+        self.clear_all_handlers()
+        self.permanently_failed = False  # an ordered handler's failure goes with the handlers
+        self.clear_log()
+        self.settings.reset()
 
     def application(self, request: Request) -> Response:
         journal = self.registry.journal

@@ -1,6 +1,9 @@
 """The registry's switches a test (or the control API's ``settings``) may flip: web-auth
 auto-approval, the visibility npm sees during publish, the pretend client address and the body
 limit. Every value is checked on the way in; ``configure`` checks them all before changing any.
+
+The server owns one :class:`Settings` (``server.settings``); the Python facade and the control API
+both change it there, and ``server.reset()`` puts it back to its defaults.
 """
 
 from __future__ import annotations
@@ -8,16 +11,29 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_npm_registry.domain.errors import UsageError
-from pytest_npm_registry.wire.server import check_max_body
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
-    from pytest_npm_registry.wire.server import RegistryServer
 
-    from .registry import User
+    from .app import RegistryApp
+
+#: Largest request body accepted (the public registry refuses packages past a few hundred MB).
+DEFAULT_MAX_BODY = 256 * 1024 * 1024
+#: The most ``max_body`` may be set to: past any registry's limit (and far below ``sys.maxsize``,
+#: where reads overflow).
+MAX_BODY_CEILING = 1 << 40
+
+
+def check_max_body(value: object) -> int:
+    """``value`` if it can be a body limit, else a ``UsageError`` that says what can."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BODY_CEILING:
+        raise UsageError(
+            f"max_body must be a whole number of bytes from 1 to {MAX_BODY_CEILING} (1 TiB), not {value!r}"
+        )
+    return value
 
 
 #: Each setting's value after a ``reset`` (unless ``configure(..., keep=True)`` said otherwise).
@@ -67,18 +83,29 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-class SettingsMixin:
-    """Part of :class:`~pytest_npm_registry.NpmRegistry`."""
+class BodyLimit(Protocol):
+    """Where the body limit lives: the server, which hands it to the socket server."""
 
-    registry: Registry
-    server: RegistryServer
-    _kept_settings: dict[str, Any]
+    @property
+    def body_limit(self) -> int: ...
+
+    max_body_override: int | None
+
+
+class Settings:
+    """The switches of one server, around the registry and the application it serves."""
+
+    def __init__(self, registry: Registry, app: RegistryApp, limit: BodyLimit) -> None:
+        self.registry = registry
+        self.app = app
+        self.limit = limit
+        #: Values ``reset`` keeps (``configure(..., keep=True)``): ``serve --auto-approve-web-auth``.
+        self.kept: dict[str, Any] = {}
 
     def configure(self, *, keep: bool = False, **settings: Any) -> None:
         """Change several settings at once, by the names of the properties below. Each value is
         checked before any changes: a bad one raises ``UsageError`` and leaves all as they were.
-        ``keep``: also after every ``reset`` (what ``serve --auto-approve-web-auth`` does, so a
-        control-API reset between two test scripts does not drop it)."""
+        ``keep``: also after every ``reset``."""
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise UsageError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
@@ -86,15 +113,18 @@ class SettingsMixin:
         for key, value in checked.items():
             setattr(self, key, value)
         if keep:
-            self._kept_settings.update(checked)
+            self.kept.update(checked)
 
-    def settings(self) -> dict[str, Any]:
+    def values(self) -> dict[str, Any]:
         """Each setting's current value, by name (what ``POST settings`` answers)."""
         return {key: getattr(self, key) for key in SETTINGS}
 
+    def reset(self) -> None:
+        """Back to the defaults, except what ``configure(..., keep=True)`` set."""
+        self.configure(**{**SETTING_DEFAULTS, **self.kept})
+
     @property
     def auto_approve_web_auth(self) -> bool:
-        """Approve every web-2FA challenge as it is issued (as if someone clicked at once)."""
         return self.registry.state.auto_approve_web_auth
 
     @auto_approve_web_auth.setter
@@ -103,8 +133,6 @@ class SettingsMixin:
 
     @property
     def advertise_public_visibility(self) -> bool:
-        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
-        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
         return self.registry.state.advertise_public_visibility
 
     @advertise_public_visibility.setter
@@ -113,32 +141,24 @@ class SettingsMixin:
 
     @property
     def auto_approve_web_login(self) -> str | None:
-        """Complete every ``npm login`` in the browser as this user, at once."""
         return self.registry.state.auto_approve_web_login
 
     @auto_approve_web_login.setter
-    def auto_approve_web_login(self, user: User | str | None) -> None:
+    def auto_approve_web_login(self, user: object) -> None:
         self.registry.state.auto_approve_web_login = _user_name(user)
 
     @property
     def client_ip(self) -> str | None:
-        """Pretend requests come from this address (loopback cannot show a CIDR mismatch otherwise)."""
-        return self.server.app.client_ip
+        return self.app.client_ip
 
     @client_ip.setter
     def client_ip(self, value: str | None) -> None:
-        self.server.app.client_ip = _ip(value)
+        self.app.client_ip = _ip(value)
 
     @property
     def max_body(self) -> int:
-        """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
-        ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the
-        server's own limit on ``reset`` (or when set to None), so a test's change does not leak
-        into the next test; for a limit on the whole session, override the ``npm_registry_server``
-        fixture with ``RegistryServer(max_body=...)``. The control API keeps at least 256 MiB for
-        itself."""
-        return self.server.body_limit
+        return self.limit.body_limit
 
     @max_body.setter
     def max_body(self, value: int | None) -> None:
-        self.server.max_body_override = _CHECKS["max_body"](value)
+        self.limit.max_body_override = _CHECKS["max_body"](value)

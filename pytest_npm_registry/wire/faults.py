@@ -20,15 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from pytest_httpserver import HTTPServer
 from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from pytest_npm_registry.domain.clock import check_span
 from pytest_npm_registry.domain.errors import UsageError
-from pytest_npm_registry.wire.responses import json_response
-from pytest_npm_registry.wire.routes import url_map
-from pytest_npm_registry.wire.server import TRUNCATE_HEADER, RegistryServer
+from pytest_npm_registry.domain.registry import Registry
+
+from .app import RegistryApp
+from .responses import json_response
+from .routes import url_map
 
 #: ``request.environ`` key naming the fault that acted on a request (read by the failure report).
 FAULT_KEY = "npm_registry.fault"
@@ -38,6 +41,11 @@ PathMatch = str | re.Pattern[str] | None
 
 
 _ROUTES = url_map.bind("registry")
+
+#: A response header a fault-injection handler sets to have the connection closed after that many
+#: body bytes (the full Content-Length is announced first), or before the status line when
+#: negative: a connection dropped mid-response. Never sent.
+TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 
 
 def published_name(request: Request) -> str | None:
@@ -124,8 +132,10 @@ class Faults:
     Faults last until they run out (``times``) or the registry is reset, which drops them all.
     """
 
-    def __init__(self, server: RegistryServer) -> None:
-        self._server = server
+    def __init__(self, server: HTTPServer, app: RegistryApp, registry: Registry) -> None:
+        self._server = server  # its handlers carry the faults: they run before the registry
+        self._app = app
+        self._registry = registry
         self._rules: list[Fault] = []
         self._lock = threading.Lock()
         self._handler: RequestHandler | None = None
@@ -152,7 +162,7 @@ class Faults:
             rule = rules[position]
             if rule.claim(request):
                 return rule.handle(request, self._next(rules, position + 1))
-        return self._server.app(request)
+        return self._app(request)
 
     def _next(self, rules: list[Fault], index: int) -> Next:
         return lambda request: self._run(rules, index, request)
@@ -287,7 +297,7 @@ class Faults:
 
         def handle(request: Request, forward: Next) -> Response:
             response = forward(request)
-            self._server.registry.clock.advance(seconds)
+            self._registry.clock.advance(seconds)
             mark(request, f"then clock +{seconds:g}s")
             return response
 
@@ -303,18 +313,3 @@ def _describe(path: PathMatch) -> str:
     if path is None:
         return "*"
     return path if isinstance(path, str) else f"/{path.pattern}/"
-
-
-class FaultsMixin:
-    """``reg.faults`` on :class:`~pytest_npm_registry.NpmRegistry`."""
-
-    server: RegistryServer
-
-    @property
-    def faults(self) -> Faults:
-        """Inject failures: ``reg.faults.fail_publishes(2, status=503, retry_after=10)``,
-        ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``."""
-        faults: Faults | None = self.__dict__.get("_faults")
-        if faults is None or faults._server is not self.server:
-            faults = self.__dict__["_faults"] = Faults(self.server)
-        return faults

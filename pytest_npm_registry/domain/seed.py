@@ -40,14 +40,17 @@ import re
 import tarfile
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_npm_registry.domain.errors import BadRequest, RegistryError, UsageError
-from pytest_npm_registry.domain.models import Permission, Team
-from pytest_npm_registry.domain.packaging import manifest_for, publish_document
+from .admin import Operator
+from .errors import BadRequest, RegistryError, UsageError
+from .models import Permission, PublishRequirement, Team
+from .packaging import manifest_for, publish_document
+from .registry import Registry
 
-if TYPE_CHECKING:
-    from .registry import NpmRegistry
+#: What a seed made: ``users`` as (record, password) pairs, ``tokens`` as (record, secret) pairs.
+Made = dict[str, list[Any]]
+
 
 _SECTIONS = {
     "users": {"name", "password", "email", "tfa", "totp_secret", "paid", "challenge", "security_key"},
@@ -124,14 +127,12 @@ def load_seed(path: Path | str) -> tuple[dict[str, Any], _Located]:
     return data, located
 
 
-def apply_seed_file(reg: NpmRegistry, path: Path | str) -> dict[str, list[Any]]:
+def apply_seed_file(registry: Registry, path: Path | str) -> Made:
     data, located = load_seed(path)
-    return apply_seed(reg, data, located, base=Path(path).parent)
+    return apply_seed(registry, data, located, base=Path(path).parent)
 
 
-def apply_seed(
-    reg: NpmRegistry, data: Any, located: _Located | None = None, *, base: Path | None = None
-) -> dict[str, list[Any]]:
+def apply_seed(registry: Registry, data: Any, located: _Located | None = None, *, base: Path | None = None) -> Made:
     """Create what ``data`` describes, in order: policy, users, orgs, packages, tokens, trust.
     All of it, or on an error none of it (the registry is as it was).
 
@@ -139,18 +140,14 @@ def apply_seed(
     """
     # Tried on a copy first, so a mistake in any section leaves this registry untouched, and the
     # records a test holds stay the registry's own. The lock keeps requests out in between.
-    from pytest_npm_registry.wire.server import RegistryServer  # noqa: PLC0415 - and the server, through the app
-
-    from .registry import NpmRegistry  # noqa: PLC0415 - the facade imports this module
-
-    with reg.registry.exclusive():
-        trial = NpmRegistry(reg.policy, server=RegistryServer())
-        trial.registry.copy_from(reg.registry)
-        _apply(trial, data, located, base)
-        return _apply(reg, data, located, base)
+    with registry.exclusive():
+        trial = Registry(registry.policy)
+        trial.copy_from(registry)
+        _apply(Operator(trial), data, located, base)
+        return _apply(Operator(registry), data, located, base)
 
 
-def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | None) -> dict[str, list[Any]]:
+def _apply(admin: Operator, data: Any, located: _Located | None, base: Path | None) -> Made:
     located = located or _Located("<seed>", json.dumps(data, indent=1) if isinstance(data, dict) else "")
     if not isinstance(data, dict):
         raise located.error("a seed is a table (TOML) or an object (JSON)")
@@ -159,10 +156,10 @@ def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | N
         raise located.error(f"unknown section(s) {sorted(unknown)}; use policy, {', '.join(_SECTIONS)}")
     if "policy" in data:
         try:
-            reg.registry.reset(str(data["policy"]))  # the registry's state only: settings and faults stay
+            admin.registry.reset(str(data["policy"]))  # the registry's state only: settings and faults stay
         except UsageError as exc:
             raise located.error(str(exc), field="policy") from None
-    made: dict[str, list[Any]] = {"users": [], "tokens": []}
+    made: Made = {"users": [], "tokens": []}
     for section in ("users", "orgs", "packages", "tokens", "trust"):
         entries = data.get(section, [])
         if not isinstance(entries, list):
@@ -177,7 +174,7 @@ def _apply(reg: NpmRegistry, data: Any, located: _Located | None, base: Path | N
                     f"unknown field; known: {', '.join(sorted(_SECTIONS[section]))}", section, index, field
                 )
             try:
-                made_one = _APPLY[section](reg, entry, base or Path.cwd())
+                made_one = _APPLY[section](admin, entry, base or Path.cwd())
             except _FieldError as exc:
                 raise located.error(exc.message, section, index, exc.field) from None
             except (UsageError, RegistryError, ValueError, TypeError, KeyError) as exc:
@@ -221,25 +218,25 @@ def _require(entry: dict[str, Any], field: str, kind: type = str) -> Any:
     return entry[field]
 
 
-def _user(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+def _user(admin: Operator, entry: dict[str, Any], base: Path) -> Any:
     del base
     options = {k: v for k, v in entry.items() if k != "name"}
-    return reg.add_user(_require(entry, "name"), **options)
+    return admin.add_user(_require(entry, "name"), **options)
 
 
-def _token(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+def _token(admin: Operator, entry: dict[str, Any], base: Path) -> Any:
     del base
-    user = reg.user(_require(entry, "user"))
+    user = admin.user(_require(entry, "user")).name
     options = {k: v for k, v in entry.items() if k != "user"}
     if "key" in options and not re.fullmatch(r"npm_[A-Za-z0-9]{36}", str(options["key"])):
         raise _FieldError("key", "a token key looks like npm_ and 36 letters or digits")
-    return user.create_token(**options)
+    return admin.create_token(user, **options)
 
 
-def _org(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+def _org(admin: Operator, entry: dict[str, Any], base: Path) -> Any:
     del base
     teams = entry.get("teams", [])
-    org = reg.add_org(
+    org = admin.add_org(
         _require(entry, "name"),
         owner=_require(entry, "owner"),
         members=entry.get("members"),
@@ -256,7 +253,7 @@ def _org(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
     return org
 
 
-def _package(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+def _package(admin: Operator, entry: dict[str, Any], base: Path) -> Any:
     name = _require(entry, "name")
     maintainers = entry.get("maintainers") or []
     publisher = entry.get("publisher") or (maintainers[0] if maintainers else None)
@@ -270,7 +267,7 @@ def _package(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
     view = None
     for spec in versions:
         if isinstance(spec, str):
-            view = reg.publish(
+            view = admin.publish(
                 name,
                 spec,
                 by=publisher,
@@ -280,23 +277,23 @@ def _package(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
             continue
         if not isinstance(spec, dict) or "version" not in spec:
             raise _FieldError("versions", "each version is a string or a table with version (and tarball)")
-        view = _publish_tarball(reg, name, spec, publisher=publisher, access=entry.get("access"), base=base)
+        view = _publish_tarball(admin, name, spec, publisher=publisher, access=entry.get("access"), base=base)
     for maintainer in maintainers:
         if maintainer != publisher:
-            reg.user(maintainer)
-            reg.registry.orgs.add_maintainer(name, maintainer)
+            admin.user(maintainer)
+            admin.registry.orgs.add_maintainer(name, maintainer)
     if "requirement" in entry:
-        reg.set_publish_requirement(name, entry["requirement"])
+        admin.registry.publishing.set_publish_requirement(name, PublishRequirement(entry["requirement"]))
     for tag, version in (entry.get("dist_tags") or {}).items():
         try:
-            reg.registry.publishing.seed_dist_tag(name, tag, version)
+            admin.registry.publishing.seed_dist_tag(name, tag, version)
         except BadRequest as exc:
             raise _FieldError("dist_tags", exc.message) from None
     return view
 
 
 def _publish_tarball(
-    reg: NpmRegistry, name: str, spec: dict[str, Any], *, publisher: str, access: str | None, base: Path
+    admin: Operator, name: str, spec: dict[str, Any], *, publisher: str, access: str | None, base: Path
 ) -> Any:
     path = base / str(spec.get("tarball", ""))
     if "tarball" not in spec or not path.is_file():
@@ -311,13 +308,12 @@ def _publish_tarball(
     if manifest.get("name") != name or manifest.get("version") != spec["version"]:
         raise _FieldError("versions", f"{path} holds {manifest.get('name')}@{manifest.get('version')}")
     document = publish_document(manifest, data, access=access or ("public" if name.startswith("@") else None))
-    reg.registry.publishing.seed(name, document, maintainer=publisher)
-    return reg.package(name)
+    return admin.registry.publishing.seed(name, document, maintainer=publisher)
 
 
-def _trust(reg: NpmRegistry, entry: dict[str, Any], base: Path) -> Any:
+def _trust(admin: Operator, entry: dict[str, Any], base: Path) -> Any:
     del base
-    return reg.trust(
+    return admin.trust(
         _require(entry, "package"),
         github=entry.get("github"),
         gitlab=entry.get("gitlab"),

@@ -6,29 +6,31 @@ inject faults. Every call needs the admin token the server printed at start
 (``Authorization: Bearer <admin token>``), so a shared CI network cannot reset someone's registry.
 No npm client uses ``/-/_mock/``: package names cannot start with ``-``.
 
-It lives with the Python API, not in ``wire/``: every call is a fixture-API method taken over JSON
-(``jsoncall`` checks each field against that method's annotations), so the control API and the
-fixture API are one implementation. ``NpmRegistry`` mounts these views into the server's dispatch
-table (``RegistryApp.mount("control", ...)``); a server without them answers ``control.*`` with a 501.
+Each call is an operator verb of the domain (``domain/admin.py``) taken over JSON: ``jsoncall``
+checks every field against that verb's annotations, and the Python facade calls the same verbs, so
+the control API and the fixture API are one implementation. What belongs to the server (settings,
+faults, reset, its URL) comes through the narrow :class:`ControlHost` the server implements.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
+from pytest_npm_registry.domain.admin import Operator
 from pytest_npm_registry.domain.errors import ControlRefused, MalformedBody, UsageError
 from pytest_npm_registry.domain.models import Call
-from pytest_npm_registry.wire.host import Admin
-from pytest_npm_registry.wire.parsing import bearer, json_body
-from pytest_npm_registry.wire.responses import json_response
+from pytest_npm_registry.domain.policy import Policy
+from pytest_npm_registry.domain.registry import Registry
+from pytest_npm_registry.domain.seed import apply_seed
 
 from . import jsoncall
-from .seed import apply_seed
-
-if TYPE_CHECKING:
-    from .registry import NpmRegistry
+from .faults import Faults
+from .host import AdminToken, Host
+from .parsing import bearer, json_body
+from .responses import json_response
+from .settings import Settings
 
 #: The fault kinds ``POST faults`` takes: the methods of ``reg.faults`` of the same name.
 FAULT_KINDS = (
@@ -41,15 +43,28 @@ FAULT_KINDS = (
 )
 
 
-class ControlViews:
-    """The ``control.*`` endpoints, acting through the :class:`~pytest_npm_registry.NpmRegistry`
-    that mounted them, behind the admin token."""
+class ControlHost(Host, Protocol):
+    """What the control API needs of its server, beyond the pages' :class:`Host`."""
 
-    def __init__(self, reg: NpmRegistry, admin: Admin) -> None:
-        self.reg = reg
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def faults(self) -> Faults: ...
+
+    def reset(self, policy: str | Policy | None = None) -> None: ...
+
+
+class ControlViews:
+    """The ``control.*`` endpoints: operator verbs behind the admin token."""
+
+    def __init__(self, registry: Registry, host: ControlHost, admin: AdminToken) -> None:
+        self.registry = registry
+        self.verbs = Operator(registry)
+        self.host = host
         self.admin = admin
 
-    def _control(self, request: Request, body: bool = False) -> tuple[NpmRegistry, dict[str, Any]]:
+    def _control(self, request: Request, body: bool = False) -> dict[str, Any]:
         if not self.admin.is_token(bearer(request) or ""):
             raise ControlRefused(
                 "control API: send the admin token the server printed at start as `Authorization: Bearer <token>`",
@@ -58,53 +73,54 @@ class ControlViews:
         data: Any = json_body(request) if body and request.get_data() else {}
         if not isinstance(data, dict):
             raise MalformedBody("control API bodies are JSON objects")
-        return self.reg, data
+        return data
 
     # -- state -------------------------------------------------------------------------------------
 
     def state(self, request: Request, call: Call, origin: str) -> Response:
-        reg, _ = self._control(request)
-        registry = reg.registry
+        self._control(request)
+        state = self.registry.state
         return json_response(
             {
-                "url": reg.url,
-                "policy": registry.policy.name,
-                "now": registry.clock.isoformat(),
-                "users": sorted(registry.state.users),
-                "packages": {n: sorted(p.versions) for n, p in sorted(registry.state.packages.items())},
-                "orgs": sorted(registry.state.orgs),
-                "pending_web_auth": [s.id for s in reg.web_auth_sessions(pending=True)],
-                "pending_web_logins": [w.id for w in reg.web_logins(pending=True)],
-                "stages": [s.id for s in registry.state.stages.values()],
+                "url": self.host.url,
+                "policy": state.policy.name,
+                "now": state.clock.isoformat(),
+                "users": sorted(state.users),
+                "packages": {n: sorted(p.versions) for n, p in sorted(state.packages.items())},
+                "orgs": sorted(state.orgs),
+                "pending_web_auth": [s.id for s in self.verbs.web_auth_sessions(pending=True)],
+                "pending_web_logins": [w.id for w in self.verbs.web_logins(pending=True)],
+                "stages": [s.id for s in state.stages.values()],
             }
         )
 
     def reset(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        jsoncall.call(reg.reset, data, where="POST reset")
-        return json_response({"policy": reg.policy.name})
+        data = self._control(request, body=True)
+        jsoncall.call(self.host.reset, data, where="POST reset")
+        return json_response({"policy": self.registry.policy.name})
 
     def seed(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        made = apply_seed(reg, data)
+        data = self._control(request, body=True)
+        made = apply_seed(self.registry, data)
         return json_response(
             {
-                "users": [u.name for u in made["users"]],
-                "tokens": [{"user": t.record.user, "token": t.key} for t in made["tokens"]],
+                "users": [user.name for user, _ in made["users"]],
+                "tokens": [{"user": token.user, "token": secret} for token, secret in made["tokens"]],
             },
             201,
         )
 
     def settings(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        jsoncall.call(reg.configure, data, where="POST settings")  # configure checks all, then changes
-        return json_response(reg.settings())
+        data = self._control(request, body=True)
+        settings = self.host.settings
+        jsoncall.call(settings.configure, data, where="POST settings")  # configure checks all, then changes
+        return json_response(settings.values())
 
     # -- accounts ----------------------------------------------------------------------------------
 
     def users(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        user = jsoncall.call(reg.add_user, data, where="POST users")
+        data = self._control(request, body=True)
+        user, _ = jsoncall.call(self.verbs.add_user, data, where="POST users")
         return json_response(
             {
                 "name": user.name,
@@ -117,58 +133,61 @@ class ControlViews:
         )
 
     def otp(self, request: Request, call: Call, origin: str, name: str) -> Response:
-        reg, _ = self._control(request)
-        user = reg.user(name)
-        now = reg.clock.now()
-        return json_response({"user": name, "otp": user.otp(), "valid_for": round(30 - now % 30, 1)})
+        self._control(request)
+        now = self.registry.clock.now()
+        return json_response({"user": name, "otp": self.verbs.otp(name), "valid_for": round(30 - now % 30, 1)})
 
     def emails(self, request: Request, call: Call, origin: str, name: str) -> Response:
-        reg, _ = self._control(request)
-        return json_response({"user": name, "codes": reg.user(name).emails})
+        self._control(request)
+        return json_response({"user": name, "codes": list(self.verbs.user(name).outbox)})
 
     def tokens(self, request: Request, call: Call, origin: str, name: str) -> Response:
-        reg, data = self._control(request, body=True)
-        token = jsoncall.call(reg.user(name).create_token, data, where=f"POST users/{name}/tokens")
-        return json_response({"token": token.key, "id": token.id, "kind": token.kind.value}, 201)
+        data = self._control(request, body=True)
+        self.verbs.user(name)  # an unknown user is told before the fields are
+        token, secret = jsoncall.call(self.verbs.create_token, data, where=f"POST users/{name}/tokens", user=name)
+        return json_response({"token": secret, "id": token.id, "kind": token.kind.value}, 201)
 
     # -- packages, orgs, trust, invitations ----------------------------------------------------------
 
     def packages(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        view = jsoncall.call(reg.publish, data, where="POST packages")
-        return json_response({"name": view.name, "versions": view.versions, "dist-tags": view.dist_tags}, 201)
+        data = self._control(request, body=True)
+        package = jsoncall.call(self.verbs.publish, data, where="POST packages")
+        return json_response(
+            {"name": package.name, "versions": list(package.versions), "dist-tags": dict(package.dist_tags)}, 201
+        )
 
     def orgs(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        org = jsoncall.call(reg.add_org, data, where="POST orgs")
+        data = self._control(request, body=True)
+        org = jsoncall.call(self.verbs.add_org, data, where="POST orgs")
         return json_response({"name": org.name, "members": {u: r.value for u, r in org.members.items()}}, 201)
 
     def trust(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        config = jsoncall.call(reg.trust, data, where="POST trust")
+        data = self._control(request, body=True)
+        config = jsoncall.call(self.verbs.trust, data, where="POST trust")
         return json_response(config.as_dict(), 201)
 
     def github_job(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        return json_response({"env": jsoncall.call(reg.github_actions_env, data, where="POST ci/github")}, 201)
+        data = self._control(request, body=True)
+        env = jsoncall.call(self.verbs.github_actions_env, data, where="POST ci/github", origin=self.host.url)
+        return json_response({"env": env}, 201)
 
     def invitations(self, request: Request, call: Call, origin: str, action: str | None = None) -> Response:
-        reg, data = self._control(request, body=action is not None)
+        data = self._control(request, body=action is not None)
         if action is None:
             return json_response(
                 [
                     {"id": i.id, "user": i.user, "package": i.package, "org": i.org, "inviter": i.inviter}
-                    for i in reg.invitations()
+                    for i in self.verbs.invitations()
                 ]
             )
-        answer = reg.accept_invitation if action == "accept" else reg.decline_invitation
-        invitation = jsoncall.call(answer, data, where=f"POST invitations/{action}")
+        where = f"POST invitations/{action}"
+        invitation = jsoncall.call(self.verbs.answer_invitation, data, where=where, accept=action == "accept")
         return json_response({"id": invitation.id, "state": invitation.state})
 
     # -- web 2FA and web login -------------------------------------------------------------------------
 
     def web_auth(self, request: Request, call: Call, origin: str) -> Response:
-        reg, _ = self._control(request)
+        self._control(request)
         return json_response(
             [
                 {
@@ -179,30 +198,32 @@ class ControlViews:
                     "authUrl": origin + s.auth_path,
                     "doneUrl": origin + s.done_path,
                 }
-                for s in reg.web_auth_sessions(pending=True)
+                for s in self.verbs.web_auth_sessions(pending=True)
             ]
         )
 
     def web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
+        data = self._control(request, body=True)
         if unknown := sorted(set(data) - {"id", "user"}):
             raise UsageError(f"POST web-auth/approve: unknown field(s) {unknown}; known: id, user")
         # "id" is the session_id parameter: checked here so the error names the field that was sent.
         jsoncall.check("POST web-auth/approve", "id", data.get("id"), str | None)
         fields = {"user": data["user"]} if "user" in data else {}
-        approved = jsoncall.call(reg.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id"))
+        approved = jsoncall.call(
+            self.verbs.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id")
+        )
         return json_response({"approved": [s.id for s in approved]})
 
     def web_login_approve(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=True)
-        login = jsoncall.call(reg.approve_web_login, data, where="POST web-logins/approve")
+        data = self._control(request, body=True)
+        login = jsoncall.call(self.verbs.approve_web_login, data, where="POST web-logins/approve")
         return json_response({"id": login.id, "user": login.user})
 
     # -- journal, clock, faults ------------------------------------------------------------------------
 
     def journal(self, request: Request, call: Call, origin: str) -> Response:
-        reg, _ = self._control(request)
-        entries, cursor = reg.journal.since(
+        self._control(request)
+        entries, cursor = self.registry.journal.since(
             int(request.args.get("since", 0)),
             operation=request.args.get("operation"),
             package=request.args.get("package"),
@@ -210,21 +231,23 @@ class ControlViews:
         return json_response({"entries": [e.as_dict() for e in entries], "next": cursor})
 
     def clock(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=request.method == "POST")
+        data = self._control(request, body=request.method == "POST")
         if unknown := sorted(set(data) - {"advance"}):
             raise UsageError(f"POST clock: unknown field(s) {unknown}; known: advance")
+        clock = self.registry.clock
         if "advance" in data:
             jsoncall.check("POST clock", "advance", data["advance"], float)
-            reg.clock.advance(data["advance"])
-        return json_response({"now": reg.clock.isoformat(), "epoch": reg.clock.now()})
+            clock.advance(data["advance"])
+        return json_response({"now": clock.isoformat(), "epoch": clock.now()})
 
     def faults(self, request: Request, call: Call, origin: str) -> Response:
-        reg, data = self._control(request, body=request.method == "POST")
+        data = self._control(request, body=request.method == "POST")
+        faults = self.host.faults
         if request.method == "DELETE":
-            reg.faults.clear()
+            faults.clear()
             return json_response({"faults": []})
         kind = data.pop("kind", None)
         if kind not in FAULT_KINDS:
             raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
-        fault = jsoncall.call(getattr(reg.faults, kind), data, where=f"POST faults {kind}")
+        fault = jsoncall.call(getattr(faults, kind), data, where=f"POST faults {kind}")
         return json_response({"fault": fault.label}, 201)
