@@ -84,7 +84,11 @@ def test_stage_only_token_stages_but_cannot_publish(npm_registry, alice, session
     stage_only = alice.create_token(stage_only=True, packages=["demo-pkg"])
     refused = npm_registry.npm("publish", cwd=package_dir("demo-pkg", "1.1.0"), token=stage_only)
     assert refused.error_code == "E403"
-    assert refused.error_lines[1].endswith("You may not perform that action with these credentials.")
+    assert refused.error_lines[1].endswith(
+        "PUT " + npm_registry.url + "demo-pkg - E_STAGE_REQUIRED: This token is stage-only: it cannot publish"
+        " directly. Stage the version with `npm stage publish`; a maintainer then approves it with"
+        " `npm stage approve <stage-id>` and a second factor."
+    )
     _stage(npm_registry, package_dir, stage_only)
     # ... and the approval needs a person.
     (staged,) = npm_registry.stages()
@@ -108,14 +112,19 @@ def test_trusted_publisher_with_create_staged_package_stages(npm_registry, alice
     assert staged.returncode == 0, staged
     (item,) = npm_registry.stages()
     assert item.actor_type == "trusted publisher"
-    # The same trust config does not allow a direct publish.
+    # The same trust config does not allow a direct publish: the exchange succeeds (it cannot know
+    # what follows), the PUT is refused, as on the public registry (kg86/visstr#40).
     direct = npm_registry.npm(
         "publish", cwd=package_dir("demo-pkg", "1.2.0"), env=npm_registry.github_actions_env("acme/demo")
     )
-    assert direct.error_code == "ENEEDAUTH"
-    assert "allows ['createStagedPackage'], not createPackage" in (
-        npm_registry.journal.entries(operation="oidc-exchange")[-1].reason or ""
+    assert direct.error_code == "E403"
+    assert direct.error_lines[1].endswith(
+        "403 Forbidden - PUT " + npm_registry.url + "demo-pkg - OIDC permission denied for this action"
     )
+    exchange = npm_registry.journal.entries(operation="oidc-exchange")[-1]
+    assert (exchange.status, exchange.reason.endswith("may createStagedPackage")) == (201, True)
+    (refused,) = npm_registry.journal.entries(operation="publish")
+    assert refused.reason == "the trusted publisher of demo-pkg allows ['createStagedPackage'], not createPackage"
 
 
 def test_stage_of_a_new_package_is_refused(npm_registry, alice, session, package_dir):

@@ -144,6 +144,8 @@ class Accounts:
                 expires_in_days = 7  # the public registry's default for write tokens
             if expires_in_days > limit:
                 raise BadRequest(f"Write tokens may live at most {limit} days, {expires_in_days} requested")
+        if kind is TokenKind.GRANULAR and not writes and expires_in_days is None:
+            expires_in_days = self.state.policy.read_only_token_days  # API docs: 30 days, no maximum
         networks = None if cidr is None else parse_cidr(cidr)
         for package in packages or ():
             check_package_name(package)

@@ -345,6 +345,59 @@ class AlreadyInvited(RegistryError):
         )
 
 
+class StageRequired(Forbidden):
+    """The credential may only stage: ``npm stage publish``, then a person approves with 2FA.
+
+    The public registry names this ``E_STAGE_REQUIRED`` (npm/documentation PR #2036) without
+    quoting its body; npm never reads a ``code`` field (npm-registry-fetch prints ``body.error``,
+    npm 12 ``body.error || body.message``), so the name leads the ``error`` text, where both majors
+    show it: ``npm error 403 403 Forbidden - PUT <url> - E_STAGE_REQUIRED: ...``."""
+
+    code = "E_STAGE_REQUIRED"
+
+    def __init__(self, why: str, *, reason: str) -> None:
+        super().__init__(
+            f"{self.code}: {why} Stage the version with `npm stage publish`; a maintainer then approves it"
+            " with `npm stage approve <stage-id>` and a second factor.",
+            reason=reason,
+        )
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code}
+
+
+class OidcPermissionDenied(Forbidden):
+    """An exchanged OIDC token used for an action its trusted publisher does not allow (a direct
+    publish through a stage-only publisher): the exchange succeeded, the PUT is refused
+    (kg86/visstr#40, gtrabanco/agentic-workflow#39)."""
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("OIDC permission denied for this action", reason=reason)
+
+
+class CannotStage(RegistryError):
+    """A version that is staged or was published cannot be staged (npm/cli#9519: intended)."""
+
+    status = 409
+
+    def __init__(self, version: str, *, reason: str) -> None:
+        super().__init__(f'Cannot stage previously published version "{version}"', reason=reason)
+
+
+class TrustConflict(RegistryError):
+    """The registry keeps one trusted publisher per package ("it will result in an error", npm-trust
+    docs; 409 in the API docs). The text is ours: no source quotes it."""
+
+    status = 409
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} already has a trusted publisher: the registry supports one configuration per package;"
+            " revoke it first (npm trust revoke)",
+            reason=f"{name} already has a trusted publisher",
+        )
+
+
 class AlreadyStaged(RegistryError):
     """The same publish arrived again right after it was accepted (npm retries PUTs on 5xx)."""
 

@@ -7,7 +7,6 @@ refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_g
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from .accounts import Accounts
@@ -26,9 +25,7 @@ from .errors import (
 from .models import (
     Call,
     Operation,
-    Permission,
     Principal,
-    Token,
     TokenKind,
     User,
     WebLogin,
@@ -37,22 +34,6 @@ from .models import (
 )
 from .state import RegistryState
 from .validation import check_package_name
-
-PROFILE_FIELDS = ("fullname", "homepage", "freenode", "twitter", "github")
-_PERMISSIONS = {
-    "read-only": Permission.READ_ONLY,
-    "read-write": Permission.READ_WRITE,
-    "read-write-stage-only": Permission.STAGE_ONLY,  # npm >= 11.21
-}
-DEFAULT_PAGE_SIZE = 100
-
-
-@dataclass(frozen=True)
-class TokenPage:
-    tokens: list[Token]
-    total: int
-    next_page: int | None
-    per_page: int
 
 
 class Logins:

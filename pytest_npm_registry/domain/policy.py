@@ -2,26 +2,30 @@
 
 The registry's rules changed over time; a :class:`Policy` bundles the switches and the rules read
 the switches, never dates. ``current`` (the default) is the public registry of late 2026;
-``classic`` is the registry before November 2025, with legacy read-only / publish / automation tokens.
+``classic`` is the registry before November 2025, with legacy read-only / publish / automation
+tokens; ``2027-01`` is ``current`` with the rule announced for January 2027: granular access tokens
+no longer publish directly, they stage (``npm stage publish``) for a person to approve.
 
 Each gate answers :data:`Gate.ALLOW` or :data:`Gate.CHALLENGE`, or raises the refusal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, replace
+from enum import Enum, StrEnum
 
 from .errors import (
     AutomationTokenRefused,
     BypassTokenRefused,
     CredentialsNotAllowed,
+    OidcPermissionDenied,
     OidcTokenInvalid,
     SessionRequired,
+    StageRequired,
     TwoFactorRequiredToPublish,
     UsageError,
 )
-from .models import Permission, Principal, PublishRequirement, TokenKind, TwoFactorMode
+from .models import Permission, Principal, PublishRequirement, Token, TokenKind, TwoFactorMode
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -30,6 +34,24 @@ DAY = 24 * HOUR
 class Gate(Enum):
     ALLOW = "allow"
     CHALLENGE = "challenge"
+
+
+class DirectPublish(StrEnum):
+    """Which granular access tokens may still ``npm publish`` (rather than stage)."""
+
+    #: Every read-write token (the registry until January 2027).
+    ALLOWED = "allowed"
+    #: All but bypass-2FA tokens: the narrower reading of the announcement, npm 12's own warning
+    #: ("Bypass-2FA tokens with direct-publish access will stop working in January 2027").
+    NOT_BYPASS = "not-bypass"
+    #: None: "The ability to publish new package versions directly with a granular access token
+    #: will be removed in January 2027" (npm/documentation PR #2036).
+    NONE = "none"
+
+
+#: Trusted-publisher permissions: a direct publish, a staged one.
+CREATE_PACKAGE = "createPackage"
+CREATE_STAGED_PACKAGE = "createStagedPackage"
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,11 @@ class Policy:
     scopes_are_owned: bool
     #: The publishing rule of a new package.
     default_requirement: PublishRequirement
+    #: Which granular tokens may publish directly; the others get ``E_STAGE_REQUIRED`` and stage.
+    #: The one switch of the ``2027-01`` preset, kept apart so it follows the registry when it ships.
+    granular_direct_publish: DirectPublish = DirectPublish.ALLOWED
+    #: Default lifetime of a read-only granular token, in days (API docs: 30); ``None``: no expiry.
+    read_only_token_days: int | None = None
 
     @classmethod
     def preset(cls, name: str) -> Policy:
@@ -75,18 +102,24 @@ class Policy:
         """``PUT /<name>``: the matrix of WIRE.md §4."""
         user = principal.user
         token = principal.token
-        if (oidc := principal.oidc_token) is not None:
-            if not oidc.covers(package):
-                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {package}")
-            if "createPackage" not in oidc.oidc_permissions:
-                raise CredentialsNotAllowed(reason="the trusted publisher allows staged publishes only")
+        if principal.oidc_token is not None:
+            self.check_oidc(principal, package, CREATE_PACKAGE)
             return Gate.ALLOW
         if token is not None and token.read_only:
             raise CredentialsNotAllowed(reason=f"{principal.describe()} is read-only")
-        if token is not None and token.permission is Permission.STAGE_ONLY:
-            raise CredentialsNotAllowed(reason=f"{principal.describe()} may only stage versions (npm stage publish)")
         if token is not None and not token.covers(package):
             raise CredentialsNotAllowed(reason=f"{principal.describe()} does not cover {package}")
+        if token is not None and token.permission is Permission.STAGE_ONLY:
+            raise StageRequired(
+                "This token is stage-only: it cannot publish directly.",
+                reason=f"{principal.describe()} may only stage versions (npm stage publish)",
+            )
+        if token is not None and not self.publishes_directly(token):
+            raise StageRequired(
+                "Granular access tokens can no longer publish directly.",
+                reason=f"{principal.describe()} may not publish directly under the {self.name} policy"
+                f" (granular_direct_publish={self.granular_direct_publish.value})",
+            )
         if principal.bypasses_2fa:
             if requirement is PublishRequirement.PUBLISH:
                 if token is not None and token.kind is TokenKind.AUTOMATION:
@@ -108,16 +141,39 @@ class Policy:
             return Gate.CHALLENGE
         return Gate.ALLOW
 
+    def publishes_directly(self, token: Token) -> bool:
+        """Whether a read-write token may ``npm publish`` rather than stage (:attr:`granular_direct_publish`)."""
+        if token.kind is not TokenKind.GRANULAR or token.permission is not Permission.READ_WRITE:
+            return token.permission is not Permission.STAGE_ONLY
+        rule = self.granular_direct_publish
+        return rule is DirectPublish.ALLOWED or (rule is DirectPublish.NOT_BYPASS and not token.bypass_2fa)
+
+    def check_oidc(self, principal: Principal, package: str, permission: str) -> None:
+        """An exchanged OIDC token: it covers ``package`` and its trusted publisher allows ``permission``.
+
+        Checked when the token is used, not at the exchange: pnpm, yarn and bun exchange without
+        saying which command follows (no ``npm-command``), and the public registry answers the
+        exchange and refuses the PUT (kg86/visstr#40)."""
+        oidc = principal.oidc_token
+        assert oidc is not None
+        if not oidc.covers(package):
+            raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {package}")
+        if permission not in oidc.oidc_permissions:
+            raise OidcPermissionDenied(
+                reason=f"the trusted publisher of {package} allows {list(oidc.oidc_permissions)}, not {permission}"
+            )
+
     def write_gate(self, principal: Principal, package: str, *, tfa_exempt: bool = False) -> Gate:
-        """Package writes other than publish (dist-tags, deprecate, ...).
+        """Package writes other than publish (dist-tags, deprecate, unpublish).
 
         ``auth-and-writes`` gates every write except adding or removing a non-``latest`` dist-tag;
-        ``auth-only`` gates any request authenticated with a password.
+        ``auth-only`` gates any request authenticated with a password. Stage-only tokens may do
+        these: "can stage, deprecate, move dist-tags, unpublish" (npm/documentation PR #2036).
         """
         token = principal.token
         if principal.oidc_token is not None:
             raise CredentialsNotAllowed(reason=f"{principal.describe()} may only publish")
-        if token is not None and (token.read_only or token.permission is Permission.STAGE_ONLY):
+        if token is not None and token.read_only:
             raise CredentialsNotAllowed(reason=f"{principal.describe()} is {token.permission.value}")
         if token is not None and not token.covers(package):
             raise CredentialsNotAllowed(reason=f"{principal.describe()} does not cover {package}")
@@ -181,6 +237,7 @@ class Policy:
 
 CURRENT = Policy(
     name="current",
+    read_only_token_days=30,
     legacy_tokens=False,
     publish_needs_2fa_or_bypass=True,
     publish_always_challenges_2fa_accounts=True,
@@ -209,4 +266,8 @@ CLASSIC = Policy(
     default_requirement=PublishRequirement.NONE,
 )
 
-PRESETS: dict[str, Policy] = {p.name: p for p in (CURRENT, CLASSIC)}
+#: The registry as announced for January 2027 (npm 12's ``npm token create`` warning; npm/documentation
+#: PR #2036; GitHub changelog 2026-07-08): granular tokens stage, trusted publishing publishes.
+JANUARY_2027 = replace(CURRENT, name="2027-01", granular_direct_publish=DirectPublish.NONE)
+
+PRESETS: dict[str, Policy] = {p.name: p for p in (CURRENT, CLASSIC, JANUARY_2027)}

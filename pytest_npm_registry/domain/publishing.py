@@ -18,14 +18,13 @@ from .errors import (
     BadRequest,
     CannotPublishOver,
     NotAMaintainer,
-    OidcTokenInvalid,
     PaymentRequired,
     RecentlyUnpublished,
 )
 from .governance import REPUBLISH_BLOCK, Governance
 from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .orgs import Orgs
-from .policy import Gate
+from .policy import CREATE_PACKAGE, Gate
 from .state import RegistryState
 from .validation import PublishRequest, parse_publish
 
@@ -88,10 +87,9 @@ class Publishing:
 
     def _check_writer(self, principal: Principal, name: str, existing: Package | None) -> None:
         """Who may add a version: a writer of the package, or for a new one the owner of its scope."""
-        oidc = principal.oidc_token
-        trusted = oidc is not None
-        if oidc is not None and not oidc.covers(name):
-            raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {name}")
+        trusted = principal.oidc_token is not None
+        if trusted:
+            self.state.policy.check_oidc(principal, name, CREATE_PACKAGE)
         if existing is not None and not trusted and not self.orgs.may_write(principal.user.name, existing):
             raise NotAMaintainer(
                 name, reason=f"{principal.user.name} is not a maintainer of {name} ({', '.join(existing.maintainers)})"
@@ -111,6 +109,9 @@ class Publishing:
         """The version's history and the payment rule; returns the access the publish asks for."""
         if existing is not None and request.version in existing.versions:
             self._refuse_republish(existing, request.version, request.shasum)
+        if (stage := self.state.staged(name, request.version)) is not None:
+            # One version index for staged and published versions (npm-stage docs; npm/cli#9889).
+            raise AlreadyStaged(request.version, reason=f"{name}@{request.version} is staged ({stage.id})")
         self.refuse_retired(name, request.version)
         access = Access(request.access) if request.access else None
         restricted = existing is None and name.startswith("@") and access is not Access.PUBLIC

@@ -16,14 +16,15 @@ from .accounts import Accounts
 from .challenges import Challenges
 from .errors import (
     BadRequest,
+    CannotStage,
     CredentialsNotAllowed,
     Forbidden,
     NotAMaintainer,
     NotFound,
-    OidcTokenInvalid,
 )
 from .models import Call, Operation, Package, Principal, StagedVersion
 from .orgs import Orgs
+from .policy import CREATE_STAGED_PACKAGE
 from .publishing import Publishing
 from .state import RegistryState
 from .validation import parse_publish
@@ -53,9 +54,8 @@ class Stages:
                 if package is None:
                     raise NotFound(reason=f"{name} does not exist: only existing packages can be staged")
                 self._check_stager(principal, package)
+                self._refuse_restage(package, request.version)
                 self.publishing.check_new_version(principal, name, request, package)
-                if any(s.package == name and s.version.version == request.version for s in self.state.stages.values()):
-                    raise BadRequest(f"{name}@{request.version} is already staged")
                 trusted = principal.oidc_token is not None
                 stage = StagedVersion(
                     id=str(uuid.uuid4()),
@@ -73,11 +73,8 @@ class Stages:
     def _check_stager(self, principal: Principal, package: Package) -> None:
         token = principal.token
         who = principal.describe()
-        if (oidc := principal.oidc_token) is not None:
-            if not oidc.covers(package.name):
-                raise OidcTokenInvalid(reason=f"the OIDC token was exchanged for {oidc.packages}, not {package.name}")
-            if "createStagedPackage" not in oidc.oidc_permissions:
-                raise CredentialsNotAllowed(reason="the trusted publisher does not allow staged publishes")
+        if principal.oidc_token is not None:
+            self.state.policy.check_oidc(principal, package.name, CREATE_STAGED_PACKAGE)
             return
         if not self.orgs.may_write(principal.user.name, package):
             raise NotAMaintainer(
@@ -90,6 +87,15 @@ class Stages:
                 "Two-factor authentication must be enabled to stage packages.",
                 reason=f"{principal.user.name} has no 2FA",
             )
+
+    def _refuse_restage(self, package: Package, version: str) -> None:
+        """Staged and published versions share one version index: a version staged, published or
+        once unpublished cannot be staged; a staged one is rejected first to stage it anew."""
+        name = package.name
+        if version in package.versions or version in self.state.retired_versions.get(name, ()):
+            raise CannotStage(version, reason=f"{name}@{version} was published")
+        if self.state.staged(name, version) is not None:
+            raise CannotStage(version, reason=f"{name}@{version} is staged already: reject it to stage it again")
 
     def _stage(self, principal: Principal, stage_id: str) -> StagedVersion:
         stage = self.state.stages.get(stage_id)

@@ -135,6 +135,10 @@ class RegistryState:
             raise
         self._record(operation, call=call, package=package, rec=rec)
 
+    def staged(self, name: str, version: str) -> StagedVersion | None:
+        """The staged version ``name@version``, if one waits for approval."""
+        return next((s for s in self.stages.values() if s.package == name and s.version.version == version), None)
+
     def package(self, name: str) -> Package:
         """A package record; raises :class:`PackageNotFound`."""
         package = self.packages.get(name)

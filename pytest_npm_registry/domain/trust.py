@@ -23,6 +23,7 @@ from .errors import (
     OidcBadRequest,
     OidcPackageNotFound,
     OidcUnauthorized,
+    TrustConflict,
 )
 from .governance import Governance
 from .models import Call, Operation, Principal, Token, TokenKind, TrustConfig, User, hash_password
@@ -81,7 +82,7 @@ class Trust:
             raise BadRequest(f"Invalid permissions {list(permissions)}: use createPackage and/or createStagedPackage")
         with self.state.lock:
             if self.state.trust.get(name):
-                raise BadRequest(f"{name} already has a trusted publisher: revoke it first")
+                raise TrustConflict(name)
             config = TrustConfig(str(uuid.uuid4()), type_, dict(claims), tuple(permissions), self.state.clock.now())
             self.state.trust[name] = [config]
             return config
@@ -178,17 +179,17 @@ class Trust:
                     reason=f"claims do not match the trusted publisher of {name}: {mismatches[0]}"
                 )
             config = next(c for c in configs if _mismatch(c, claims) is None)
-            wanted = "createStagedPackage" if call.command == "stage" else "createPackage"
-            if wanted not in config.permissions:
-                raise OidcPackageNotFound(
-                    reason=f"the trusted publisher of {name} allows {list(config.permissions)}, not {wanted}"
-                )
+            # The exchange does not know what comes next (pnpm, yarn and bun send no npm-command):
+            # the token carries the publisher's permissions, and the PUT or the stage checks them.
             publisher = self._trusted_publisher(config.type)
             token, secret = self.accounts.create_token(publisher.name, kind=TokenKind.OIDC, packages=(name,))
             token.expires = self.state.clock.now() + OIDC_TOKEN_TTL
             token.oidc_permissions = config.permissions
             rec.status = 201
-            rec.reason = f"matched {config.type} trusted publisher {config.id} ({_describe(config.type, claims)})"
+            rec.reason = (
+                f"matched {config.type} trusted publisher {config.id} ({_describe(config.type, claims)});"
+                f" may {', '.join(config.permissions)}"
+            )
             return token, secret
 
     def _trusted_publisher(self, kind: str) -> User:
