@@ -36,7 +36,8 @@ POLICY = Setting(
     "--npm-registry-policy",
     "PYTEST_NPM_REGISTRY_POLICY",
     "current",
-    "policy preset every registry starts with: current (default) or classic",
+    "policy preset every registry starts with: current (default), classic or 2027-01; several, comma-separated,"
+    " run each test once per preset and report what each refused",
 )
 NPM = Setting(
     "npm_registry_npm",
@@ -80,22 +81,29 @@ def resolve(config: pytest.Config, setting: Setting) -> str | None:
 
 @dataclass(frozen=True)
 class Options:
-    policy: str
+    #: The presets to run each test under, in order (one, unless a comma-separated list was given).
+    policies: tuple[str, ...]
     npm: str | None
     journal_dir: Path | None
 
+    @property
+    def policy(self) -> str:
+        return self.policies[0]
+
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
-        policy = resolve(config, POLICY) or "current"
+        given = resolve(config, POLICY) or "current"
+        policies = tuple(dict.fromkeys(p.strip() for p in given.split(",") if p.strip())) or ("current",)
         try:
-            Policy.preset(policy)
+            for policy in policies:
+                Policy.preset(policy)
         except (UsageError, ValueError, KeyError) as exc:
             raise pytest.UsageError(f"{POLICY.flag}: {exc}") from None
         journal_dir = resolve(config, JOURNAL_DIR)
         path = Path(journal_dir) if journal_dir else None
         if path is not None and not path.is_absolute():
             path = Path(config.rootpath) / path
-        return cls(policy, resolve(config, NPM), path)
+        return cls(policies, resolve(config, NPM), path)
 
 
 def npm_version() -> tuple[str, str]:

@@ -20,6 +20,9 @@ import pytest
 
 from .api.assertions import exchanges, format_report, parse_spec
 from .api.registry import NpmRegistry
+from .api.rehearsal import PROPERTY as REFUSALS
+from .api.rehearsal import format_report as format_refusals
+from .api.rehearsal import refusals
 from .api.views import User
 from .domain.errors import UsageError
 from .options import NPM_ENV, Options, add_options, npm_version
@@ -38,11 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(*, policy=None, users=(), packages=()): the registry's starting state for this test "
+        f"{MARKER}(*, policy=None, users=(), packages=(), visibility_delay=0): the registry's starting state "
+        "for this test "
         "(users: names or {name: add_user kwargs}; packages: 'name@version' or {spec: maintainer or publish kwargs})",
     )
     options = Options.from_config(config)
     config.stash[_OPTIONS_KEY] = options
+    if len(options.policies) > 1:
+        config.pluginmanager.register(RefusalReport(options.policies), "npm-registry-refusals")
     # clients.npm_executable reads the environment; a command-line or ini path must win over it.
     config.stash[_SAVED_NPM_ENV] = os.environ.get(NPM_ENV)
     if options.npm:
@@ -62,7 +68,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     options = config.stash[_OPTIONS_KEY]
     version, where = npm_version()
-    line = f"npm registry: policy {options.policy}, npm {version} ({where})"
+    line = f"npm registry: policy {', '.join(options.policies)}, npm {version} ({where})"
     if options.journal_dir is not None:
         line += f", journals in {options.journal_dir}"
     return line
@@ -79,6 +85,16 @@ def npm_registry_server() -> Iterator[RegistryServer]:
     server.start()
     yield server
     server.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Several presets given: run each registry test once per preset (a marker's policy wins)."""
+    policies = _options(metafunc.config).policies
+    if len(policies) < 2 or "npm_registry_policy" not in metafunc.fixturenames:
+        return
+    if any(m.kwargs.get("policy") for m in metafunc.definition.iter_markers(MARKER)):
+        return
+    metafunc.parametrize("npm_registry_policy", policies, ids=[f"policy={p}" for p in policies])
 
 
 @pytest.fixture
@@ -102,7 +118,15 @@ def npm_registry(
     registry.assertion_verbosity = request.config.get_verbosity()
     request.node.stash[_REGISTRY_KEY] = registry
     _seed(registry, declared.get("users", ()), declared.get("packages", ()))
+    if "visibility_delay" in declared:
+        try:
+            registry.visibility_delay = declared["visibility_delay"]
+        except UsageError as exc:
+            pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
     yield registry
+    refused = refusals(request.node.nodeid, registry.policy.name, registry.journal.entries())
+    if refused:
+        request.node.user_properties.append((REFUSALS, [r.as_dict() for r in refused]))
     journal_dir = _options(request.config).journal_dir
     if journal_dir is not None:
         _write_journal(registry, journal_dir, request.node.nodeid)
@@ -119,10 +143,12 @@ def _marker_signature(
     policy: str | None = None,
     users: Iterable[str] | Mapping[str, Mapping[str, Any] | None] = (),
     packages: Iterable[str] | Mapping[str, str | Mapping[str, Any]] = (),
+    visibility_delay: float = 0.0,
 ) -> None:
     """Declare the registry's starting state; arguments are checked against this signature.
 
-    ``policy``: a preset name (``current``, ``classic``). ``users``: names, or ``{name: add_user
+    ``policy``: a preset name (``current``, ``classic``, ``2027-01``). ``visibility_delay``: seconds
+    before a new version shows in packuments (``NpmRegistry.visibility_delay``). ``users``: names, or ``{name: add_user
     keyword arguments}``. ``packages``: ``"name@version"`` specs (maintained by the first user), or
     ``{spec: maintainer}`` / ``{spec: publish keyword arguments}``. Module, class and function
     markers combine; the closest one wins per argument."""
@@ -182,6 +208,26 @@ def _seed(
 
 
 # -- reports ----------------------------------------------------------------------------------------
+
+
+class RefusalReport:
+    """Collects each test's refused publishes (from its teardown report, so xdist workers' reach
+    the controller) and prints them per preset when the run had several presets."""
+
+    def __init__(self, policies: tuple[str, ...]) -> None:
+        self.policies = policies
+        self.rows: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            for name, value in report.user_properties:
+                if name == REFUSALS and isinstance(value, list):
+                    self.rows.extend(value)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        terminalreporter.section("npm registry: refused publishes by policy")
+        for line in format_refusals(self.policies, self.rows):
+            terminalreporter.line(line)
 
 
 def _write_journal(registry: NpmRegistry, directory: os.PathLike[str] | str, nodeid: str) -> None:

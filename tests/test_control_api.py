@@ -202,6 +202,7 @@ def test_configure_checks_every_value_before_changing_any(npm_registry):
         "auto_approve_web_login": None,
         "client_ip": "10.0.0.1",
         "max_body": 5000,
+        "visibility_delay": 0.0,
     }
 
 
@@ -403,6 +404,7 @@ def test_a_kept_setting_survives_a_reset(npm_registry):
         "auto_approve_web_login": None,
         "client_ip": None,
         "max_body": 256 * 1024 * 1024,
+        "visibility_delay": 0.0,
     }
     assert api(npm_registry, "POST", "settings", {"max_body": 1000}).json()["max_body"] == 1000
     assert api(npm_registry, "POST", "settings", {"max_body": None}).json()["max_body"] == 256 * 1024 * 1024

@@ -41,7 +41,10 @@ def test_marker_declares_policy_users_and_packages(pytester: pytest.Pytester) ->
     [
         ('"classic"', "@pytest.mark.npm_registry(*, policy*: too many positional arguments"),
         ("user=('alice',)", "*got an unexpected keyword argument 'user'"),
-        ("policy='modern'", "@pytest.mark.npm_registry: unknown policy 'modern': choose one of 2027-01, classic, current"),
+        (
+            "policy='modern'",
+            "@pytest.mark.npm_registry: unknown policy 'modern': choose one of 2027-01, classic, current",
+        ),
         ("users='alice'", "@pytest.mark.npm_registry: users='alice' should be a list: ?'alice'?"),
         ("users={'alice': {'tfa': 'sometimes'}}", "@pytest.mark.npm_registry: users: alice: *tfa is one of*"),
         ("users={'alice': {'colour': 'red'}}", "*users: alice: *unexpected keyword argument 'colour'"),
@@ -107,7 +110,9 @@ def test_unknown_policy_option_is_a_usage_error(pytester: pytest.Pytester) -> No
     pytester.makepyfile(POLICY_PROBE)
     result = pytester.runpytest("--npm-registry-policy=modern")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--npm-registry-policy: unknown policy 'modern': choose one of 2027-01, classic, current*"])
+    result.stderr.fnmatch_lines(
+        ["*--npm-registry-policy: unknown policy 'modern': choose one of 2027-01, classic, current*"]
+    )
 
 
 def test_report_header_names_npm_version_and_policy(pytester: pytest.Pytester) -> None:

@@ -381,6 +381,18 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         self.server.settings.client_ip = value
 
     @property
+    def visibility_delay(self) -> float:
+        """Seconds of registry time between accepting a version and serving it: until then
+        packuments, ``npm view`` and ``npm install`` do not see it (``ETARGET``), and a retried
+        publish gets 409 (npm/cli#9889). ``reg.clock.advance(...)`` makes it visible. Default 0;
+        ``reg.faults.visibility_delay(low, high)`` draws one per publish."""
+        return self.server.settings.visibility_delay
+
+    @visibility_delay.setter
+    def visibility_delay(self, seconds: float) -> None:
+        self.server.settings.visibility_delay = seconds
+
+    @property
     def max_body(self) -> int:
         """The largest request body accepted, in bytes (default 256 MiB); a larger publish gets
         ``413`` with a JSON error before its body is read (npm prints ``E413``). Back to the

@@ -107,8 +107,10 @@ class Orgs:
             user in team.members and package.name in team.grants for team in org.teams.values()
         )
 
-    def visible(self, name: str, principal: Principal | None, bad_token: bool) -> Package:
-        package = self.state.packages.get(name)
+    def visible(self, name: str, principal: Principal | None, bad_token: bool, *, served: bool = False) -> Package:
+        """The package if this principal may read it. ``served``: as readers of packuments and
+        tarballs see it, without versions that are not visible yet (``visibility_delay``)."""
+        package = self.state.served(name) if served else self.state.packages.get(name)
         if package is not None and not self.may_read(principal.user.name if principal else "", package):
             package = None
         if package is None:

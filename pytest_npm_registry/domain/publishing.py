@@ -83,6 +83,7 @@ class Publishing:
                     maintainer=principal.user.name,
                     access=access,
                 )
+                self.state.hide(name, existing, request.version)
             return self.state.packages[name]
 
     def _check_writer(self, principal: Principal, name: str, existing: Package | None) -> None:
@@ -128,6 +129,8 @@ class Publishing:
 
     def _refuse_republish(self, package: Package, version: str, shasum: str) -> None:
         existing = package.versions[version]
+        if self.state.invisible(package.name, version):
+            raise AlreadyStaged(version, reason=f"{package.name}@{version} was accepted and is not visible yet")
         if existing.shasum == shasum and self.state.clock.now() - existing.published <= REPLAY_WINDOW:
             raise AlreadyStaged(version, reason=f"{package.name}@{version} was accepted moments ago (a retried PUT?)")
         raise CannotPublishOver(version, reason=f"{package.name}@{version} already exists")

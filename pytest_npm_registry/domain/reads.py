@@ -28,9 +28,10 @@ from .validation import check_tag, check_version, tarball_version
 
 
 class Reads:
-    """The mock registry's state and operations, one module per area: reads and dist-tags here;
-    staging (``stages``), trusted publishing (``trust``), publishing (``publishing``), governance
-    (``maintainers``), orgs (``orgs``), login and tokens (``profiles``), accounts (``accounts``)."""
+    """Packuments, versions, tarballs and dist-tags: what installs read, and the dist-tag writes.
+
+    Reads see the package as served (``RegistryState.served``): a version accepted moments ago is
+    not there until the registry's ``visibility_delay`` has passed."""
 
     def __init__(
         self, state: RegistryState, accounts: Accounts, challenges: Challenges, orgs: Orgs, governance: Governance
@@ -46,12 +47,12 @@ class Reads:
     def read_package(self, call: Call, name: str) -> Package:
         with self.state.recording(Operation.READ_PACKAGE, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
-            return self.orgs.visible(name, rec.principal, bad_token)
+            return self.orgs.visible(name, rec.principal, bad_token, served=True)
 
     def read_version(self, call: Call, name: str, spec: str) -> tuple[Package, Version]:
         with self.state.recording(Operation.READ_VERSION, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
-            package = self.orgs.visible(name, rec.principal, bad_token)
+            package = self.orgs.visible(name, rec.principal, bad_token, served=True)
             version = package.dist_tags.get(spec, spec)
             rec.version = version
             if version not in package.versions:
@@ -62,7 +63,7 @@ class Reads:
         """A tarball by file name: ``<name>-<v>.tgz``, with or without the scope."""
         with self.state.recording(Operation.DOWNLOAD, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
-            package = self.orgs.visible(name, rec.principal, bad_token)
+            package = self.orgs.visible(name, rec.principal, bad_token, served=True)
             rec.version = tarball_version(name, filename)
             if rec.version in package.versions:
                 if name not in self.state.downloads:  # not setdefault: it would build a deque on every download
@@ -85,7 +86,7 @@ class Reads:
     def dist_tags(self, call: Call, name: str) -> dict[str, str]:
         with self.state.recording(Operation.LIST_DIST_TAGS, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
-            return dict(self.orgs.visible(name, rec.principal, bad_token).dist_tags)
+            return dict(self.orgs.visible(name, rec.principal, bad_token, served=True).dist_tags)
 
     def add_dist_tag(self, call: Call, name: str, tag: str, version: Any) -> Package:
         with self.state.recording(Operation.ADD_DIST_TAG, call, name) as rec:

@@ -144,7 +144,7 @@ class Stages:
                 what = f"approve {stage.package}@{stage.version.version}"
                 rec.otp = self.challenges.second_factor(call, rec, what, f"{what} needs 2FA")
                 del self.state.stages[stage_id]
-                return self.publishing.commit_version(
+                package = self.publishing.commit_version(
                     existing,
                     stage.package,
                     replace(stage.version, published=self.state.clock.now()),
@@ -152,6 +152,8 @@ class Stages:
                     maintainer=stage.actor,
                     access=None,
                 )
+                self.state.hide(stage.package, existing, stage.version.version)
+                return package
 
     def reject_stage(self, call: Call, stage_id: str) -> StagedVersion:
         with self.state.recording(Operation.REJECT_STAGE, call, None) as rec:

@@ -37,6 +37,15 @@ from .models import (
 from .policy import Policy
 
 
+@dataclass(frozen=True)
+class Hidden:
+    """A version accepted but not served yet, and the package as it was served before it."""
+
+    visible_at: float
+    before: Package | None
+    version: str
+
+
 @dataclass
 class Record:
     """What an operation learns as it goes, for its journal entry."""
@@ -93,6 +102,12 @@ class RegistryState:
         self.people_rev = 0
         #: Complete every web login as this user as soon as it starts.
         self.auto_approve_web_login: str | None = None
+        #: Seconds of registry time between accepting a version and serving it (npm/cli#9889:
+        #: replays get 409 while the version is not visible yet). 0: at once.
+        self.visibility_delay = 0.0
+        #: Packages with versions not served yet: (when the newest of them shows, the package as
+        #: readers still see it). ``None``: a new package, not served at all yet.
+        self.hidden: dict[str, list[Hidden]] = {}
         self._journal_limit = journal_limit
         self.lock = threading.RLock()
 
@@ -134,6 +149,28 @@ class RegistryState:
             self._record(operation, call=call, package=package, rec=rec, error=exc)
             raise
         self._record(operation, call=call, package=package, rec=rec)
+
+    def hide(self, name: str, before: Package | None, version: str) -> None:
+        """A version just accepted: readers keep seeing ``before`` for ``visibility_delay`` seconds."""
+        if self.visibility_delay > 0:
+            hidden = Hidden(self.clock.now() + self.visibility_delay, before, version)
+            self.hidden.setdefault(name, []).append(hidden)
+
+    def served(self, name: str) -> Package | None:
+        """The package as readers see it: before the oldest version that is not visible yet."""
+        hidden = self.hidden.get(name)
+        if hidden:
+            now = self.clock.now()
+            waiting = [h for h in hidden if now < h.visible_at]
+            if waiting:
+                return waiting[0].before
+            self.hidden.pop(name, None)
+        return self.packages.get(name)
+
+    def invisible(self, name: str, version: str) -> bool:
+        """Whether ``name@version`` was accepted but is not served yet."""
+        now = self.clock.now()
+        return any(h.version == version and now < h.visible_at for h in self.hidden.get(name, ()))
 
     def staged(self, name: str, version: str) -> StagedVersion | None:
         """The staged version ``name@version``, if one waits for approval."""

@@ -40,6 +40,7 @@ FAULT_KINDS = (
     "drop_connection",
     "throttle_otp_failures",
     "advance_clock_after_publish",
+    "visibility_delay",
 )
 
 

@@ -13,6 +13,7 @@ that off (``fetch-retries=0``), so a fault fails the npm run at once. Tools you 
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -302,6 +303,32 @@ class Faults:
             return response
 
         return self._add(Fault(f"advance_clock_after_publish {seconds:g}s", times, is_publish, handle))
+
+    def visibility_delay(self, low: float, high: float, *, times: int | None = None, seed: int | None = None) -> Fault:
+        """Each publish (``npm publish``, ``npm stage approve``) becomes visible after a delay
+        drawn between ``low`` and ``high`` seconds of registry time, as the public registry's
+        read path lags its write path: a monorepo that installs what it just published meets it
+        at random. ``seed`` makes the draws repeatable."""
+        if not (0 <= low <= high <= 365 * 86400):
+            raise UsageError(f"visibility_delay({low!r}, {high!r}): 0 <= low <= high <= one year, in seconds")
+        rng = random.Random(seed)  # noqa: S311 - a test's repeatable draws, not a secret
+        state = self._registry.state
+
+        def handle(request: Request, forward: Next) -> Response:
+            delay = rng.uniform(low, high)
+            with self._registry.exclusive():  # the publish runs in this thread, under this lock
+                before, state.visibility_delay = state.visibility_delay, delay
+                try:
+                    response = forward(request)
+                finally:
+                    state.visibility_delay = before
+            mark(request, f"visible after {delay:.1f}s")
+            return response
+
+        def claims(request: Request) -> bool:
+            return is_publish(request) or (request.path.endswith("/approve") and request.path.startswith("/-/stage/"))
+
+        return self._add(Fault(f"visibility_delay {low:g}-{high:g}s", times, claims, handle))
 
 
 def _positive(value: int, name: str) -> None:

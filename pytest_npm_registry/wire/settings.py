@@ -14,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_npm_registry.domain.errors import UsageError
+from pytest_npm_registry.domain.policy import DAY
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
@@ -43,6 +44,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "auto_approve_web_login": None,
     "client_ip": None,
     "max_body": None,  # the server's own limit
+    "visibility_delay": 0.0,
 }
 #: What ``configure`` and the control API's ``POST settings`` may change: the properties below.
 SETTINGS = tuple(SETTING_DEFAULTS)
@@ -74,12 +76,20 @@ def _user_name(value: object) -> str | None:
     return name
 
 
+def check_delay(value: object) -> float:
+    """Seconds from 0 to a year (a version that never shows is ``unpublish``'s job)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 365 * DAY:
+        raise UsageError(f"visibility_delay must be a number of seconds from 0 to {365 * DAY:g}, not {value!r}")
+    return float(value)
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "advertise_public_visibility": partial(_flag, "advertise_public_visibility"),
     "auto_approve_web_auth": partial(_flag, "auto_approve_web_auth"),
     "auto_approve_web_login": _user_name,
     "client_ip": _ip,
     "max_body": lambda value: None if value is None else check_max_body(value),
+    "visibility_delay": check_delay,
 }
 
 
@@ -154,6 +164,14 @@ class Settings:
     @client_ip.setter
     def client_ip(self, value: str | None) -> None:
         self.app.client_ip = _ip(value)
+
+    @property
+    def visibility_delay(self) -> float:
+        return self.registry.state.visibility_delay
+
+    @visibility_delay.setter
+    def visibility_delay(self, value: float) -> None:
+        self.registry.state.visibility_delay = check_delay(value)
 
     @property
     def max_body(self) -> int:
