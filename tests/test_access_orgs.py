@@ -25,7 +25,7 @@ def test_access_get_and_set_status(npm_registry, alice, token):
     )
     private = npm_registry.npm("access", "set", "status=private", "@obs/scoped-pkg", token=token)
     assert private.error_code == "E402"  # the org has no paid plan
-    npm_registry.registry.orgs.org("obs").paid = True
+    npm_registry.org("obs").paid = True
     private = npm_registry.npm("access", "set", "status=private", "@obs/scoped-pkg", token=token)
     assert private.stdout == "@obs/scoped-pkg: private\n", private
     assert npm_registry.package("@obs/scoped-pkg").access.value == "restricted"
@@ -107,7 +107,7 @@ def test_org_set_invites_then_ls_and_rm(npm_registry, alice, token):
     assert listing.stdout.replace(" ", "").replace("\n", "") == '{"alice":"owner","bob":"admin"}', listing
     removed = npm_registry.npm("org", "rm", "obs", "bob", token=token)
     assert removed.returncode == 0, removed
-    assert "bob" not in npm_registry.registry.orgs.org("obs").members
+    assert "bob" not in npm_registry.org("obs").members
 
 
 def test_classic_org_set_adds_at_once(npm_registry):
@@ -135,7 +135,7 @@ def test_team_create_ls_destroy(npm_registry, alice, token):
     members = npm_registry.npm("team", "ls", "@obs:developers", token=token)
     assert members.stdout == "@obs:developers has 1 user:\nalice\n", members
     assert npm_registry.npm("team", "destroy", "@obs:qa", token=token).stdout == "-@obs:qa\n"
-    assert "qa" not in npm_registry.registry.orgs.org("obs").teams
+    assert "qa" not in npm_registry.org("obs").teams
 
 
 def test_new_package_in_org_scope_needs_membership(npm_registry, alice, package_dir):
@@ -149,4 +149,4 @@ def test_new_package_in_org_scope_needs_membership(npm_registry, alice, package_
     )
     assert ok.returncode == 0, ok
     # Created in the org's scope: the developers team may write to it.
-    assert npm_registry.registry.orgs.org("obs").teams["developers"].grants["@obs/new"].value == "read-write"
+    assert npm_registry.org("obs").teams["developers"].grants["@obs/new"].value == "read-write"

@@ -39,7 +39,7 @@ def test_adduser_in_the_browser_creates_the_account(npm_registry):
     assert result.returncode == 0, result
     assert result.stdout.startswith("Create your account at:\n")
     assert npm_registry.npm("whoami").stdout == "newbie\n"
-    assert "newbie" in npm_registry.registry.state.users
+    assert npm_registry.user("newbie").name == "newbie"
 
 
 def test_web_login_as_unknown_user_is_refused(npm_registry):

@@ -115,17 +115,26 @@ def test_web_auth_and_web_login_approval(npm_registry):
     assert http(npm_registry, "GET", "/-/whoami", token=done["token"]).json() == {"username": "alice"}
 
 
-def test_journal_clock_reset_settings_seed(npm_registry):
+def test_journal_through_the_control_api(npm_registry):
     http(npm_registry, "GET", "/-/ping")
     journal = api(npm_registry, "GET", "journal").json()
     assert [e["operation"] for e in journal["entries"]] == ["ping"]
     assert api(npm_registry, "GET", f"journal?since={journal['next']}").json()["entries"] == []
+
+
+def test_clock_through_the_control_api(npm_registry):
     before = npm_registry.clock.now()
     assert api(npm_registry, "POST", "clock", {"advance": 3600}).json()["epoch"] >= before + 3600
+
+
+def test_settings_through_the_control_api(npm_registry):
     settings = api(npm_registry, "POST", "settings", {"auto_approve_web_auth": True, "client_ip": "10.0.0.1"}).json()
     assert settings["auto_approve_web_auth"] is True
     assert npm_registry.client_ip == "10.0.0.1"
     assert api(npm_registry, "POST", "settings", {"colour": "red"}).status == 400
+
+
+def test_seed_then_reset_through_the_control_api(npm_registry):
     seeded = api(npm_registry, "POST", "seed", {"users": [{"name": "carol"}], "tokens": [{"user": "carol"}]})
     assert seeded.status == 201
     assert seeded.json()["users"] == ["carol"]

@@ -179,7 +179,7 @@ def test_npm_trust_cli_needs_2fa_and_refuses_bypass_tokens(npm_registry, alice):
     assert no_otp.error_code == "EOTP", no_otp
     ok = npm_registry.npm(*args, token=session, otp=alice.otp())
     assert ok.returncode == 0, ok
-    (config,) = npm_registry.registry.state.trust["demo-pkg"]
+    (config,) = npm_registry.trusted_publishers("demo-pkg")
     assert (config.claims["repository"], config.claims["workflow_ref"], config.permissions) == (
         REPO,
         {"file": "release.yml"},
@@ -193,7 +193,7 @@ def test_npm_trust_cli_needs_2fa_and_refuses_bypass_tokens(npm_registry, alice):
     assert bypass.error_code == "E403"
     revoked = npm_registry.npm("trust", "revoke", "demo-pkg", "--id", config.id, token=session, otp=alice.otp())
     assert revoked.returncode == 0, revoked
-    assert npm_registry.registry.state.trust["demo-pkg"] == []
+    assert npm_registry.trusted_publishers("demo-pkg") == []
 
 
 def test_exchange_refusals_over_http(npm_registry, alice):

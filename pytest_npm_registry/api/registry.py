@@ -204,6 +204,13 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         """
         return self.operator.add_org(name, owner=str(owner), members=members, paid=paid)
 
+    def org(self, name: str) -> Org:
+        """An org's record: ``members`` (user -> role), ``teams`` (with members and grants), ``paid``."""
+        try:
+            return self.registry.orgs.org(name)
+        except RegistryError:
+            raise UsageError(f"no org {name!r} (have: {sorted(self.registry.state.orgs)})") from None
+
     def invitations(self, user: User | str | None = None) -> list[Invitation]:
         """Pending invitations (package maintainership, org membership), of ``user`` if given."""
         return self.operator.invitations(None if user is None else str(user))
@@ -484,6 +491,10 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         and/or ``createStagedPackage``.
         """
         return self.operator.trust(package, github=github, gitlab=gitlab, circleci=circleci, permissions=permissions)
+
+    def trusted_publishers(self, package: str) -> list[TrustConfig]:
+        """The trust configurations of ``package`` (at most one: the registry keeps one per package)."""
+        return list(self.registry.state.trust.get(package, ()))
 
     def stages(self, package: str | None = None) -> list[StagedVersion]:
         """Versions waiting for approval (``npm stage publish``)."""
