@@ -81,19 +81,20 @@ class ControlViews:
     def state(self, request: Request, call: Call, origin: str) -> Response:
         self._control(request)
         state = self.registry.state
-        return json_response(
-            {
-                "url": self.host.url,
-                "policy": state.policy.name,
-                "now": state.clock.isoformat(),
-                "users": sorted(state.users),
-                "packages": {n: sorted(p.versions) for n, p in sorted(state.packages.items())},
-                "orgs": sorted(state.orgs),
-                "pending_web_auth": [s.id for s in self.verbs.web_auth_sessions(pending=True)],
-                "pending_web_logins": [w.id for w in self.verbs.web_logins(pending=True)],
-                "stages": [s.id for s in state.stages.values()],
-            }
-        )
+        with self.registry.exclusive():  # the live dicts must not change while they are walked
+            return json_response(
+                {
+                    "url": self.host.url,
+                    "policy": state.policy.name,
+                    "now": state.clock.isoformat(),
+                    "users": sorted(state.users),
+                    "packages": {n: sorted(p.versions) for n, p in sorted(state.packages.items())},
+                    "orgs": sorted(state.orgs),
+                    "pending_web_auth": [s.id for s in self.verbs.web_auth_sessions(pending=True)],
+                    "pending_web_logins": [w.id for w in self.verbs.web_logins(pending=True)],
+                    "stages": [s.id for s in state.stages.values()],
+                }
+            )
 
     def reset(self, request: Request, call: Call, origin: str) -> Response:
         data = self._control(request, body=True)

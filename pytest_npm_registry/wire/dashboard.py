@@ -83,7 +83,8 @@ class DashboardViews:
             if request.args.get("part"):
                 return Response("sign in again", status=401, content_type="text/plain")
             return self._sign_in(failed=False)
-        main = render_dashboard(self.registry)
+        with self.registry.exclusive():  # the live dicts must not change while they are walked
+            main = render_dashboard(self.registry)
         if request.args.get("part") == "main":
             response = Response(main, content_type="text/html; charset=utf-8")
             response.headers["Cache-Control"] = "no-store"
