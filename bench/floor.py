@@ -44,9 +44,10 @@ class FloorRegistry:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
+        request = Request(environ)  # what werkzeug's Request.application does
+        with request:
+            return self.app(request)(environ, start_response)
 
-    @Request.application  # type: ignore[arg-type]
     def app(self, request: Request) -> Response:
         name = request.path[1:]
         if request.method in ("GET", "HEAD"):
@@ -100,7 +101,7 @@ def main() -> None:
     app = FloorRegistry(packuments, {TOKEN})
     handler = QuietHandler11 if args.http11 else QuietHandler
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.port}/"
     print(json.dumps({"url": url, "pid": os.getpid(), "token": TOKEN}), flush=True)

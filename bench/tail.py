@@ -14,7 +14,9 @@ Servers, each in its own process:
 - ``floor-ka`` (``--keepalive-floor``, on by default): the same with ``protocol_version``
   HTTP/1.1, to tell connection handling from the rest;
 - ``--variant LABEL:knob=v,...``: more copies of ours with what-if knobs applied at run time by
-  ``bench/tail_probe.py`` (which reaches into internals; the package's files are never changed).
+  ``bench/tail_probe.py`` (which reaches into internals; the package's files are never changed);
+- ``--checkout LABEL:DIR[:knob=v,...]``: another copy of ours that imports ``pytest_npm_registry`` from ``DIR``
+  (a patched tree), measured beside the current one in the same run.
 
 Workloads: ``wrk -t2 -c8 --latency`` on ``GET /demo-pkg`` with ``Accept: application/json``,
 anonymous and with ``Authorization: Bearer <token>`` (interleaved across servers, order reversed
@@ -45,22 +47,62 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import tail_probe  # bench/tail_probe.py: what-if knobs and instrumentation (reaches into internals)
+
+from pytest_npm_registry import NpmRegistry, make_tarball, publish_document
+
 BENCH = Path(__file__).resolve().parent
 FLOOR_PY = BENCH / "floor.py"
 RESULTS = BENCH / "results"
 PATH = "/demo-pkg"
 PUBLISH_HEADERS = {"content-type": "application/json", "npm-command": "publish", "npm-auth-type": "web"}
 
+# wrk 4 "corrects" for coordinated omission after the run (stats_correct in src/wrk.c): with
+# E = run time / (requests per connection), every recorded latency n >= 2E adds synthetic samples
+# at n - E, n - 2E, ... down to E, the requests an open-loop client would have sent meanwhile. What
+# it prints (and what --latency shows) includes them; done() below reports both that and the
+# recorded latencies, recovered exactly by undoing the correction from the top bucket down.
 WRK_LUA = r"""
+local CONNECTIONS = 8
+
+local function percentile(vals, cnts, total, p)
+  local rank = math.floor((p / 100.0) * total + 0.5 + 0.5)
+  local seen = 0
+  for i = 1, #vals do
+    seen = seen + cnts[i]
+    if seen >= rank then return vals[i] end
+  end
+  return 0
+end
+
 done = function(summary, latency, requests)
+  local vals, cnts = {}, {}
+  for i = 1, #latency do vals[i], cnts[i] = latency(i) end
+  local per = math.floor(summary.requests / CONNECTIONS)
+  local E = per > 0 and math.floor(summary.duration / per) or 0
+  local real, above, total, recorded, sum, max = {}, {}, 0, 0, 0, 0
+  for i = #vals, 1, -1 do
+    local v, c = vals[i], cnts[i]
+    total = total + c
+    if E > 0 and v > E then c = c - (above[v % E] or 0) end
+    if c < 0 then c = 0 end
+    real[i] = c
+    if E > 0 and v >= 2 * E then above[v % E] = (above[v % E] or 0) + c end
+    recorded = recorded + c
+    sum = sum + c * v
+    if c > 0 and v > max then max = v end
+  end
   local e = summary.errors
   io.write(string.format(
     'TAILJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,' ..
     '"timeout":%d,"mean_us":%.1f,"stdev_us":%.1f,"max_us":%d,"p50_us":%d,"p90_us":%d,' ..
-    '"p99_us":%d,"p999_us":%d}\n',
+    '"p99_us":%d,"p999_us":%d,"samples":%d,"expected_us":%d,"raw_samples":%d,"raw_mean_us":%.1f,' ..
+    '"raw_p50_us":%d,"raw_p99_us":%d,"raw_p999_us":%d,"raw_max_us":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency.stdev, latency.max, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency:percentile(99.9)))
+    latency:percentile(99), latency:percentile(99.9), total, E, recorded,
+    recorded > 0 and sum / recorded or 0, percentile(vals, real, recorded, 50),
+    percentile(vals, real, recorded, 99), percentile(vals, real, recorded, 99.9), max))
 end
 """
 
@@ -86,9 +128,6 @@ def percentile(values: list[float], p: float) -> float:
 
 def serve_ours(knobs: str, probe_out: str | None) -> None:
     """The child: a seeded NpmRegistry, its URL on stdout; stdin lines are probe marks, EOF stops."""
-    sys.path.insert(0, str(BENCH))
-    from pytest_npm_registry import NpmRegistry
-
     reg = NpmRegistry("current")
     reg.start()
     alice = reg.add_user("alice")
@@ -96,8 +135,6 @@ def serve_ours(knobs: str, probe_out: str | None) -> None:
     reg.publish("demo-pkg", "1.0.0", by=alice)
     probe = None
     if knobs:
-        import tail_probe  # bench/tail_probe.py: what-if knobs and instrumentation (internals)
-
         probe = tail_probe.apply(reg, knobs)
     print(json.dumps({"url": reg.url, "pid": os.getpid(), "token": str(token)}), flush=True)
     for line in sys.stdin:  # "mark <label>": the probe closes a segment of its measurements
@@ -135,12 +172,13 @@ class Child:
             self.proc.kill()
             self.proc.wait()
         if self.probe_out is not None and self.probe_out.exists():
-            return json.loads(self.probe_out.read_text())
+            report: dict[str, Any] = json.loads(self.probe_out.read_text())
+            return report
         return None
 
 
-def spawn(label: str, argv: list[str], probe_out: Path | None = None) -> Child:
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def spawn(label: str, argv: list[str], probe_out: Path | None = None, env: dict[str, str] | None = None) -> Child:
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
@@ -205,6 +243,13 @@ def run_wrk(wrk: str, script: Path, child: Child, seconds: float, *, token: bool
         "p999_ms": raw["p999_us"] / 1e3,
         "max_ms": raw["max_us"] / 1e3,
         "requests": raw["requests"],
+        # the share of wrk's samples that its coordinated-omission correction added
+        "synthetic_pct": 100 * (raw["samples"] - raw["raw_samples"]) / max(1, raw["samples"]),
+        "raw_mean_ms": raw["raw_mean_us"] / 1e3,
+        "raw_p50_ms": raw["raw_p50_us"] / 1e3,
+        "raw_p99_ms": raw["raw_p99_us"] / 1e3,
+        "raw_p999_ms": raw["raw_p999_us"] / 1e3,
+        "raw_max_ms": raw["raw_max_us"] / 1e3,
         "errors": errors,
     }
 
@@ -214,11 +259,10 @@ def run_wrk(wrk: str, script: Path, child: Child, seconds: float, *, token: bool
 
 def publish_bodies(name: str, count: int, rng: random.Random) -> list[bytes]:
     """``count`` publish documents of distinct versions of ``name``, each a ~10 KB random tarball."""
-    from pytest_npm_registry import make_tarball, publish_document
 
     def tarball(version: str, payload: int) -> tuple[dict[str, str], bytes]:
         manifest = {"name": name, "version": version, "description": "bench", "main": "index.js", "license": "MIT"}
-        files = {"index.js": "module.exports = 42;\n", "data.bin": rng.randbytes(payload)}
+        files: dict[str, str | bytes] = {"index.js": "module.exports = 42;\n", "data.bin": rng.randbytes(payload)}
         return manifest, make_tarball(manifest, files)
 
     _, probe = tarball("0.0.0", 10 * 1024)
@@ -230,7 +274,9 @@ def publish_bodies(name: str, count: int, rng: random.Random) -> list[bytes]:
     return bodies
 
 
-def run_publishes(child: Child, name: str, bodies: list[bytes], *, threads: int, warmup: int, seconds: float) -> dict[str, Any]:
+def run_publishes(
+    child: Child, name: str, bodies: list[bytes], *, threads: int, warmup: int, seconds: float
+) -> dict[str, Any]:
     """``threads`` keep-alive http.client threads; the first ``warmup`` bodies are not measured."""
     host, port = child.host_port
     headers = {**PUBLISH_HEADERS, "authorization": f"Bearer {child.token}"}
@@ -303,16 +349,27 @@ class Results:
 def start_servers(args: argparse.Namespace, workdir: Path) -> list[Child]:
     py = sys.executable
     servers: list[Child] = []
-    probe_knobs = "probe=1" if args.probe else ""
-    ours = [("ours", probe_knobs)] + [tuple(v.split(":", 1)) if ":" in v else (v, v) for v in args.variant]
-    for label, knobs in ours:
-        if args.probe and "probe" not in knobs:
-            knobs = ",".join(filter(None, [knobs, "probe=1"]))
+    probe = ["probe=1"] if args.probe else []
+    ours: list[tuple[str, str, str | None]] = [("ours", ",".join(probe), None)]
+    for spec in args.variant:
+        label, _, knobs = spec.partition(":")
+        ours.append((label, ",".join([knobs or label, *probe]), None))
+    for spec in args.checkout:
+        label, _, rest = spec.partition(":")
+        path, _, knobs = rest.partition(":")
+        if not (Path(path) / "pytest_npm_registry" / "__init__.py").is_file():
+            raise SystemExit(f"--checkout {spec}: no pytest_npm_registry package in {path}")
+        ours.append((label, ",".join(filter(None, [knobs, *probe])), str(Path(path).resolve())))
+    for label, knobs, checkout in ours:
+        env = None
+        if checkout is not None:  # this copy of ours imports the package from that folder
+            path = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
+            env = {**os.environ, "PYTHONPATH": path}
         out = workdir / f"probe-{label}.json" if "probe" in knobs else None
         argv = [py, str(Path(__file__).resolve()), "--serve-ours", "--knobs", knobs]
         if out is not None:
             argv += ["--probe-out", str(out)]
-        servers.append(spawn(label, argv, out))
+        servers.append(spawn(label, argv, out, env))
     status, packument = request(servers[0], "GET", PATH, headers={"accept": "application/json"})
     assert status == 200, status
     seed = workdir / "seed.json"
@@ -346,14 +403,16 @@ def run(args: argparse.Namespace) -> Results:
                     log(
                         f"round {round_no + 1} {child.label:>9} {auth:5}: {result['rps']:7.0f} req/s  "
                         f"mean {result['mean_ms']:.2f}  p50 {result['p50_ms']:.2f}  p99 {result['p99_ms']:.2f}  "
-                        f"p99.9 {result['p999_ms']:.2f}  max {result['max_ms']:.1f} ms {result['errors'] or ''}"
+                        f"p99.9 {result['p999_ms']:.2f}  max {result['max_ms']:.1f} ms {result['errors'] or ''}| "
+                        f"recorded: p99 {result['raw_p99_ms']:.2f}  p99.9 {result['raw_p999_ms']:.2f}, "
+                        f"{result['synthetic_pct']:.1f} % of wrk's samples synthetic"
                     )
             rng = random.Random(20)
             for round_no in range(args.rounds if "publish" in args.only else 0):
                 name = f"bench-pub-{round_no}"
                 bodies = publish_bodies(name, args.publish_warmup + args.publishes, rng)
-                order = servers if round_no % 2 == 0 else list(reversed(servers))
-                for child in order:
+                in_turn = servers if round_no % 2 == 0 else list(reversed(servers))
+                for child in in_turn:
                     result = run_publishes(
                         child, name, bodies, threads=8, warmup=args.publish_warmup, seconds=args.publish_seconds
                     )
@@ -387,7 +446,9 @@ def print_report(results: Results, args: argparse.Namespace) -> None:
 
     if results.get:
         print()
-        print(f"GET {PATH} (Accept: application/json), wrk -t2 -c8, {args.seconds:g} s x {args.rounds} rounds (medians)")
+        print(
+            f"GET {PATH} (Accept: application/json), wrk -t2 -c8, {args.seconds:g} s x {args.rounds} rounds (medians)"
+        )
         print(line(["server", "auth", *heads]))
         for auth in ("anon", "token"):
             for label in labels:
@@ -397,6 +458,18 @@ def print_report(results: Results, args: argparse.Namespace) -> None:
             for label in [*ours, *(["floor-ka"] if "floor-ka" in labels else [])]:
                 s = results.summary(results.get[label, auth])
                 print(line([f"{label}/floor", auth, *(ratio(s[c], floor[c]) for c in cols)]))
+            print()
+        raw = ("synthetic_pct", "raw_mean_ms", "raw_p50_ms", "raw_p99_ms", "raw_p999_ms", "raw_max_ms")
+        print("the same runs, latencies as recorded (wrk's coordinated-omission correction undone)")
+        print(line(["server", "auth", "synth. %", "mean ms", "p50 ms", "p99 ms", "p99.9 ms", "max ms"]))
+        for auth in ("anon", "token"):
+            for label in labels:
+                s = results.summary(results.get[label, auth])
+                print(line([label, auth, f"{s[raw[0]]:.1f}", *(f"{s[c]:.2f}" for c in raw[1:])]))
+            floor = results.summary(results.get["floor", auth])
+            for label in ours:
+                s = results.summary(results.get[label, auth])
+                print(line([f"{label}/floor", auth, "", *(ratio(s[c], floor[c]) for c in raw[1:])]))
             print()
     if results.publish:
         print(
@@ -427,14 +500,7 @@ def print_report(results: Results, args: argparse.Namespace) -> None:
     for label, probe in results.probes.items():
         print()
         print(f"probe of {label} (times inside the server process):")
-        print(format_probe(probe))
-
-
-def format_probe(probe: dict[str, Any]) -> str:
-    sys.path.insert(0, str(BENCH))
-    import tail_probe
-
-    return tail_probe.format_report(probe)
+        print(tail_probe.format_report(probe))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,6 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish-seconds", type=float, default=15.0, help="time bound of each publish phase")
     parser.add_argument("--no-keepalive-floor", dest="keepalive_floor", action="store_false")
     parser.add_argument("--variant", action="append", default=[], help="LABEL:knob=v,... (bench/tail_probe.py)")
+    parser.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        help="LABEL:DIR[:knobs] another copy of ours importing pytest_npm_registry from DIR (a patched tree)",
+    )
     parser.add_argument("--probe", action="store_true", help="instrument every copy of ours (tail_probe)")
     parser.add_argument("--only", default="get,publish", help="comma-separated: get, publish")
     parser.add_argument("--output", type=Path, default=RESULTS / "tail.json")

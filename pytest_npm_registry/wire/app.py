@@ -21,7 +21,7 @@ from .npm import NpmViews
 from .pages import PageViews
 from .parsing import parse_call
 from .responses import json_response, render_error
-from .routes import url_map
+from .routes import RouteMatcher, url_map
 
 _OPERATIONS = {
     ("npm.package", "GET"): Operation.READ_PACKAGE,
@@ -112,7 +112,7 @@ class RegistryApp:
         self.on_internal_error = on_internal_error
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None
-        self._adapter = url_map.bind("registry")
+        self._routes = RouteMatcher()
         self.views: dict[str, View] = {}
         pages = PageViews(registry, host, self.admin)
         self.mount("npm", NpmViews(registry))
@@ -135,7 +135,7 @@ class RegistryApp:
         args: Mapping[str, Any] = {}
         try:
             try:
-                endpoint, args = self._adapter.match(request.path, method=request.method)
+                endpoint, args = self._routes.match(request.path, request.method)
             except RouteNotFound:
                 raise NotImplementedByMock(request.method, request.full_path.rstrip("?")) from None
             except MethodNotAllowed as exc:

@@ -32,7 +32,7 @@ from pytest_npm_registry.domain.registry import Registry
 
 from .app import RegistryApp
 from .responses import json_response
-from .routes import url_map
+from .routes import RouteMatcher
 
 #: ``request.environ`` key naming the fault that acted on a request (read by the failure report).
 FAULT_KEY = "npm_registry.fault"
@@ -41,7 +41,7 @@ Next = Callable[[Request], Response]
 PathMatch = str | re.Pattern[str] | None
 
 
-_ROUTES = url_map.bind("registry")
+_ROUTES = RouteMatcher()
 
 #: A response header a fault-injection handler sets to have the connection closed after that many
 #: body bytes (the full Content-Length is announced first), or before the status line when
@@ -55,7 +55,7 @@ def published_name(request: Request) -> str | None:
     if request.method != "PUT":
         return None
     try:
-        endpoint, values = _ROUTES.match(request.path, method="PUT")
+        endpoint, values = _ROUTES.match(request.path, "PUT")
     except HTTPException:  # no route: not a publish
         return None
     return str(values["name"]) if endpoint == "npm.package" else None

@@ -125,3 +125,28 @@ url_map = Map(
     strict_slashes=False,
     merge_slashes=False,
 )
+
+
+class RouteMatcher:
+    """``url_map.bind("registry").match``, remembered per (path, method).
+
+    Werkzeug's ``StateMachineMatcher.match`` defines a recursive ``_match`` closure on every call;
+    it refers to itself through its cell, so each match leaves ~9 objects that only the cyclic
+    garbage collector frees. A hit here is a dict lookup and leaves nothing behind. Only successful
+    matches are kept (misses raise as before); the table is static, so an entry never goes stale.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._adapter = url_map.bind("registry")
+        self._limit = limit
+        self._cache: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def match(self, path: str, method: str) -> tuple[str, dict[str, Any]]:
+        key = (path, method)
+        hit = self._cache.get(key)
+        if hit is None:
+            endpoint, args = self._adapter.match(path, method=method)
+            if len(self._cache) >= self._limit:  # package and file names are open-ended
+                self._cache.clear()
+            hit = self._cache[key] = (str(endpoint), dict(args))
+        return hit[0], dict(hit[1])  # callers may keep or change the arguments
