@@ -1,4 +1,4 @@
-"""Accounts: users, tokens, who a request is, and second factors (TOTP, recovery codes, web 2FA)."""
+"""Accounts: users, tokens, passwords, and who a request is (``identify``)."""
 
 from __future__ import annotations
 

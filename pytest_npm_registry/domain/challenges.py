@@ -1,8 +1,8 @@
-"""Accounts: users, tokens, who a request is, and second factors (TOTP, recovery codes, web 2FA)."""
+"""Second factors: checking an OTP (TOTP, recovery code, web one-time token, emailed code) or
+raising the challenge the client understands, and the web-2FA sessions behind ``authUrl``/``doneUrl``."""
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 
 from .accounts import Accounts
@@ -131,11 +131,3 @@ class Challenges:
                 raise NotFound("Web authentication was denied", reason=f"{session.user} denied {session.description}")
             rec.status = 200 if session.approved else 202
             return session.otp if session.approved else None
-
-
-def _ip_in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)

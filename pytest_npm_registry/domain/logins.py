@@ -1,7 +1,8 @@
-"""Account operations npm drives: login (web and CouchDB), logout, profile, 2FA set-up, tokens.
+"""Logging in and out: ``npm login`` / ``npm adduser`` in the browser (``loginUrl`` + ``doneUrl``),
+the CouchDB login older clients and ``--auth-type=legacy`` use, and ``npm logout``.
 
-Token management, profile and 2FA changes are governance actions: 2FA-gated in both account modes,
-refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_gate``).
+A login is 2FA-gated for accounts with 2FA in both modes; a web login is approved on its page by
+someone who proves the account (its password) or by a trusted caller (the fixture, the admin).
 """
 
 from __future__ import annotations

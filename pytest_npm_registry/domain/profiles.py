@@ -1,4 +1,4 @@
-"""Account operations npm drives: login (web and CouchDB), logout, profile, 2FA set-up, tokens.
+"""What ``npm profile`` and ``npm token`` drive: the profile, 2FA set-up and changes, tokens.
 
 Token management, profile and 2FA changes are governance actions: 2FA-gated in both account modes,
 refused to bypass-2FA tokens under the ``current`` policy (``Policy.governance_gate``).

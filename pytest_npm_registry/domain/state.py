@@ -1,8 +1,8 @@
-"""The registry's state and its journal bookkeeping, shared by the operation modules.
+"""The registry's state: its data, its one lock, and the journal bookkeeping every operation uses.
 
-``Registry`` (``registry.py``) is built from ``RegistryState`` -> ``Accounts`` (``accounts.py``:
-users, tokens, authentication, second factors) -> package operations. Each layer adds methods,
-never state of its own: ``reset()`` re-runs ``__init__`` here and everything is new.
+The components (``registry.py`` builds them) hold this one object and keep no state of their own,
+so ``reset()`` re-runs ``__init__`` here and everything is new. A record is replaced or changed
+only under ``lock``; ``recording(...)`` gives an operation its journal entry, accepted or refused.
 """
 
 from __future__ import annotations
