@@ -352,3 +352,52 @@ def test_one_preset_prints_no_report(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert "refused publishes by policy" not in result.stdout.str()
+
+
+# -- bulk `npm trust`: the 5-minute skip-2FA window -----------------------------------------------------
+
+
+def test_bulk_npm_trust_skips_2fa_for_five_minutes_once_chosen(npm_registry, package_dir):
+    """npm-trust docs, "Bulk usage": the 2FA page offers to skip 2FA for the next 5 minutes."""
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    for name in ("pkg-a", "pkg-b", "pkg-c"):
+        npm_registry.publish(name, "1.0.0", by=alice)
+    session = alice.create_token("session")
+
+    def trust(name, **run):
+        args = ("trust", "github", name, "--repo", "acme/mono", "--file", "release.yml", "--allow-publish", "--yes")
+        return npm_registry.npm(*args, token=session, **run)
+
+    def approve_and_skip() -> None:  # what a person does on the authUrl page, ticking the option
+        npm_registry.approve_web_auth(user=alice, skip_trust_2fa=True)
+
+    first = trust("pkg-a", tty=True, timeout=60, answers=[(r"/-/_mock/auth/\w+", approve_and_skip)])
+    assert first.returncode == 0, first
+    second = trust("pkg-b")  # no terminal, no OTP: within the window
+    assert second.returncode == 0, second
+    assert npm_registry.journal.entries(operation="trust-add")[-1].otp.value == "skip-window"
+    npm_registry.clock.advance(301)
+    third = trust("pkg-c")
+    assert third.error_code == "EOTP", third
+    assert [c.claims["repository"] for n in ("pkg-a", "pkg-b") for c in npm_registry.trusted_publishers(n)] == [
+        "acme/mono",
+        "acme/mono",
+    ]
+
+
+def test_the_skip_window_is_offered_for_trust_changes_only(npm_registry):
+    bob = npm_registry.add_user("bob", tfa="auth-and-writes")
+    npm_registry.publish("bob-pkg", "1.0.0", by=bob)
+    document = publish_document(manifest_for("bob-pkg", "1.1.0"))
+    answer = http(
+        npm_registry,
+        "PUT",
+        "/bob-pkg",
+        json_body=document,
+        token=bob.create_token("session"),
+        headers={"npm-auth-type": "web"},
+    )
+    assert "authUrl" in answer.json()  # a web-2FA session for a publish
+    with pytest.raises(UsageError, match="skip_trust_2fa is offered on the 2FA page of a trust change"):
+        npm_registry.approve_web_auth(user=bob, skip_trust_2fa=True)
+    assert npm_registry.web_auth_sessions(pending=True)  # nothing was approved

@@ -266,10 +266,15 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         return self.operator.web_auth_sessions(pending=pending)
 
     def approve_web_auth(
-        self, session_id: str | None = None, *, user: User | str | None = None
+        self, session_id: str | None = None, *, user: User | str | None = None, skip_trust_2fa: bool = False
     ) -> list[WebAuthSession]:
-        """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved."""
-        return self.operator.approve_web_auth(session_id, user=None if user is None else str(user))
+        """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved.
+
+        ``skip_trust_2fa=True`` ticks, on the 2FA page of an ``npm trust`` change, "skip two-factor
+        authentication for the next 5 minutes" (npm-trust docs, "Bulk usage")."""
+        return self.operator.approve_web_auth(
+            session_id, user=None if user is None else str(user), skip_trust_2fa=skip_trust_2fa
+        )
 
     # -- web login -----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from .models import (
     WEB_AUTH_TTL,
     ChallengeStyle,
     Invitation,
+    Operation,
     Org,
     OrgRole,
     Package,
@@ -36,6 +37,9 @@ from .models import (
 from .otp import totp_code
 from .packaging import make_tarball, manifest_for, publish_document
 from .registry import Registry
+
+#: The operations whose 2FA page offers to skip 2FA for the next trust changes.
+TRUST_CHANGES = frozenset({Operation.ADD_TRUST, Operation.REVOKE_TRUST})
 
 
 class Operator:
@@ -236,14 +240,26 @@ class Operator:
         now = self.registry.clock.now()
         return [s for s in self.registry.state.web_auth.values() if not pending or s.pending(now)]
 
-    def approve_web_auth(self, session_id: str | None = None, *, user: str | None = None) -> list[WebAuthSession]:
-        """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved."""
+    def approve_web_auth(
+        self, session_id: str | None = None, *, user: str | None = None, skip_trust_2fa: bool = False
+    ) -> list[WebAuthSession]:
+        """Approve one web-2FA session, or every pending one (of ``user``). Returns what was approved.
+
+        ``skip_trust_2fa``: tick what the website offers on a trust change's 2FA page, "skip
+        two-factor authentication for the next 5 minutes": further ``npm trust`` changes of that
+        user need no second factor for 5 minutes (only for sessions of trust changes)."""
         if session_id is not None:
-            return [self.registry.challenges.approve_web_auth(session_id)]
-        chosen = [s for s in self.web_auth_sessions(pending=True) if user is None or s.user == user]
+            chosen = [self.registry.challenges.web_session(session_id)]
+        else:
+            chosen = [s for s in self.web_auth_sessions(pending=True) if user is None or s.user == user]
         if not chosen:
             raise UsageError("no pending web-auth session to approve (has npm hit a web 2FA challenge yet?)")
-        return [self.registry.challenges.approve_web_auth(s.id) for s in chosen]
+        if skip_trust_2fa and any(s.operation not in TRUST_CHANGES for s in chosen):
+            raise UsageError("skip_trust_2fa is offered on the 2FA page of a trust change (npm trust) only")
+        approved = [self.registry.challenges.approve_web_auth(s.id) for s in chosen]
+        for session in approved if skip_trust_2fa else ():
+            self.registry.trust.skip_2fa(session.user)
+        return approved
 
     def web_logins(self, *, pending: bool = False) -> list[WebLogin]:
         """Web logins; ``pending``: nobody approved it yet and its links still work."""

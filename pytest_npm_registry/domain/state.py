@@ -102,6 +102,8 @@ class RegistryState:
         self.people_rev = 0
         #: Complete every web login as this user as soon as it starts.
         self.auto_approve_web_login: str | None = None
+        #: Users who chose, on a trust change's 2FA page, to skip 2FA for further trust changes: until when.
+        self.trust_2fa_skips: dict[str, float] = {}
         #: Seconds of registry time between accepting a version and serving it (npm/cli#9889:
         #: replays get 409 while the version is not visible yet). 0: at once.
         self.visibility_delay = 0.0

@@ -206,11 +206,11 @@ class ControlViews:
 
     def web_auth_approve(self, request: Request, call: Call, origin: str) -> Response:
         data = self._control(request, body=True)
-        if unknown := sorted(set(data) - {"id", "user"}):
-            raise UsageError(f"POST web-auth/approve: unknown field(s) {unknown}; known: id, user")
+        if unknown := sorted(set(data) - {"id", "user", "skip_trust_2fa"}):
+            raise UsageError(f"POST web-auth/approve: unknown field(s) {unknown}; known: id, user, skip_trust_2fa")
         # "id" is the session_id parameter: checked here so the error names the field that was sent.
         jsoncall.check("POST web-auth/approve", "id", data.get("id"), str | None)
-        fields = {"user": data["user"]} if "user" in data else {}
+        fields: dict[str, Any] = {k: data[k] for k in ("user", "skip_trust_2fa") if k in data}
         approved = jsoncall.call(
             self.verbs.approve_web_auth, fields, where="POST web-auth/approve", session_id=data.get("id")
         )
