@@ -96,3 +96,12 @@ def test_every_page_gives_the_default_port_the_cli_uses() -> None:
     for page in [README, *DOCS.glob("*.md")]:
         ports = set(re.findall(r"127\.0\.0\.1:(\d{4,5})", page.read_text()))
         assert ports <= {str(DEFAULT_PORT)}, f"{page.name} shows port(s) {sorted(ports)}; serve uses {DEFAULT_PORT}"
+
+
+def test_the_pypi_readme_is_the_readme_with_absolute_links() -> None:
+    render = runpy.run_path(str(DOCS / "gen_pypi_readme.py"))["render"]
+    text = (DOCS / "pypi-readme.md").read_text()
+    assert text == render(), "docs/pypi-readme.md is stale: run `python docs/gen_pypi_readme.py`"
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert len(links) >= 10
+    assert [link for link in links if not link.startswith("https://")] == []
