@@ -319,6 +319,18 @@ def _client_parsers(commands: Any) -> None:
     token.add_argument("--json", action="store_true", help="print the answer (and the .npmrc text) as JSON")
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return demo()
+    if args.command == "serve":
+        return serve(args)
+    try:
+        return client(args)
+    except UsageError as exc:
+        print(f"pytest-npm-registry {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pytest-npm-registry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -327,15 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     _client_parsers(commands)
     args = parser.parse_args(argv)
     try:
-        if args.command == "demo":
-            return demo()
-        if args.command == "serve":
-            return serve(args)
-        try:
-            return client(args)
-        except UsageError as exc:
-            print(f"pytest-npm-registry {args.command}: {exc}", file=sys.stderr)
-            return 1
+        code = _run(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe found then prints "Exception ignored ..."
+        return code
     except BrokenPipeError:
         # `journal --json | head`: the reader left. Say nothing more, like any Unix filter; stdout
         # goes to devnull so the interpreter's last flush does not raise again at exit.

@@ -548,6 +548,7 @@ def test_a_closed_pipe_ends_the_journal_quietly(serve, seed_file):
     for _ in range(3):
         served.http("GET", "/-/whoami", token="npm_ci0000000000000000000000000000000000")
     env = {**os.environ, "NPM_REGISTRY_URL": served.url, "NPM_REGISTRY_ADMIN_TOKEN": served.admin}
+    env.pop("PYTHONUNBUFFERED", None)  # buffered, as in most shells: the pipe error comes at the last flush
     # `journal --json | head -c0`: the reader is gone before the first line is written.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_npm_registry", "journal", "--json"],
@@ -560,3 +561,12 @@ def test_a_closed_pipe_ends_the_journal_quietly(serve, seed_file):
     proc.stdout.close()
     assert proc.wait(timeout=30) == 141
     assert proc.stderr.read() == b""
+
+
+def test_a_server_restarted_from_storage_still_resets_to_its_seed(serve, seed_file, tmp_path):
+    storage = tmp_path / "registry.db"
+    assert serve("--seed", str(seed_file), storage=storage).stop() == 0
+    second = serve("--seed", str(seed_file), storage=storage)  # restored: the seed is not applied again
+    assert second.control("POST", "users", {"name": "carol"}).status == 201
+    assert second.control("POST", "reset", {}).status == 200
+    assert second.control("GET", "state").json()["users"] == ["bot", "maintainer"]
