@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pytest_npm_registry import JournalEntry, NpmRegistry, NpmResult, PackageView, Token, User, plugin
+from pytest_npm_registry import (
+    Journal,
+    JournalEntry,
+    NpmRegistry,
+    NpmResult,
+    PackageView,
+    Token,
+    User,
+    install_tool,
+    plugin,
+    write_package,
+)
 from pytest_npm_registry.options import SETTINGS
 from pytest_npm_registry.wire.faults import Fault, Faults
 
 FIXTURES = ("npm_registry", "npm_registry_policy", "npm_registry_server")
-CLASSES = (NpmRegistry, User, Token, PackageView, Faults, Fault, NpmResult, JournalEntry)
+CLASSES = (NpmRegistry, User, Token, PackageView, Faults, Fault, NpmResult, Journal, JournalEntry)
+#: Functions a message names (the pnpm/yarn "not on PATH" error names install_tool).
+FUNCTIONS = (install_tool, write_package)
 
 
 def _doc(obj: object) -> str:
@@ -29,15 +44,15 @@ def _members(cls: type) -> list[str]:
         target = member.fget if isinstance(member, property) else member
         if not (inspect.isfunction(target) or isinstance(member, property)):
             continue
-        if isinstance(member, property):
-            head = f"`{name}` (property)"
-        else:
-            signature = str(inspect.signature(target)).replace("(self, ", "(").replace("(self)", "()")
-            signature = re.sub(r"(: |-> )'([^']*)'", r"\1\2", signature)  # postponed annotations
-            head = f"`{name}{signature}`"
+        head = f"`{name}` (property)" if isinstance(member, property) else f"`{name}{_signature(target)}`"
         doc = inspect.getdoc(target)
         lines.append(f"- {head}" + (f"  \n  {_indent(inspect.cleandoc(doc))}" if doc else ""))
     return lines
+
+
+def _signature(function: Callable[..., Any]) -> str:
+    signature = str(inspect.signature(function)).replace("(self, ", "(").replace("(self)", "()")
+    return re.sub(r"(: |-> )'([^']*)'", r"\1\2", signature)  # postponed annotations
 
 
 def _indent(text: str) -> str:
@@ -56,6 +71,9 @@ def render() -> str:
     out += ["## Options", "", "| command line | environment | ini | default | meaning |", "|---|---|---|---|---|"]
     out += [f"| `{s.flag}` | `{s.env}` | `{s.dest}` | {s.default or '-'} | {s.help} |" for s in SETTINGS]
     out.append("")
+    out += ["## Functions", ""]
+    for function in FUNCTIONS:
+        out += [f"### `{function.__name__}{_signature(function)}`", "", _doc(function), ""]
     for cls in CLASSES:
         out += [f"## `{cls.__name__}`", "", _doc(cls), "", *_members(cls), ""]
     return "\n".join(out).rstrip() + "\n"

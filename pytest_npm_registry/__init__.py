@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .api.clients import NpmResult
 from .api.registry import NpmRegistry
+from .api.tools import install_tool
 from .api.views import PackageView, Token, User
 from .domain.errors import RegistryError, UsageError
 from .domain.journal import Journal, JournalEntry
@@ -45,6 +46,7 @@ __all__ = [
     "TwoFactorMode",
     "UsageError",
     "User",
+    "install_tool",
     "make_tarball",
     "publish_document",
     "write_package",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,16 +68,32 @@ def add_options(parser: pytest.Parser) -> None:
 
 def resolve(config: pytest.Config, setting: Setting) -> str | None:
     """The setting's value by precedence: command line, environment, ini, default."""
+    return _resolve(config, setting)[0]
+
+
+def _resolve(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
+    """The value and where it came from (the flag, the variable or the ini name), for messages."""
     value = config.getoption(setting.dest, default=None)
     if value:
-        return str(value)
+        return str(value), setting.flag
     value = os.environ.get(setting.env)
     if value:
-        return value
+        return value, setting.env
     value = config.getini(setting.dest)
     if value:
-        return str(value)
-    return setting.default
+        return str(value), f"ini option {setting.dest}"
+    return setting.default, "default"
+
+
+def _check_npm(config: pytest.Config) -> str | None:
+    # Found now, not on the first reg.npm(): a wrong path would otherwise surface as a raw
+    # FileNotFoundError inside some test.
+    npm, source = _resolve(config, NPM)
+    if npm is not None and shutil.which(npm) is None:
+        raise pytest.UsageError(
+            f"{source}: {npm} is not an executable file; give the path of npm, or leave it out for npm on PATH"
+        )
+    return npm
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,7 @@ class Options:
         path = Path(journal_dir) if journal_dir else None
         if path is not None and not path.is_absolute():
             path = Path(config.rootpath) / path
-        return cls(policies, resolve(config, NPM), path)
+        return cls(policies, _check_npm(config), path)
 
 
 def npm_version() -> tuple[str, str]:

@@ -9,6 +9,7 @@ pytest-xdist every worker process starts its own server: workers share nothing.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import os
@@ -111,10 +112,13 @@ def npm_registry(
     """An empty registry for this test (or the state its ``npm_registry`` marker declares), on the
     session's server."""
     declared = _marker_state(request.node)
+    problem: str | None = None
     try:
         registry = NpmRegistry(declared.get("policy") or npm_registry_policy, server=npm_registry_server)
     except UsageError as exc:
-        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+        problem = str(exc)  # failed below, outside the except block: no chained error in the report
+    if problem is not None:
+        pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
     registry.assertion_verbosity = request.config.get_verbosity()
     request.node.stash[_REGISTRY_KEY] = registry
     _seed(registry, declared.get("users", ()), declared.get("packages", ()))
@@ -155,6 +159,16 @@ def _marker_signature(
 
 
 _MARKER_SIGNATURE = inspect.signature(_marker_signature)
+#: The signature as a user writes the marker, without the annotations.
+_MARKER_CALL = "(*, policy=None, users=(), packages=())"
+
+
+def _misuse(exc: TypeError, known: Iterable[str]) -> str:
+    """A ``TypeError`` from binding arguments, with the near-miss spelled out (``user`` -> ``users``)."""
+    text = str(exc)
+    match = re.search(r"unexpected keyword argument '(\w+)'", text)
+    close = difflib.get_close_matches(match.group(1), list(known), n=1) if match else []
+    return text + (f": did you mean {close[0]}=?" if close else "")
 
 
 def _marker_state(node: pytest.Item) -> dict[str, Any]:
@@ -162,10 +176,15 @@ def _marker_state(node: pytest.Item) -> dict[str, Any]:
     signature = _MARKER_SIGNATURE
     state: dict[str, Any] = {}
     for marker in reversed(list(node.iter_markers(MARKER))):
+        # pytest.fail outside the except block: inside it, the report would carry the TypeError too
+        # ("During handling of the above exception ...").
+        problem: str | None = None
         try:
             bound = signature.bind(*marker.args, **marker.kwargs)
         except TypeError as exc:
-            pytest.fail(f"@pytest.mark.{MARKER}{signature}: {exc}", pytrace=False)
+            problem = _misuse(exc, signature.parameters)
+        if problem is not None:
+            pytest.fail(f"@pytest.mark.{MARKER}{_MARKER_CALL}: {problem}", pytrace=False)
         state.update(bound.arguments)
     policy = state.get("policy")
     if policy is not None and not isinstance(policy, str):
@@ -185,10 +204,15 @@ def _seed(
     made: list[User] = []
     user_specs = users.items() if isinstance(users, Mapping) else ((name, None) for name in users)
     for name, options in user_specs:
+        problem: str | None = None
         try:
             made.append(registry.add_user(name, **dict(options or {})))
-        except (TypeError, UsageError) as exc:
-            pytest.fail(f"@pytest.mark.{MARKER}: users: {name}: {exc}", pytrace=False)
+        except TypeError as exc:
+            problem = _misuse(exc, inspect.signature(registry.add_user).parameters)
+        except UsageError as exc:
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"@pytest.mark.{MARKER}: users: {name}: {problem}", pytrace=False)
     package_specs = packages.items() if isinstance(packages, Mapping) else ((spec, None) for spec in packages)
     for spec, how in package_specs:
         publish: dict[str, Any] = {"by": how} if isinstance(how, str) else dict(how or {})
@@ -200,11 +224,14 @@ def _seed(
                     pytrace=False,
                 )
             publish["by"] = made[0]
+        problem = None
         try:
             name, version = parse_spec(spec)
             registry.publish(name, version or "1.0.0", **publish)
         except (TypeError, UsageError) as exc:
-            pytest.fail(f"@pytest.mark.{MARKER}: packages: {spec}: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"@pytest.mark.{MARKER}: packages: {spec}: {problem}", pytrace=False)
 
 
 # -- reports ----------------------------------------------------------------------------------------

@@ -21,11 +21,32 @@ fi
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 npm_major() { npm --version 2>/dev/null | cut -d. -f1 || echo 0; }
-if [ "$(node_major)" -lt 20 ] || ! command -v npm >/dev/null; then
-  echo "bootstrap: installing Node.js and npm from Debian's packages" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq nodejs npm >&2
-  else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq nodejs npm >&2; fi
-fi
+
+# Node.js >= 20, as the README promises. Debian's package is only a start: Debian 12 ships Node 18.
+# When the system's Node is older, Node 22 and npm 11 come from npm's `node` package (its own
+# binaries, no root) into .tools/node, first on PATH; then the version is checked again.
+ensure_node() {
+  local tools="$root/.tools/node"
+  if [ -x "$tools/node_modules/.bin/node" ]; then export PATH="$tools/node_modules/.bin:$PATH"; fi
+  if [ "$(node_major)" -ge 20 ] && command -v npm >/dev/null; then return 0; fi
+  if ! command -v npm >/dev/null; then
+    echo "bootstrap: installing Node.js and npm from Debian's packages" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq nodejs npm >&2
+    else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq nodejs npm >&2; fi
+  fi
+  if [ "$(node_major)" -lt 20 ]; then
+    echo "bootstrap: Node $(node --version 2>/dev/null || echo none) is older than 20: installing Node 22 and npm 11 into .tools/node" >&2
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --silent node@22 npm@11 >&2
+    export PATH="$tools/node_modules/.bin:$PATH"
+    hash -r
+  fi
+  if [ "$(node_major)" -lt 20 ]; then
+    echo "bootstrap: still Node $(node --version 2>/dev/null || echo none) after installing; install Node.js 20 or newer and retry" >&2
+    exit 1
+  fi
+}
+ensure_node
 if [ "$(npm_major)" -lt 11 ]; then
   echo "bootstrap: installing npm 11" >&2
   npm install --global --silent npm@11 >&2

@@ -52,7 +52,7 @@ def test_assert_published_explains_the_closest_mismatch(released: NpmRegistry) -
     assert rest[1].startswith("  - publish my-lib@1.1.0-rc.1 tag=next by ci-bot (granular npm_")
     assert rest[2] == "      differs: tag is next, not latest; credential is granular, not session"
     assert "version is 1.0.0, not 1.1.0-rc.1" in rest[4]
-    assert rest[-1] == "(-v adds the registry journal)"
+    assert rest[-1] == "(-v lists every request here, with its headers)"
 
 
 def test_refused_publishes_are_candidates_with_their_reason(npm_registry: NpmRegistry) -> None:
@@ -141,7 +141,7 @@ def test_failures_hide_the_helper_frames_and_stay_short(pytester: pytest.Pyteste
             "E       AssertionError: no accepted publish of my-lib@1.0.0 tag=next",
             "E       publishes seen (none of that package):",
             "E         (none)",
-            "E       (-v adds the registry journal)",
+            "E       (-v lists every request here, with its headers)",
         ]
     )
     result.stdout.no_fnmatch_line("*assertions.py*")  # __tracebackhide__: the frame is the test's line

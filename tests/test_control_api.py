@@ -450,3 +450,31 @@ def test_seed_dist_tags_go_through_the_registry(npm_registry):
     with pytest.raises(UsageError, match=r"dist_tags: beta points at 9\.9\.9, which is not among the versions"):
         npm_registry.seed({"packages": [{"name": "q", "maintainers": ["alice"], "dist_tags": {"beta": "9.9.9"}}]})
     assert not npm_registry.has_package("q")
+
+
+def test_a_kept_seed_comes_back_after_each_reset_but_an_empty_one(npm_registry):
+    made = npm_registry.seed({"policy": "classic", "users": [{"name": "carol"}]}, keep=True)
+    assert [u.name for u in made["users"]] == ["carol"]
+    npm_registry.reset("current")  # the reset's policy wins over the seed's
+    assert (npm_registry.policy.name, list(npm_registry.registry.state.users)) == ("current", ["carol"])
+    npm_registry.reset(empty=True)
+    assert npm_registry.registry.state.users == {}
+    assert api(npm_registry, "POST", "reset", {}).json() == {"policy": "current"}
+    assert list(npm_registry.registry.state.users) == ["carol"]  # still kept after the empty reset
+
+
+def test_post_seed_takes_toml_and_says_where_it_is_wrong(npm_registry):
+    toml = b'[[users]]\nname = "carol"\n\n[[tokens]]\nuser = "carol"\nname = "ci"\n'
+    answer = http(npm_registry, "POST", "/-/_mock/api/seed", token=npm_registry.admin_token, data=toml)
+    assert answer.status == 201
+    assert answer.json()["users"] == ["carol"]
+    assert [(t["user"], t["name"]) for t in answer.json()["tokens"]] == [("carol", "ci")]
+    bad = b'[[users]]\nname = "dave"\ntfa = "sometimes"\n'
+    answer = http(npm_registry, "POST", "/-/_mock/api/seed?name=ci.toml", token=npm_registry.admin_token, data=bad)
+    assert answer.status == 400
+    assert answer.json()["error"].startswith("control API: ci.toml:3: users[0].tfa: 'sometimes' is not a 2FA mode")
+    empty = http(npm_registry, "POST", "/-/_mock/api/seed", token=npm_registry.admin_token, data=b"")
+    assert (empty.status, empty.json()) == (
+        400,
+        {"error": "POST seed: the body is empty; send a seed file's text (TOML or JSON)"},
+    )

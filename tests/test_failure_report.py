@@ -85,3 +85,15 @@ def test_redact_path() -> None:
     assert redact_path("/-/user/token/npm_abcdefghijklmnopqrstuvwxyz") == "/-/user/token/npm_abcd..."
     assert redact_path("/-/npm/v1/tokens/token/0123456789abcdef") == "/-/npm/v1/tokens/token/01234567..."
     assert redact_path("/my-lib") == "/my-lib"
+
+
+def test_the_folded_count_agrees_with_its_noun(npm_registry) -> None:
+    from pytest_npm_registry.api.assertions import exchanges, format_report
+    from tests.conftest import http
+
+    alice = npm_registry.add_user("alice")
+    npm_registry.publish("my-lib", by=alice)
+    http(npm_registry, "GET", "/my-lib")  # a routine read, folded
+    http(npm_registry, "GET", "/-/whoami", token=alice.create_token())
+    report = format_report(exchanges(npm_registry.server, npm_registry.registry), verbose=False)
+    assert report.splitlines()[-1] == "(1 routine read not shown; -v shows every request)"

@@ -626,7 +626,7 @@ CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     "web-logins/approve": _keywords(NpmRegistry.approve_web_login),
     "clock": ("advance",),
     "settings": (*SETTINGS, "keep"),
-    "reset": ("policy",),
+    "reset": ("policy", "empty"),
     "seed": ("policy", "users", "orgs", "packages", "tokens", "trust"),
     "faults": tuple(sorted({"kind", *(p for name in FAULT_KINDS for p in _keywords(getattr(Faults, name)))})),
 }

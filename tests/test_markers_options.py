@@ -66,6 +66,25 @@ def test_marker_arguments_are_validated_like_a_signature(pytester: pytest.Pytest
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*{message}*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*During handling of the above exception*")
+
+
+def test_a_misspelt_marker_argument_is_named_with_the_right_spelling(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.npm_registry(user=["alice"])
+        def test_it(npm_registry):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    assert (
+        "@pytest.mark.npm_registry(*, policy=None, users=(), packages=()): got an unexpected keyword argument 'user': "
+        "did you mean users=?"
+    ) in result.stdout.lines
 
 
 POLICY_PROBE = """
@@ -171,3 +190,28 @@ def test_journals_are_kept_on_disk(pytester: pytest.Pytester) -> None:
     (line,) = (pytester.path / "journals" / files[0]).read_text().splitlines()
     row = json.loads(line)
     assert (row["method"], row["path"], row["operation"], row["status"]) == ("GET", "/-/ping", "ping", 200)
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "source"),
+    [
+        ("--npm-registry-npm=/nonexistent/npm", None, "--npm-registry-npm"),
+        (None, "/nonexistent/npm", "PYTEST_NPM_REGISTRY_NPM"),
+    ],
+)
+def test_an_npm_that_is_not_there_is_a_usage_error_at_start(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, option: str | None, env: str | None, source: str
+) -> None:
+    if env:
+        monkeypatch.setenv("PYTEST_NPM_REGISTRY_NPM", env)
+    else:
+        monkeypatch.delenv("PYTEST_NPM_REGISTRY_NPM", raising=False)
+    pytester.makepyfile("def test_publish(npm_registry):\n    npm_registry.npm('--version')\n")
+    result = pytester.runpytest(*([option] if option else []))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == [
+        f"ERROR: {source}: /nonexistent/npm is not an executable file; give the path of npm, or leave it out for "
+        "npm on PATH",
+        "",
+    ]
+    result.stdout.no_fnmatch_line("*FileNotFoundError*")

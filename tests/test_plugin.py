@@ -136,3 +136,12 @@ def test_usage_errors_say_how_to_fix_the_call(npm_registry) -> None:
         npm_registry.package("nope")
     with pytest.raises(UsageError, match="unknown policy 'modern'"):
         npm_registry.reset("modern")
+
+
+def test_a_bad_tfa_or_challenge_names_only_its_own_argument(npm_registry) -> None:
+    with pytest.raises(UsageError) as caught:
+        npm_registry.add_user("alice", tfa="sometimes")
+    assert str(caught.value) == "'sometimes' is not a 2FA mode: tfa is one of none, auth-only, auth-and-writes"
+    with pytest.raises(UsageError) as caught:
+        npm_registry.add_user("alice", challenge="sms")
+    assert str(caught.value) == "'sms' is not a challenge style: challenge is web or classic"

@@ -51,12 +51,15 @@ packages = ["fauxauth"]
 class Served:
     """A `pytest-npm-registry serve` process and what it printed."""
 
-    def __init__(self, *args: str, storage: Path | None = None) -> None:
+    def __init__(self, *args: str, storage: Path | None = None, env: dict[str, str] | None = None) -> None:
         command = [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--json", *args]
         if storage is not None:
             command += ["--storage", str(storage)]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        environment = {k: v for k, v in os.environ.items() if k != "NPM_REGISTRY_ADMIN_TOKEN"} | (env or {})
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -65,16 +68,28 @@ class Served:
         self.url: str = self.info["url"]
         self.admin: str = self.info["admin_token"]
 
-    def http(self, method: str, path: str, body: object = None, token: str | None = None) -> HttpAnswer:
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HttpAnswer:
+        """``body`` goes as JSON; ``raw`` as it is, form-encoded as curl's ``--data-binary`` sends it."""
         from http.client import HTTPConnection
         from urllib.parse import urlsplit
 
         parts = urlsplit(self.url)
         conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
-        headers = {"content-type": "application/json"}
+        sent = {"content-type": "application/json" if raw is None else "application/x-www-form-urlencoded"}
+        sent |= headers or {}
         if token:
-            headers["authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            sent["authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else None if body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers=sent)
         answer = conn.getresponse()
         result = HttpAnswer(answer.status, answer.reason, dict(answer.getheaders()), answer.read())
         conn.close()
@@ -93,8 +108,8 @@ def serve() -> Iterator[type[Served]]:
     started: list[Served] = []
 
     class Tracked(Served):
-        def __init__(self, *args: str, storage: Path | None = None) -> None:
-            super().__init__(*args, storage=storage)
+        def __init__(self, *args: str, storage: Path | None = None, env: dict[str, str] | None = None) -> None:
+            super().__init__(*args, storage=storage, env=env)
             started.append(self)
 
     yield Tracked
@@ -164,7 +179,7 @@ def test_cli_commands_talk_to_a_running_server(serve, seed_file):
     journal = cli("journal", "--json")
     assert journal.returncode == 0
     assert isinstance(json.loads(journal.stdout), list)
-    assert cli("reset").stdout.strip() == "current"
+    assert cli("reset", "--empty").stdout.strip() == "current"
     state = served.control("GET", "state").json()
     assert state["users"] == []
     refused = subprocess.run(
@@ -408,3 +423,150 @@ def test_a_download_is_saved_before_its_answer(tmp_path):
             assert len(second.registry.state.downloads["demo-pkg"]) == 1
         finally:
             second.close()
+
+
+def _cli(served: Served, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "NPM_REGISTRY_URL": served.url, "NPM_REGISTRY_ADMIN_TOKEN": served.admin, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_npm_registry", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_reset_brings_the_seed_back_unless_empty(serve, seed_file):
+    served = serve("--seed", str(seed_file))
+    token = "npm_ci0000000000000000000000000000000000"
+    assert served.control("POST", "users", {"name": "carol"}).status == 201
+    assert _cli(served, "reset").stdout == "current\n"
+    # The seeded CI token still works after a reset between two pipeline runs; carol is gone.
+    assert served.control("GET", "state").json()["users"] == ["bot", "maintainer"]
+    assert served.http("GET", "/-/whoami", token=token).json() == {"username": "bot"}
+    assert served.control("POST", "reset", {"empty": True}).json() == {"policy": "current"}
+    assert served.control("GET", "state").json()["users"] == []
+    assert served.control("POST", "reset", {"policy": "classic"}).json() == {"policy": "classic"}
+    assert served.control("GET", "state").json()["users"] == ["bot", "maintainer"]  # the seed, under classic
+    assert served.control("POST", "reset", {"empty": "yes"}).json() == {
+        "error": "control API: POST reset: empty must be true or false, not 'yes'"
+    }
+
+
+def test_the_seed_command_and_endpoint_take_toml_and_json(serve, tmp_path):
+    served = serve()
+    toml = tmp_path / "ci.toml"
+    toml.write_text('[[users]]\nname = "bot"\n\n[[tokens]]\nuser = "bot"\nname = "ci"\nkey = "npm_' + "c" * 36 + '"\n')
+    seeded = _cli(served, "seed", str(toml))
+    host = served.url.split("://", 1)[1]
+    assert seeded.stdout == (
+        f"seeded users: bot\n\n# .npmrc for bot (ci):\nregistry={served.url}\n//{host}:_authToken=npm_{'c' * 36}\n"
+    ), seeded.stderr
+    as_json = tmp_path / "more.json"
+    as_json.write_text(json.dumps({"users": [{"name": "carol"}]}))
+    assert json.loads(_cli(served, "seed", str(as_json), "--json").stdout) == {"users": ["carol"], "tokens": []}
+    # The endpoint reads TOML too, as `curl --data-binary @seed.toml` sends it (form-encoded).
+    answer = served.http("POST", "/-/_mock/api/seed", token=served.admin, raw=b'[[users]]\nname = "dave"\n')
+    assert (answer.status, answer.json()) == (201, {"users": ["dave"], "tokens": []})
+    toml.write_text('[[users]]\nname = "erin"\ntfa = "sometimes"\n')
+    refused = _cli(served, "seed", str(toml))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("pytest-npm-registry seed: POST seed: 400 ci.toml:3: users[0].tfa: ")
+    assert served.control("GET", "state").json()["users"] == ["bot", "carol", "dave"]
+
+
+def test_add_user_and_create_token_commands_print_what_a_script_needs(serve):
+    served = serve()
+    made = _cli(
+        served, "add-user", "alice", "--tfa", "auth-and-writes", "--totp-secret", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    )
+    lines = made.stdout.splitlines()
+    assert lines[:2] == [
+        "alice <alice@example.com> tfa=auth-and-writes",
+        "totp secret: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP  (the current code: pytest-npm-registry otp alice)",
+    ], made.stderr
+    assert lines[2].startswith("recovery codes: ")
+    token = _cli(served, "create-token", "alice", "--bypass-2fa", "--package", "my-lib", "--json")
+    data = json.loads(token.stdout)
+    host = served.url.split("://", 1)[1]
+    assert data["kind"] == "granular"
+    assert data["npmrc"] == f"registry={served.url}\n//{host}:_authToken={data['token']}\n"
+    assert served.http("GET", "/-/whoami", token=data["token"]).json() == {"username": "alice"}
+    text = _cli(served, "create-token", "alice", "--kind", "session")
+    assert text.stdout.splitlines()[:2] == ["# .npmrc for alice (session token):", f"registry={served.url}"]
+    unknown = _cli(served, "create-token", "nobody")
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "pytest-npm-registry create-token: POST users/nobody/tokens: 400 no user 'nobody' (have: ['alice'])\n",
+    )
+
+
+def test_the_admin_token_comes_from_the_environment_and_must_be_long(serve):
+    stable = "ci-admin-token-0123456789"
+    served = serve(env={"NPM_REGISTRY_ADMIN_TOKEN": stable})
+    assert served.admin == stable
+    assert served.control("GET", "state").status == 200
+    short = subprocess.run(
+        [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--admin-token", "a"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert (short.returncode, short.stdout, short.stderr) == (
+        2,
+        "",
+        "pytest-npm-registry serve: the admin token must be at least 16 characters, not 1: it is all that guards "
+        "the control API (leave it out for a random one)\n",
+    )
+
+
+def test_the_default_port_is_not_verdaccios():
+    from pytest_npm_registry.cli import DEFAULT_PORT, DEFAULT_URL
+
+    assert (DEFAULT_PORT, DEFAULT_URL) == (4880, "http://127.0.0.1:4880/")
+    assert "4880" in (Path(__file__).parent.parent / "docs" / "standalone.md").read_text()
+
+
+def test_the_text_journal_names_the_credential_and_the_otp_path(serve, seed_file):
+    served = serve("--seed", str(seed_file))
+    otp = served.control("GET", "users/maintainer/otp").json()["otp"]
+    session = served.control("POST", "users/maintainer/tokens", {"kind": "session"}).json()["token"]
+    # Moving `latest` is a write: the maintainer's auth-and-writes 2FA asks for the OTP.
+    tagged = served.http(
+        "PUT", "/-/package/fauxauth/dist-tags/latest", "1.0.0", token=session, headers={"npm-otp": otp}
+    )
+    assert tagged.status == 201
+    lines = _cli(served, "journal").stdout.splitlines()
+    assert lines[-1].endswith(
+        f"  dist-tag-add fauxauth@1.0.0 tag=latest by maintainer (session {session[:8]}...) otp=totp -> 200 accepted"
+    )
+
+
+def test_a_closed_pipe_ends_the_journal_quietly(serve, seed_file):
+    served = serve("--seed", str(seed_file))
+    for _ in range(3):
+        served.http("GET", "/-/whoami", token="npm_ci0000000000000000000000000000000000")
+    env = {**os.environ, "NPM_REGISTRY_URL": served.url, "NPM_REGISTRY_ADMIN_TOKEN": served.admin}
+    env.pop("PYTHONUNBUFFERED", None)  # buffered, as in most shells: the pipe error comes at the last flush
+    # `journal --json | head -c0`: the reader is gone before the first line is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_npm_registry", "journal", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=30) == 141
+    assert proc.stderr.read() == b""
+
+
+def test_a_server_restarted_from_storage_still_resets_to_its_seed(serve, seed_file, tmp_path):
+    storage = tmp_path / "registry.db"
+    assert serve("--seed", str(seed_file), storage=storage).stop() == 0
+    second = serve("--seed", str(seed_file), storage=storage)  # restored: the seed is not applied again
+    assert second.control("POST", "users", {"name": "carol"}).status == 201
+    assert second.control("POST", "reset", {}).status == 200
+    assert second.control("GET", "state").json()["users"] == ["bot", "maintainer"]

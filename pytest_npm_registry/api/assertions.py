@@ -142,12 +142,16 @@ def format_report(rows: list[Exchange], *, verbose: bool) -> str:
     lines = [row.format() for row in shown[dropped:]]
     notes = []
     if dropped:
-        notes.append(f"{dropped} earlier requests")
+        notes.append(_count(dropped, "earlier request"))
     if quiet:
-        notes.append(f"{quiet} routine reads")
+        notes.append(_count(quiet, "routine read"))
     if notes:
         lines.append(f"({' and '.join(notes)} not shown; -v shows every request)")
     return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 # -- assertions ------------------------------------------------------------------------------------
@@ -241,7 +245,8 @@ class AssertionsMixin:
             rows = exchanges(self.server, self.registry)
             text += "\nregistry journal:\n" + _indent(format_report(rows, verbose=True) or "(empty)")
         else:
-            text += "\n(-v adds the registry journal)"
+            # Not "-v adds the journal": the report's journal section follows right below this.
+            text += "\n(-v lists every request here, with its headers)"
         return text
 
     def assert_published(

@@ -35,9 +35,10 @@ from pytest_npm_registry.domain.models import (
 )
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
-from pytest_npm_registry.domain.seed import apply_seed, apply_seed_file
+from pytest_npm_registry.domain.seed import Seed
 from pytest_npm_registry.domain.storage import Storage
 from pytest_npm_registry.wire.faults import Faults
+from pytest_npm_registry.wire.host import MIN_ADMIN_TOKEN_LENGTH
 from pytest_npm_registry.wire.server import RegistryServer
 from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
@@ -63,9 +64,15 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
     ) -> None:
         """``storage``: an SQLite file that keeps the registry across restarts (the standalone
         server's ``--storage``); an existing file is loaded instead of starting empty.
-        ``admin_token``: the secret of the control API (``/-/_mock/api/``); random by default.
+        ``admin_token``: the secret of the control API (``/-/_mock/api/``), at least 16 characters;
+        random by default.
         ``max_body``: the largest request body in bytes (see the ``max_body`` property) of the
         server this registry makes; a given ``server`` has its own (``RegistryServer(max_body=...)``)."""
+        if admin_token and len(admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise UsageError(
+                f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters, not {len(admin_token)}: "
+                "it is all that guards the control API (leave it out for a random one)"
+            )
         if server is not None and max_body is not None:
             raise UsageError("max_body is the limit of a server NpmRegistry makes: give it to RegistryServer(...)")
         self._owns_server = server is None
@@ -87,7 +94,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         # A fresh start on a shared server: what earlier tests left (their teardown reported it) goes,
         # and so do the settings an earlier facade asked to keep across its resets.
         self.server.clear()
-        self.server.settings.kept.clear()
+        self.server.settings.forget()
         if not self.restored:
             self.reset(policy)
 
@@ -115,10 +122,12 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
-    def reset(self, policy: str | Policy | None = None) -> None:
+    def reset(self, policy: str | Policy | None = None, *, empty: bool = False) -> None:
         """Back to an empty registry; also drops fault-injection handlers and the request log, and
-        puts the settings back to their defaults (or to what ``configure(..., keep=True)`` set)."""
-        self.server.reset(policy)
+        puts the settings back to their defaults (or to what ``configure(..., keep=True)`` set).
+        A seed given with ``seed(..., keep=True)`` is applied again, unless ``empty``."""
+        with self.server.settings.seeding(not empty):
+            self.server.reset(policy)
 
     @property
     def url(self) -> str:
@@ -176,11 +185,15 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         )
         return User(name, password, record, self.registry)
 
-    def seed(self, source: Path | str | Mapping[str, Any]) -> dict[str, list[Any]]:
+    def seed(self, source: Path | str | Mapping[str, Any], *, keep: bool = False) -> dict[str, list[Any]]:
         """Apply a seed file (TOML or JSON) or a seed mapping: users, tokens, orgs, packages, trust.
-        Returns the users and tokens made."""
+        Returns the users and tokens made. ``keep``: apply it again after every :meth:`reset` but
+        ``reset(empty=True)`` (what ``serve --seed`` does); a later ``keep`` seed replaces it."""
         registry = self.registry
-        made = apply_seed(registry, dict(source)) if isinstance(source, Mapping) else apply_seed_file(registry, source)
+        seed = Seed(dict(source)) if isinstance(source, Mapping) else Seed.from_file(source)
+        made = seed.apply(registry)
+        if keep:
+            self.server.settings.kept_seed = seed.without_policy()
         if self.server.storage is not None:
             self.server.storage.save(registry)
         return {

@@ -34,11 +34,39 @@ class Token:
     def kind(self) -> TokenKind:
         return self.record.kind
 
+    @property
+    def prefix(self) -> str:
+        """The first 8 characters of the key: what the journal shows of it (an entry's ``token`` is
+        ``prefix + "..."``), so ``reg.journal.by_token(token)`` finds this token's requests."""
+        return self.record.prefix
+
+    @property
+    def user(self) -> str:
+        return self.record.user
+
     def revoke(self) -> None:
         self._registry.accounts.revoke_token(self.record.id)
 
     def __str__(self) -> str:
         return self.key
+
+    def __repr__(self) -> str:
+        # pytest prints reprs in failures: the prefix (as the journal shows it), never the key or its hash.
+        record = self.record
+        parts = [f"{record.user}'s {record.kind.value}", f"{record.prefix}..."]
+        if record.kind is TokenKind.GRANULAR:
+            parts.append("read-only" if record.read_only else record.permission.value)
+            if record.bypass_2fa:
+                parts.append("bypass-2fa")
+        if record.packages:
+            parts.append(f"packages={list(record.packages)}")
+        if record.scopes:
+            parts.append(f"scopes={list(record.scopes)}")
+        if record.cidr:
+            parts.append(f"cidr={[str(c) for c in record.cidr]}")
+        if record.revoked:
+            parts.append("revoked")
+        return f"<Token {' '.join(parts)}>"
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,9 @@ class User:
     def __str__(self) -> str:
         return self.name
 
+    def __repr__(self) -> str:
+        return f"<User {self.name} tfa={self.record.tfa.value}>"
+
 
 TokenLike = Token | str | None
 
@@ -171,3 +202,12 @@ class PackageView:
 
     def publisher(self, version: str) -> str:
         return self.record.versions[version].publisher
+
+    def __repr__(self) -> str:
+        # The record holds every tarball: a repr shows what a test compares, never the bytes.
+        record = self.record
+        return (
+            f"<PackageView {record.name} versions={list(record.versions)} dist_tags={dict(record.dist_tags)} "
+            f"maintainers={list(record.maintainers)} access={record.access.value} "
+            f"requirement={record.requirement.value}>"
+        )

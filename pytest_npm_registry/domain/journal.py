@@ -1,7 +1,9 @@
 """The registry's account of every request: who asked for what, and what came of it.
 
 Entries are domain events, not HTTP lines: they name the credential kind and the second factor
-used, and a human reason for every refusal. Secrets never appear: a token shows its prefix only.
+used, and a human reason for every refusal. Secrets never appear: a token shows its prefix only
+(``"npm_MaFc..."``, the first 8 characters of the key and ``...``); :meth:`Journal.by_token` finds the
+entries of one token from that prefix.
 """
 
 from __future__ import annotations
@@ -10,16 +12,30 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .clock import iso
 from .models import Operation, OtpPath, Outcome
 
 DEFAULT_JOURNAL_LIMIT = 20_000
+#: How much of a key the journal shows: ``key[:TOKEN_PREFIX_LENGTH] + "..."``.
+TOKEN_PREFIX_LENGTH = 8
+
+
+class HasPrefix(Protocol):
+    """A token as the API hands it out (``Token``) or its record: anything with the key's prefix."""
+
+    @property
+    def prefix(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class JournalEntry:
+    """One request as the registry saw it: ``user`` and ``credential`` (how it authenticated), ``token``
+    the key's prefix and ``...`` (a ``Token``'s ``prefix + "..."``; see :meth:`Journal.by_token`),
+    ``otp`` the second factor that let it through (``none``, ``totp``, ``recovery-code``, ``web``),
+    ``reason`` why it was refused or challenged."""
+
     time: float
     operation: Operation
     outcome: Outcome
@@ -51,6 +67,23 @@ class JournalEntry:
         what = f"{self.operation.value} {target}".rstrip()
         line = f"{what} by {who}{otp} -> {self.status} {self.outcome.value}"
         return line + (f": {self.reason}" if self.reason else "")
+
+    def __repr__(self) -> str:
+        return f"<JournalEntry {self}>"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JournalEntry:
+        """An entry from :meth:`as_dict` (the control API's ``GET journal``); ``time`` stays as 0."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "time"}
+        return cls(
+            time=0.0,
+            **{
+                **fields,
+                "operation": Operation(data["operation"]),
+                "outcome": Outcome(data["outcome"]),
+                "otp": OtpPath(data.get("otp") or OtpPath.NONE.value),
+            },
+        )
 
 
 class Journal:
@@ -107,8 +140,25 @@ class Journal:
     def __getitem__(self, index: int) -> JournalEntry:
         return self.entries()[index]
 
+    def by_token(self, token: HasPrefix | str) -> list[JournalEntry]:
+        """The entries made with ``token``: a ``Token`` (or its record), or a key. The journal keeps
+        only the first 8 characters of a key, so two tokens that share them cannot be told apart."""
+        prefix = token if isinstance(token, str) else token.prefix
+        shown = prefix[:TOKEN_PREFIX_LENGTH] + "..."
+        return [e for e in self.entries() if e.token == shown]
+
     def format(self) -> str:
         return "\n".join(str(e) for e in self.entries())
+
+    def __str__(self) -> str:
+        return self.format() or "(no requests)"
+
+    def __repr__(self) -> str:
+        with self._lock:
+            count, last = len(self._entries), self._entries[-1] if self._entries else None
+        kept = f" (of {self._total} recorded)" if self._total != count else ""
+        tail = f", last: {last}" if last is not None else ""
+        return f"<Journal of {count} entr{'y' if count == 1 else 'ies'}{kept}{tail}>"
 
 
 def _matches(

@@ -31,6 +31,7 @@ github = { repository = "acme/fauxauth", workflow = "release.yml" }
 ```
 
 A mistake is reported with the file, the line and the field: ``seed.toml:7: users[0].tfa: ...``.
+The control API's ``POST seed`` takes the same text (TOML, or JSON) as its body.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import json
 import re
 import tarfile
 import tomllib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,20 +118,47 @@ def load_seed(path: Path | str) -> tuple[dict[str, Any], _Located]:
         text = path.read_text()
     except OSError as exc:
         raise SeedError(f"{path}: cannot read the seed file ({exc.strerror})") from None
-    located = _Located(str(path), text)
+    return parse_seed(text, str(path), toml=path.suffix != ".json")
+
+
+def parse_seed(text: str, source: str, *, toml: bool) -> tuple[dict[str, Any], _Located]:
+    """The seed in ``text`` (TOML, or JSON when ``toml`` is false); ``source`` names it in errors."""
+    located = _Located(source, text)
     try:
-        data = tomllib.loads(text) if path.suffix != ".json" else json.loads(text)
+        data = tomllib.loads(text) if toml else json.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        raise SeedError(f"{path}:{match.group(1) if match else '?'}: invalid TOML: {exc}") from None
+        raise SeedError(f"{source}:{match.group(1) if match else '?'}: invalid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise SeedError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        raise SeedError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     return data, located
 
 
 def apply_seed_file(registry: Registry, path: Path | str) -> Made:
-    data, located = load_seed(path)
-    return apply_seed(registry, data, located, base=Path(path).parent)
+    return Seed.from_file(path).apply(registry)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A seed that can be applied again: what ``serve --seed`` re-applies after every reset."""
+
+    data: dict[str, Any]
+    located: _Located | None = None
+    #: Where ``tarball = "..."`` paths are relative to: the seed file's folder.
+    base: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> Seed:
+        data, located = load_seed(path)
+        return cls(data, located, Path(path).parent)
+
+    def apply(self, registry: Registry) -> Made:
+        return apply_seed(registry, self.data, self.located, base=self.base)
+
+    def without_policy(self) -> Seed:
+        """The same seed without its ``policy``: applied after a reset, it keeps the policy the
+        reset chose."""
+        return replace(self, data={k: v for k, v in self.data.items() if k != "policy"})
 
 
 def apply_seed(registry: Registry, data: Any, located: _Located | None = None, *, base: Path | None = None) -> Made:

@@ -23,7 +23,7 @@ from pytest_npm_registry.domain.errors import ControlRefused, MalformedBody, Usa
 from pytest_npm_registry.domain.models import Call
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
-from pytest_npm_registry.domain.seed import apply_seed
+from pytest_npm_registry.domain.seed import apply_seed, parse_seed
 
 from . import jsoncall
 from .faults import Faults
@@ -98,16 +98,31 @@ class ControlViews:
 
     def reset(self, request: Request, call: Call, origin: str) -> Response:
         data = self._control(request, body=True)
-        jsoncall.call(self.host.reset, data, where="POST reset")
+        # The server's seed (serve --seed) comes back after a reset; {"empty": true} skips it once.
+        empty = data.pop("empty", False)
+        jsoncall.check("POST reset", "empty", empty, bool)
+        with self.host.settings.seeding(not empty):
+            jsoncall.call(self.host.reset, data, where="POST reset")
         return json_response({"policy": self.registry.policy.name})
 
     def seed(self, request: Request, call: Call, origin: str) -> Response:
-        data = self._control(request, body=True)
-        made = apply_seed(self.registry, data)
+        self._control(request)  # the admin token; the body is a seed file, not a JSON call
+        text = request.get_data(as_text=True)
+        # The seed file as it is, TOML or JSON: JSON when it says so or looks like an object
+        # (`curl --data-binary @seed.toml` sends form-encoded, which says nothing).
+        toml = request.mimetype != "application/json" and not text.lstrip().startswith("{")
+        if not text.strip():
+            raise MalformedBody("POST seed: the body is empty; send a seed file's text (TOML or JSON)")
+        # ?name=seed.toml: the file the CLI sent, so a mistake reads "seed.toml:7: users[0].tfa: ...".
+        name = request.args.get("name", "")[:100] or "<seed>"
+        data, located = parse_seed(text, name, toml=toml)
+        made = apply_seed(self.registry, data, located)
         return json_response(
             {
                 "users": [user.name for user, _ in made["users"]],
-                "tokens": [{"user": token.user, "token": secret} for token, secret in made["tokens"]],
+                "tokens": [
+                    {"user": token.user, "name": token.name, "token": secret} for token, secret in made["tokens"]
+                ],
             },
             201,
         )

@@ -16,6 +16,9 @@ from werkzeug.wrappers import Request, Response
 from .parsing import bearer
 
 COOKIE = "npm_registry_dashboard"
+#: The shortest admin token a server accepts: it is all that keeps a shared CI network from
+#: resetting someone's registry, so no "a" or "test".
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 
 class Host(Protocol):

@@ -3,18 +3,22 @@ auto-approval, the visibility npm sees during publish, the pretend client addres
 limit. Every value is checked on the way in; ``configure`` checks them all before changing any.
 
 The server owns one :class:`Settings` (``server.settings``); the Python facade and the control API
-both change it there, and ``server.reset()`` puts it back to its defaults.
+both change it there, and ``server.reset()`` puts it back to its defaults. A seed kept here
+(``serve --seed``) is applied again after every reset, so a reset between two pipeline runs gives
+the seeded accounts and tokens back instead of an empty registry.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_npm_registry.domain.errors import UsageError
 from pytest_npm_registry.domain.policy import DAY
+from pytest_npm_registry.domain.seed import Seed
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
@@ -111,6 +115,25 @@ class Settings:
         self.limit = limit
         #: Values ``reset`` keeps (``configure(..., keep=True)``): ``serve --auto-approve-web-auth``.
         self.kept: dict[str, Any] = {}
+        #: Applied again after every ``reset`` (``serve --seed``, ``reg.seed(..., keep=True)``); without
+        #: its ``policy``, so a reset to another policy keeps that policy.
+        self.kept_seed: Seed | None = None
+
+    @contextmanager
+    def seeding(self, seed: bool) -> Iterator[bool]:
+        """Within the block a reset applies the kept seed only if ``seed`` (``reset --empty``
+        skips it once; it stays kept). Yields whether a seed will be applied."""
+        kept = self.kept_seed
+        self.kept_seed = kept if seed else None
+        try:
+            yield self.kept_seed is not None
+        finally:
+            self.kept_seed = kept
+
+    def forget(self) -> None:
+        """Keep nothing across resets any more: neither settings nor a seed (a new facade's start)."""
+        self.kept.clear()
+        self.kept_seed = None
 
     def configure(self, *, keep: bool = False, **settings: Any) -> None:
         """Change several settings at once, by the names of the properties below. Each value is
@@ -130,8 +153,10 @@ class Settings:
         return {key: getattr(self, key) for key in SETTINGS}
 
     def reset(self) -> None:
-        """Back to the defaults, except what ``configure(..., keep=True)`` set."""
+        """Back to the defaults, except what ``configure(..., keep=True)`` set; then the kept seed."""
         self.configure(**{**SETTING_DEFAULTS, **self.kept})
+        if self.kept_seed is not None:
+            self.kept_seed.apply(self.registry)
 
     @property
     def auto_approve_web_auth(self) -> bool:
