@@ -80,7 +80,8 @@ def serve(args: argparse.Namespace) -> int:
     except (UsageError, OSError) as exc:
         print(f"pytest-npm-registry serve: {exc}", file=sys.stderr)
         return 2
-    reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, keep=True)  # a control-API reset keeps it
+    # A control-API reset keeps these (keep=True): they are how this server was started.
+    reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, visibility_delay=args.visibility_delay, keep=True)
     reg.start()
     tokens = [
         {"user": t.record.user, "name": t.record.name, "token": t.key, "npmrc": npmrc_text(reg.url, t.key)}
@@ -257,6 +258,13 @@ def _serve_parser(commands: Any) -> None:
         help=f"the control API's secret, at least 16 characters (or {ADMIN_TOKEN_ENV}; random if neither)",
     )
     serve_cmd.add_argument("--auto-approve-web-auth", action="store_true", help="approve web 2FA at once")
+    serve_cmd.add_argument(
+        "--visibility-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="serve a new version to readers only this long after it was accepted (registry clock)",
+    )
     serve_cmd.add_argument(
         "--max-body",
         type=byte_size,

@@ -332,6 +332,20 @@ def test_serve_flags_outlive_a_control_api_reset(serve):
     assert (settings["max_body"], settings["auto_approve_web_auth"]) == (1_000_000, True)
 
 
+def test_serve_visibility_delay_hides_a_new_version_until_the_clock_passes_it(serve):
+    served = serve("--visibility-delay", "90")
+    assert served.control("POST", "reset", {}).status == 200  # kept, like the other serve flags
+    assert served.control("POST", "settings", {}).json()["visibility_delay"] == 90
+    served.control("POST", "users", {"name": "dana", "tfa": "auth-and-writes"})
+    assert served.control("POST", "packages", {"name": "late-pkg", "by": "dana"}).status == 201
+    token = served.control("POST", "users/dana/tokens", {"bypass_2fa": True}).json()["token"]
+    document = publish_document(manifest_for("late-pkg", "1.1.0"))
+    assert served.http("PUT", "/late-pkg", document, token=token).status == 200
+    assert served.http("GET", "/late-pkg").json()["dist-tags"]["latest"] == "1.0.0"
+    served.control("POST", "clock", {"advance": 91})
+    assert served.http("GET", "/late-pkg").json()["dist-tags"]["latest"] == "1.1.0"
+
+
 def test_serve_max_body_refuses_a_larger_publish_with_413(serve):
     served = serve("--max-body", "1kB")
     answer = served.http("PUT", "/demo-pkg", {"padding": "x" * 1000})
