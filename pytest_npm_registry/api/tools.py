@@ -227,10 +227,14 @@ class ToolsMixin:
             self, token: TokenLike = None, *, npm: str | None = None, node: str | None = None, **config: str
         ) -> dict[str, str]: ...
 
-    def use_clients(self, client: str, version: str | None = None, node: str | None = None) -> versions.Clients:
-        """:func:`resolve_clients`, and count the run under its label for the report."""
+    def use_clients(
+        self, client: str, version: str | None = None, node: str | None = None, *, tool: str | None = None
+    ) -> versions.Clients:
+        """:func:`resolve_clients`, and count the run under its label for the report (``tool``:
+        a release tool run with that npm first on PATH)."""
         clients = resolve_clients(client, version, node=node)
-        self.clients_ran[clients.label] = self.clients_ran.get(clients.label, 0) + 1
+        label = f"{tool} with {clients.label}" if tool else clients.label
+        self.clients_ran[label] = self.clients_ran.get(label, 0) + 1
         return clients
 
     def tool_env(
@@ -276,7 +280,7 @@ class ToolsMixin:
         """Run a release tool (``semantic-release``, ``lerna`` ...) against this registry: npm's
         isolated config with ``token``, ``bin_dirs`` first on PATH, no terminal unless ``tty``.
         ``npm="12"`` / ``node="22"``: the pinned npm and Node next on PATH (see ``reg.npm``)."""
-        self.use_clients("npm", npm, node)  # installs them, and counts the run for the report
+        self.use_clients("npm", npm, node, tool=Path(command[0]).name)  # installs them; counts the run
         environment = self.tool_env(token, bin_dirs=bin_dirs, env=env, npm=npm, node=node)
         return run_command(command, env=environment, cwd=cwd, tty=tty, answers=answers, timeout=timeout)
 

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_npm_registry import NpmRegistry, User
 
-pytestmark = pytest.mark.npm
+pytestmark = [pytest.mark.npm, pytest.mark.matrix]
 
 NODE22 = [pytest.param("12", "22", id="npm12-node22"), pytest.param("11.21", "22", id="npm11.21-node22")]
 NODE24 = [pytest.param("12", "24", id="npm12-node24"), pytest.param("11.21", "24", id="npm11.21-node24")]

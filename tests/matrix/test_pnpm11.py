@@ -15,7 +15,7 @@ import pytest
 
 from pytest_npm_registry import NpmRegistry, write_package
 
-pytestmark = pytest.mark.npm
+pytestmark = [pytest.mark.npm, pytest.mark.matrix]
 PNPM = "11"
 REPO = "octo/pn-lib"
 

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_npm_registry import NpmRegistry, write_package
 
-pytestmark = pytest.mark.npm
+pytestmark = [pytest.mark.npm, pytest.mark.matrix]
 YARN = "4"
 NODE = "22"
 REPO = "octo/y-lib"
