@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from pytest_npm_registry import JournalEntry, NpmRegistry, NpmResult, PackageView, Token, User, plugin
+from pytest_npm_registry.api import versions
 from pytest_npm_registry.options import SETTINGS
 from pytest_npm_registry.wire.faults import Fault, Faults
 
@@ -55,6 +56,12 @@ def render() -> str:
     out += [_doc(plugin._marker_signature), ""]
     out += ["## Options", "", "| command line | environment | ini | default | meaning |", "|---|---|---|---|---|"]
     out += [f"| `{s.flag}` | `{s.env}` | `{s.dest}` | {s.default or '-'} | {s.help} |" for s in SETTINGS]
+    out.append("")
+    out += ["## Pinned clients (`version=`, `node=`)", "", inspect.cleandoc(versions.__doc__ or ""), ""]
+    out += ["| client | pinned versions | needs Node | lock folder |", "|---|---|---|---|"]
+    for pinned in versions.pins():
+        needs = "-" if pinned.client == "node" else f">= {pinned.min_node}" if pinned.min_node else "the machine's"
+        out.append(f"| {pinned.client} | {pinned.version} | {needs} | `pins/{pinned.folder.name}` |")
     out.append("")
     for cls in CLASSES:
         out += [f"## `{cls.__name__}`", "", _doc(cls), "", *_members(cls), ""]
