@@ -1,12 +1,15 @@
-"""A client version per run: the npm, pnpm, yarn and Node releases the package pins, installed on use.
+"""A client version per run: the npm, pnpm, yarn and Node releases the package pins.
 
-``reg.npm(..., version="12")`` asks :func:`pin` for the pinned npm 12 and :func:`node_for` for the
-Node it needs;
-each pin is a folder under ``pytest_npm_registry/pins/`` holding a ``package.json`` and its
-``package-lock.json`` (every tarball checksummed there), which :func:`~.tools.resolve_clients` installs
-from the public registry into the shared tools cache the first time a run needs it (the xdist
-workers wait for each other on a file lock). Without a version a run uses the client on ``PATH``,
-as before. Node binaries come from the ``node-<os>-<cpu>`` packages, so no install script runs.
+``reg.npm(..., version="12")`` runs the pinned npm whose version starts with ``12`` (``"11.21"``,
+``"12.2.2"`` work too), on the Node it needs; ``node="22"`` / ``"24"`` picks a pinned Node.
+``reg.pnpm`` and ``reg.yarn`` take the same ``version=`` and ``node=``; ``reg.env(token, npm=...,
+node=...)`` and ``reg.run_tool(..., npm=..., node=...)`` put them first on ``PATH`` for a script
+or a release tool. Each pin is a folder under ``pytest_npm_registry/pins/`` holding a
+``package.json`` and its ``package-lock.json`` (every tarball checksummed there); the first run
+that needs it installs it from the public registry (``npm ci``) into the shared tools cache,
+where later runs and the other xdist workers find it (they wait for each other on a file lock).
+Node comes from the ``node-<os>-<cpu>`` packages, so no install script runs. Without a version a
+run uses the client on ``PATH``, as before.
 """
 
 from __future__ import annotations
