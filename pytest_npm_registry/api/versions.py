@@ -39,7 +39,6 @@ _FOLDERS: dict[str, tuple[str, str, int | None]] = {
     "node22": ("node", "node-", None),
     "node24": ("node", "node-", None),
 }
-CLIENTS = ("npm", "pnpm", "yarn", "node")
 
 
 @dataclass(frozen=True)
@@ -139,8 +138,9 @@ def system_node_major() -> int | None:
 
 @cache
 def system_version(name: str) -> str | None:
-    """``node`` / ``npm`` on ``PATH``: their version, without a leading ``v``; ``None`` if absent."""
-    found = shutil.which(name)
+    """The version of ``node`` / ``npm`` / ``pnpm`` / ``yarn`` a run without ``version=`` uses
+    (``PYTEST_NPM_REGISTRY_<NAME>``, else the one on ``PATH``), without a leading ``v``."""
+    found = os.environ.get(f"PYTEST_NPM_REGISTRY_{name.upper()}") or shutil.which(name)
     if not found:
         return None
     try:
