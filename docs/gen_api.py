@@ -23,6 +23,7 @@ from pytest_npm_registry import (
     plugin,
     write_package,
 )
+from pytest_npm_registry.api import versions
 from pytest_npm_registry.options import SETTINGS
 from pytest_npm_registry.wire.faults import Fault, Faults
 
@@ -74,6 +75,12 @@ def render() -> str:
     out += ["## Functions", ""]
     for function in FUNCTIONS:
         out += [f"### `{function.__name__}{_signature(function)}`", "", _doc(function), ""]
+    out += ["## Pinned clients (`version=`, `node=`)", "", inspect.cleandoc(versions.__doc__ or ""), ""]
+    out += ["| client | pinned versions | needs Node | lock folder |", "|---|---|---|---|"]
+    for pinned in versions.pins():
+        needs = "-" if pinned.client == "node" else f">= {pinned.min_node}" if pinned.min_node else "the machine's"
+        out.append(f"| {pinned.client} | {pinned.version} | {needs} | `pins/{pinned.folder.name}` |")
+    out.append("")
     for cls in CLASSES:
         out += [f"## `{cls.__name__}`", "", _doc(cls), "", *_members(cls), ""]
     return "\n".join(out).rstrip() + "\n"

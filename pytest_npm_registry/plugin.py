@@ -24,6 +24,7 @@ from .api.registry import NpmRegistry
 from .api.rehearsal import PROPERTY as REFUSALS
 from .api.rehearsal import format_report as format_refusals
 from .api.rehearsal import refusals
+from .api.versions import pins
 from .api.views import User
 from .domain.errors import UsageError
 from .options import NPM_ENV, Options, add_options, npm_version
@@ -32,6 +33,8 @@ from .wire.server import RegistryServer
 _REGISTRY_KEY = pytest.StashKey[NpmRegistry]()
 _OPTIONS_KEY = pytest.StashKey[Options]()
 _SAVED_NPM_ENV = pytest.StashKey[str | None]()
+#: The user property a test's report carries its client runs in (xdist sends it to the controller).
+CLIENTS_PROPERTY = "npm_registry_clients"
 MARKER = "npm_registry"
 
 
@@ -50,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS_KEY] = options
     if len(options.policies) > 1:
         config.pluginmanager.register(RefusalReport(options.policies), "npm-registry-refusals")
+    config.pluginmanager.register(ClientsTally(), "npm-registry-clients")
     # clients.npm_executable reads the environment; a command-line or ini path must win over it.
     config.stash[_SAVED_NPM_ENV] = os.environ.get(NPM_ENV)
     if options.npm:
@@ -66,13 +70,39 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ[NPM_ENV] = saved
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     options = config.stash[_OPTIONS_KEY]
     version, where = npm_version()
     line = f"npm registry: policy {', '.join(options.policies)}, npm {version} ({where})"
     if options.journal_dir is not None:
         line += f", journals in {options.journal_dir}"
-    return line
+    offered: dict[str, list[str]] = {}
+    for pinned in pins():
+        offered.setdefault(pinned.client, []).append(pinned.version)
+    pinned_line = "; ".join(f"{client} {', '.join(found)}" for client, found in offered.items())
+    return [line, f"npm registry: pinned clients (version=, installed on first use): {pinned_line}"]
+
+
+class ClientsTally:
+    """Counts the client runs tests report and names them at the end of the terminal report."""
+
+    def __init__(self) -> None:
+        self.ran: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Under xdist the controller gets the workers' reports, user properties included.
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == CLIENTS_PROPERTY and isinstance(value, dict):
+                for label, count in value.items():
+                    self.ran[str(label)] = self.ran.get(str(label), 0) + int(count)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.ran:
+            terminalreporter.section("npm registry: clients that ran")
+            for label, count in sorted(self.ran.items()):
+                terminalreporter.write_line(f"{label}: {count} run{'s' if count != 1 else ''}")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -131,6 +161,8 @@ def npm_registry(
     refused = refusals(request.node.nodeid, registry.policy.name, registry.journal.entries())
     if refused:
         request.node.user_properties.append((REFUSALS, [r.as_dict() for r in refused]))
+    if registry.clients_ran:
+        request.node.user_properties.append((CLIENTS_PROPERTY, dict(registry.clients_ran)))
     journal_dir = _options(request.config).journal_dir
     if journal_dir is not None:
         _write_journal(registry, journal_dir, request.node.nodeid)

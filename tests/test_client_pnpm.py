@@ -1,4 +1,4 @@
-"""pnpm 10 against the registry: ``pnpm publish`` and ``pnpm -r publish`` (pinned in tests/clients/pnpm).
+"""pnpm 10 against the registry: ``pnpm publish`` and ``pnpm -r publish`` (pinned in pytest_npm_registry/pins/pnpm10).
 
 pnpm 10 packs the tarball itself and hands it to ``npm publish`` (npm from PATH, npm 11 here), so
 the wire is npm's: ``npm-auth-type: web`` and the web challenge, ``--otp`` passed through.

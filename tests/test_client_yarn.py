@@ -1,4 +1,4 @@
-"""Yarn berry (4.x, pinned in tests/clients/yarn) against the registry: ``yarn npm publish``,
+"""Yarn berry (4.x, pinned in pytest_npm_registry/pins/yarn4) against the registry: ``yarn npm publish``,
 ``yarn npm whoami``, ``yarn npm login`` (password and web).
 
 Yarn speaks to the registry itself (no npm underneath): it sends no ``npm-auth-type``, so 2FA

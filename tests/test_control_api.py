@@ -153,15 +153,19 @@ def test_faults_through_the_control_api(npm_registry):
 
 
 def test_advertise_public_visibility_setting_reaches_the_publish_time_answer(npm_registry):
-    npm_registry.add_user("alice")
+    """The publish-time question is the one asked with an OIDC token (npm-command does not matter:
+    pnpm 11 sends none), changed from the npm-command rule in issue 17."""
+    alice = npm_registry.add_user("alice")
     npm_registry.publish("pkg", by="alice", access="public")
-    during_publish = {"npm-command": "publish"}
-    assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=during_publish).json() == {"public": False}
-    assert http(npm_registry, "GET", "/-/package/pkg/visibility").json() == {"public": True}
+    oidc = alice.create_token("oidc", packages=["pkg"])
+    for headers in ({"npm-command": "publish"}, {}):
+        answer = http(npm_registry, "GET", "/-/package/pkg/visibility", token=oidc, headers=headers)
+        assert answer.json() == {"public": False}
+        assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=headers).json() == {"public": True}
     settings = api(npm_registry, "POST", "settings", {"advertise_public_visibility": True}).json()
     assert settings["advertise_public_visibility"] is True
     assert npm_registry.advertise_public_visibility is True
-    assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=during_publish).json() == {"public": True}
+    assert http(npm_registry, "GET", "/-/package/pkg/visibility", token=oidc).json() == {"public": True}
     npm_registry.reset()
     assert npm_registry.advertise_public_visibility is False
 

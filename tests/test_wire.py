@@ -544,22 +544,28 @@ def test_user_preferring_classic_gets_classic_even_from_a_web_client(npm_registr
 
 
 @pytest.mark.parametrize("poller", ["anonymous", "other-user", "dead-token"])
-def test_done_url_needs_the_users_own_token(
+def test_done_url_answers_whoever_holds_the_session_id(
     npm_registry: NpmRegistry, tfa_token: Token, alice: User, poller: str
 ) -> None:
+    """pnpm 11 polls with no Authorization; the session id in the URL is the secret (the public
+    registry answers such polls too), so the credential a poll carries is not consulted."""
     reg = npm_registry
     done = put_package(reg, "/demo", body_for("demo"), tfa_token, WEB).json()["doneUrl"].removeprefix(origin(reg))
-    reg.approve_web_auth()
     token: Token | str | None = {
         "anonymous": None,
         "other-user": alice.create_token(bypass_2fa=True),
         "dead-token": "npm_" + "Z" * 36,
     }[poller]
-    stranger = call(reg, "GET", done, token=token)
-    assert (stranger.status, stranger.reason) == (404, "Not Found")
-    assert b"token" not in stranger.body.replace(b"Access token", b"")
-    # The owner still gets the approval.
-    assert call(reg, "GET", done, token=tfa_token).status == 200
+    pending = call(reg, "GET", done, token=token)
+    assert (pending.status, pending.headers["retry-after"], pending.json()) == (202, "1", {})
+    reg.approve_web_auth()
+    approved = call(reg, "GET", done, token=token)
+    assert approved.status == 200
+    otp = approved.json()["token"]
+    accepted = put_package(reg, "/demo", body_for("demo"), tfa_token, {**WEB, "npm-otp": otp})
+    assert accepted.status == 200
+    unknown = call(reg, "GET", "/-/v1/done/0123456789abcdef", token=token)
+    assert (unknown.status, unknown.reason) == (404, "Not Found")
 
 
 @pytest.mark.parametrize("headers", [{}, WEB], ids=["classic", "web"])

@@ -168,9 +168,11 @@ def run_npm(
     tty: bool = False,
     answers: Sequence[tuple[str, Reply]] = (),
     timeout: float = 120.0,
+    executable: str | None = None,
 ) -> NpmResult:
+    """Run npm (``executable``, or the one :func:`npm_executable` finds) with ``args``."""
     return run_process(
-        [npm_executable(), *args], list(args), env=env, cwd=cwd, tty=tty, answers=answers, timeout=timeout
+        [executable or npm_executable(), *args], list(args), env=env, cwd=cwd, tty=tty, answers=answers, timeout=timeout
     )
 
 

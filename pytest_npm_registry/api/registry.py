@@ -44,7 +44,7 @@ from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
 from .assertions import AssertionsMixin
 from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
-from .tools import ToolsMixin
+from .tools import ToolsMixin, resolve_clients
 from .views import PackageView, Token, TokenLike, User
 
 
@@ -86,6 +86,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         #: The operator's verbs this facade (and the control API, and seed files) acts through.
         self.operator = Operator(self.registry)
         self._workdir: Path | None = None
+        #: Which clients this registry's runs used (``npm 12.2.2 on node 22.23.3``), with counts.
+        self.clients_ran: dict[str, int] = {}
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.server.app.admin.token = self.admin_token
@@ -319,10 +321,14 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
         return path
 
-    def env(self, token: TokenLike = None, **config: str) -> dict[str, str]:
+    def env(
+        self, token: TokenLike = None, *, npm: str | None = None, node: str | None = None, **config: str
+    ) -> dict[str, str]:
         """Environment variables that point an npm subprocess (or a release tool) at this registry.
 
-        Merge them into a copy of ``os.environ`` for tools that need more of the environment.
+        ``npm="12"`` / ``node="22"`` put that pinned npm and Node first on ``PATH`` (installed on
+        first use, see :meth:`npm`), for a script that runs ``npm`` itself. Merge the result into a
+        copy of ``os.environ`` for tools that need more of the environment.
         """
         key = token_key(token)
         userconfig = self.workdir / f"npmrc-{secret_hash(key)[:12] if key else 'anonymous'}"
@@ -331,7 +337,10 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         # real machine.
         if key or config or not userconfig.exists():
             userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
-        return isolated_env(self.workdir, userconfig)
+        environment = isolated_env(self.workdir, userconfig)
+        if npm is not None or node is not None:
+            environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
+        return environment
 
     def npm(
         self,
@@ -343,17 +352,35 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         answers: Sequence[tuple[str, Reply]] = (),
         env: Mapping[str, str] | None = None,
         timeout: float = 120.0,
+        version: str | None = None,
+        node: str | None = None,
     ) -> NpmResult:
         """Run the real ``npm`` CLI against this registry with an isolated config, cache and HOME.
 
         No terminal by default, as in CI. ``otp`` adds ``--otp=<code>``. With ``tty=True`` npm runs
         on a pseudo-terminal and each ``(regex, reply)`` in ``answers`` types ``reply`` (or calls it)
         when ``regex`` shows up on the screen.
+
+        ``version`` runs a pinned npm instead of the one on ``PATH`` (``"12"``, ``"11.21"``,
+        ``"10"``, ``"9"``: the newest pin starting so), ``node`` a pinned Node (``"22"``, ``"24"``);
+        npm 12 gets Node 22 unless told otherwise. Both are installed from the public registry into
+        the shared tools cache on first use, checksummed by the lock files in
+        ``pytest_npm_registry/pins/``.
         """
         argv = list(args) + ([f"--otp={otp}"] if otp else [])
+        clients = self.use_clients("npm", version, node)
         environment = self.env(token)
+        environment["PATH"] = clients.path(environment.get("PATH"))
         environment.update(env or {})
-        return run_npm(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+        return run_npm(
+            argv,
+            env=environment,
+            cwd=cwd or self.workdir,
+            tty=tty,
+            answers=answers,
+            timeout=timeout,
+            executable=clients.executable("npm"),
+        )
 
     # -- settings (the server's: the control API changes the same ones) ------------------------------
 

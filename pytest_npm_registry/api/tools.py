@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from pytest_npm_registry.domain.errors import UsageError
 
+from . import versions
 from .clients import NPM_ERROR_CODE, NpmResult, Reply, run_process, token_key
 
 if TYPE_CHECKING:
@@ -112,6 +113,17 @@ def _npm_ci(lock_dir: Path, target: Path, root: Path, npmrc: Path | None) -> Non
     staging.rename(target)
 
 
+def resolve_clients(client: str, version: str | None = None, *, node: str | None = None) -> versions.Clients:
+    """Install (on first use) the pinned ``client`` at ``version`` and the Node it needs, and say
+    where they are: ``resolve_clients("npm", "12")`` is npm 12.2.2 on Node 22. Without ``version``
+    (and ``node``) nothing is installed and the run uses what is on ``PATH``."""
+    chosen = versions.pin(client, version) if version else None
+    node_pin = versions.node_for(chosen, node)
+    folders = [p.folder for p in (chosen, node_pin) if p is not None]
+    bin_dirs = tuple(install_tool(folder, npmrc=versions.PINS / "npmrc") for folder in folders)
+    return versions.Clients(bin_dirs, versions.label(client, chosen, node_pin))
+
+
 # -- running clients ---------------------------------------------------------------------------------
 
 
@@ -188,6 +200,15 @@ def _executable(name: str, bin_dir: Path | str | None) -> str:
     return found
 
 
+def _installed_label(client: str, bin_dir: Path) -> str:
+    """``pnpm 10.34.8`` for a ``bin_dir`` install_tool made from a pin (``<cache>/pnpm10-<hash>/...``)."""
+    folder = bin_dir.parent.parent.name.rsplit("-", 1)[0]
+    for pinned in versions.pins():
+        if pinned.folder.name == folder:
+            return pinned.label
+    return f"{client} from {bin_dir}"
+
+
 class ToolsMixin:
     """``reg.pnpm(...)``, ``reg.yarn(...)`` and ``reg.run_tool(...)`` on the registry facade."""
 
@@ -200,14 +221,35 @@ class ToolsMixin:
         def workdir(self) -> Path: ...
 
     if TYPE_CHECKING:
+        clients_ran: dict[str, int]
 
-        def env(self, token: TokenLike = None, **config: str) -> dict[str, str]: ...
+        def env(
+            self, token: TokenLike = None, *, npm: str | None = None, node: str | None = None, **config: str
+        ) -> dict[str, str]: ...
+
+    def use_clients(
+        self, client: str, version: str | None = None, node: str | None = None, *, tool: str | None = None
+    ) -> versions.Clients:
+        """:func:`resolve_clients`, and count the run under its label for the report (``tool``:
+        a release tool run with that npm first on PATH)."""
+        clients = resolve_clients(client, version, node=node)
+        label = f"{tool} with {clients.label}" if tool else clients.label
+        self.clients_ran[label] = self.clients_ran.get(label, 0) + 1
+        return clients
 
     def tool_env(
-        self, token: TokenLike = None, *, bin_dirs: Sequence[Path | str] = (), env: Mapping[str, str] | None = None
+        self,
+        token: TokenLike = None,
+        *,
+        bin_dirs: Sequence[Path | str] = (),
+        env: Mapping[str, str] | None = None,
+        npm: str | None = None,
+        node: str | None = None,
     ) -> dict[str, str]:
-        """``reg.env(token)`` plus ``bin_dirs`` first on PATH, a git identity, and ``env``."""
-        environment = self.env(token)
+        """``reg.env(token, npm=npm, node=node)`` plus ``bin_dirs`` first on PATH (before the pinned
+        npm and Node: a tool's own npm dependency wins, as in a project's ``node_modules/.bin``), a
+        git identity, and ``env``."""
+        environment = self.env(token, npm=npm, node=node)
         environment.update(GIT_ENV)
         # What `npm run release` exports to the scripts it runs; changesets reads the registry only
         # from here (otherwise it asks registry.npmjs.org, which the loopback proxy refuses).
@@ -232,10 +274,14 @@ class ToolsMixin:
         tty: bool = False,
         answers: Sequence[tuple[str, Reply]] = (),
         timeout: float = 180.0,
+        npm: str | None = None,
+        node: str | None = None,
     ) -> ToolResult:
         """Run a release tool (``semantic-release``, ``lerna`` ...) against this registry: npm's
-        isolated config with ``token``, ``bin_dirs`` first on PATH, no terminal unless ``tty``."""
-        environment = self.tool_env(token, bin_dirs=bin_dirs, env=env)
+        isolated config with ``token``, ``bin_dirs`` first on PATH, no terminal unless ``tty``.
+        ``npm="12"`` / ``node="22"``: the pinned npm and Node next on PATH (see ``reg.npm``)."""
+        self.use_clients("npm", npm, node, tool=Path(command[0]).name)  # installs them; counts the run
+        environment = self.tool_env(token, bin_dirs=bin_dirs, env=env, npm=npm, node=node)
         return run_command(command, env=environment, cwd=cwd, tty=tty, answers=answers, timeout=timeout)
 
     def pnpm(
@@ -249,14 +295,31 @@ class ToolsMixin:
         tty: bool = False,
         answers: Sequence[tuple[str, Reply]] = (),
         timeout: float = 180.0,
+        version: str | None = None,
+        node: str | None = None,
     ) -> ToolResult:
         """Run pnpm with npm's isolated user config (pnpm reads ``npm_config_userconfig``).
 
-        pnpm 10 publishes by packing the tarball itself and running ``npm publish <tarball>``.
+        pnpm 10 publishes by packing the tarball itself and running ``npm publish <tarball>``;
+        pnpm 11 publishes by itself. ``version="11"`` / ``"10"`` runs the pinned pnpm (pnpm 11 on
+        Node 22), ``node`` a pinned Node, as ``reg.npm`` does.
         """
-        argv = [_executable("pnpm", bin_dir), *args] + ([f"--otp={otp}"] if otp else [])
-        environment = self.tool_env(token, env=env)
+        clients = self._tool_clients("pnpm", bin_dir, version, node)
+        argv = [clients.executable("pnpm") or _executable("pnpm", bin_dir), *args] + ([f"--otp={otp}"] if otp else [])
+        environment = self.tool_env(token, bin_dirs=clients.bin_dirs, env=env)
         return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+
+    def _tool_clients(
+        self, client: str, bin_dir: Path | str | None, version: str | None, node: str | None
+    ) -> versions.Clients:
+        if bin_dir is not None and version is not None:
+            raise UsageError(f"reg.{client}(bin_dir=..., version=...): give one of them")
+        clients = resolve_clients(client, version, node=node)
+        label = clients.label
+        if bin_dir is not None:
+            label = f"{_installed_label(client, Path(bin_dir))}{label[label.index(' on ') :]}"
+        self.clients_ran[label] = self.clients_ran.get(label, 0) + 1
+        return clients
 
     def yarn_env(self, token: TokenLike = None) -> dict[str, str]:
         """Environment for yarn berry: registry, token, plain-HTTP allowance for loopback, no
@@ -296,12 +359,17 @@ class ToolsMixin:
         tty: bool = False,
         answers: Sequence[tuple[str, Reply]] = (),
         timeout: float = 180.0,
+        version: str | None = None,
+        node: str | None = None,
     ) -> ToolResult:
         """Run yarn berry (``yarn npm publish``, ``yarn npm whoami``, ``yarn npm login``) against
-        this registry. ``otp`` adds ``--otp=<code>``."""
-        executable = _executable("yarn", bin_dir)
+        this registry. ``otp`` adds ``--otp=<code>``; ``version="4"`` runs the pinned yarn,
+        ``node="22"`` on a pinned Node."""
+        clients = self._tool_clients("yarn", bin_dir, version, node)
+        executable = clients.executable("yarn") or _executable("yarn", bin_dir)
         argv = [executable, *args] + ([f"--otp={otp}"] if otp else [])
         environment = self.yarn_env(token)
+        environment["PATH"] = clients.path(environment.get("PATH"))
         environment.update(env or {})
         return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
 

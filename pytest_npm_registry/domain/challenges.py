@@ -122,11 +122,12 @@ class Challenges:
         """``GET doneUrl``: ``None`` while pending, then the one-time OTP npm sends back as ``npm-otp``."""
         with self.state.recording(Operation.WEB_AUTH_POLL, call, None) as rec:
             session = self.web_session(session_id)
-            principal = self.accounts.identify(call)
-            rec.principal = principal
-            # The poll carries the user's own bearer token; anyone else is told nothing.
-            if principal is None or principal.user.name != session.user:
-                raise NotFound(reason=f"web-auth poll for {session.user}'s session without their credential")
+            # The session id in the URL is the secret: pnpm 11 polls with no Authorization at all,
+            # bun and npm with the user's bearer, and the public registry answers pnpm's polls
+            # (pnpm/pnpm#11561: it refused a poll only from another source address). So whatever
+            # credential a poll carries, a stranger's or a dead one included, is not consulted; the
+            # journal names it. The one-time token it yields works only beside the owner's credential.
+            rec.principal, _ = self.accounts.reader(call)
             if session.denied:
                 raise NotFound("Web authentication was denied", reason=f"{session.user} denied {session.description}")
             rec.status = 200 if session.approved else 202

@@ -3,6 +3,13 @@
 Each :class:`RegistryError` carries the status, the exact JSON body npm will read and the protocol
 headers; ``app.render_error`` is the one place that turns it into a response. Texts follow
 ``shared/WIRE.md``. ``reason`` is the human explanation the journal shows beside the request.
+
+How npm prints a body after ``<status> <reason> - <METHOD> <url>``: npm 9 to 11 (npm-registry-fetch
+14 to 19, also inside pnpm 11) add `` - <body.error>`` and nothing without an ``error``; npm 12
+(npm-registry-fetch 20) adds `` - <body.error || body.message || JSON.stringify(body)>``, nothing
+for ``{}``. So every refusal carries ``{"error"}`` (the same line in both majors); the few
+``{"message"}`` bodies below say what each major shows (checked with npm 11.19.1, 11.21.2 and
+12.2.2 on Node 22: docs/clients.md).
 """
 
 from __future__ import annotations
@@ -180,7 +187,9 @@ class UserExists(RegistryError):
 
 class Unauthorized(RegistryError):
     """A plain 401 with no ``www-authenticate`` and no ``error``: what ``/-/whoami`` answers a bad
-    token, printed by npm as ``401 Unauthorized - GET .../-/whoami`` with nothing after it."""
+    token (and Basic auth a wrong password). npm 9 to 11 print ``401 Unauthorized - GET
+    .../-/whoami`` with nothing after it, as the public registry's answer shows in field logs; npm 12
+    prints the ``message``: ``401 Unauthorized - GET .../-/whoami - Unauthorized``."""
 
     status = 401
 
@@ -408,8 +417,10 @@ class AlreadyStaged(RegistryError):
 
 
 class OidcExchangeError(RegistryError):
-    """Exchange failures carry ``{"message"}`` (API docs), not ``{"error"}``; npm logs them only
-    at verbose level and carries on with another credential."""
+    """Exchange failures carry ``{"message"}`` (API docs), not ``{"error"}``. npm 11 and 12 log
+    them only at verbose level and carry on with another credential (``ENEEDAUTH`` if none); pnpm
+    11 reads ``body.body.message`` and so prints ``Failed token exchange request with body
+    message: Unknown error (status code 404)``; yarn 4 swallows them."""
 
     def body(self, origin: str) -> dict[str, Any]:
         return {"message": self.message}
@@ -465,7 +476,7 @@ class NotImplementedByMock(RegistryError):
 
 class ControlRefused(Unauthorized):
     """No or wrong admin token on the control API. (An ``error`` field, unlike whoami's bare 401:
-    people read this.)"""
+    people read this, with any npm major.)"""
 
     def body(self, origin: str) -> dict[str, Any]:
         return {"error": self.message}

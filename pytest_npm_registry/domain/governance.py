@@ -22,7 +22,7 @@ from .errors import (
     RevisionConflict,
     UnpublishRefused,
 )
-from .models import Access, Call, Invitation, Operation, Package, Principal, PublishRequirement
+from .models import Access, Call, Invitation, Operation, Package, Principal, PublishRequirement, TokenKind
 from .orgs import Orgs
 from .policy import DAY, HOUR, Gate
 from .state import Record, RegistryState
@@ -118,13 +118,23 @@ class Governance:
     # -- access --------------------------------------------------------------------------------------
 
     def visibility(self, call: Call, name: str) -> bool:
-        """Whether ``name`` is public. npm asks during ``publish`` whether to turn on provenance,
-        which contacts Sigstore's public servers: there the answer is "not public" unless
-        :attr:`advertise_public_visibility` is set."""
+        """Whether ``name`` is public, as ``npm access get status`` shows it.
+
+        Asked with an OIDC exchange token, the question comes from a trusted publish deciding
+        whether to turn on provenance (npm's oidc.js, pnpm 11's provenance check, libnpmpublish),
+        which contacts Sigstore's public servers: that answer is "not public" unless
+        :attr:`advertise_public_visibility` is set. The credential, not ``npm-command``, decides:
+        pnpm 11 asks twice in one publish, once without ``npm-command``, and both must agree.
+        """
         with self.state.recording(Operation.VISIBILITY, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
             public = self.orgs.visible(name, rec.principal, bad_token).access is Access.PUBLIC
-            return public and (self.state.advertise_public_visibility or call.command not in ("publish", "stage"))
+            token = rec.principal.token if rec.principal else None
+            publishing = token is not None and token.kind is TokenKind.OIDC
+            if public and publishing and not self.state.advertise_public_visibility:
+                rec.reason = "public, but told an OIDC publish it is not: provenance cannot be made offline"
+                return False
+            return public
 
     def set_access(self, call: Call, name: str, body: Any) -> Package:
         """``POST /-/package/<name>/access``: ``{"access"}`` or the publishing rule (``npm access set mfa=``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,9 @@ class InvalidIdToken(Exception):
     """An id token that fails verification (wraps PyJWT's reason)."""
 
 
-def verify(token: str, *, audience: str, now: float) -> dict[str, Any]:
-    """Check signature, audience and time against the registry's clock; raise :class:`InvalidIdToken`."""
+def verify(token: str, *, audience: str | Iterable[str], now: float) -> dict[str, Any]:
+    """Check signature, audience (one of them, when given several) and time against the
+    registry's clock; raise :class:`InvalidIdToken`."""
     import jwt  # noqa: PLC0415 - lazy, see above
 
     try:
@@ -60,7 +62,7 @@ def verify(token: str, *, audience: str, now: float) -> dict[str, Any]:
         raise InvalidIdToken(str(exc)) from None
 
 
-def _verify(jwt: Any, token: str, *, audience: str, now: float) -> dict[str, Any]:
+def _verify(jwt: Any, token: str, *, audience: str | Iterable[str], now: float) -> dict[str, Any]:
     claims: dict[str, Any] = jwt.decode(
         token,
         _signing_key().public_key(),
@@ -181,6 +183,26 @@ def circleci_claims(
 def audience(host: str) -> str:
     """The ``aud`` an id token for this registry carries: npm asks for ``npm:<registry host>``."""
     return f"npm:{host}"
+
+
+class Audiences(tuple[str, ...]):
+    """The audiences the registry accepts; printed as ``npm:127.0.0.1 or npm:127.0.0.1:4873``."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return " or ".join(self)
+
+
+def audiences(host: str, port: int | None = None) -> Audiences:
+    """What an id token for this registry may carry as ``aud``: ``npm:<host>`` (npm and pnpm ask
+    for ``npm:`` + the registry URL's hostname) and, with a port, ``npm:<host>:<port>`` (yarn 4
+    uses ``new URL(registry).host``, port included: npmHttpUtils.ts ``getOidcToken``). On the
+    public registry there is no port, so every client asks for the same audience there."""
+    forms = [audience(host)]
+    if port is not None:
+        forms.append(audience(f"{host}:{port}"))
+    return Audiences(forms)
 
 
 def _stable_id(name: str) -> str:

@@ -322,6 +322,8 @@ class Call:
     command: str | None = None
     #: The registry's host name as the client addressed it (an OIDC audience is ``npm:<host>``).
     host: str = "127.0.0.1"
+    #: The port the client addressed, if its Host header named one (yarn 4 puts it in the audience).
+    port: int | None = None
 
     @property
     def web_auth(self) -> bool:

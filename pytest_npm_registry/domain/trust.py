@@ -177,7 +177,7 @@ class Trust:
             rec.credential = "ci-id-token"
             if call.credential is None or not call.credential.token:
                 raise OidcBadRequest(reason="no id token in the authorization header")
-            audience = identity.audience(call.host)
+            audience = identity.audiences(call.host, call.port)
             try:
                 claims = identity.verify(call.credential.token, audience=audience, now=self.state.clock.now())
             except identity.InvalidIdToken as exc:

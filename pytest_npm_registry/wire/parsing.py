@@ -46,7 +46,15 @@ def parse_call(request: Request, origin: str, client_ip: str) -> Call:
         client_ip=client_ip,
         command=headers.get("npm-command"),
         host=urlsplit(origin).hostname or "",
+        port=_port(origin),
     )
+
+
+def _port(origin: str) -> int | None:
+    try:
+        return urlsplit(origin).port
+    except ValueError:  # a Host header like "127.0.0.1:x": no port to speak of
+        return None
 
 
 def bearer(request: Request) -> str | None:

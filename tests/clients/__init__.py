@@ -12,11 +12,17 @@ from functools import cache
 from pathlib import Path
 
 from pytest_npm_registry.api.tools import install_tool
+from pytest_npm_registry.api.versions import PINS
 
 CLIENTS = Path(__file__).resolve().parent
+#: Clients the package itself pins (``reg.pnpm(version="10")``), under their old names here.
+_PINNED = {"pnpm": "pnpm10", "yarn": "yarn4"}
 
 
 @cache
 def tool_bin(name: str) -> Path:
-    """The ``node_modules/.bin`` of the tool pinned in ``tests/clients/<name>``, installed once."""
+    """The ``node_modules/.bin`` of the tool pinned in ``tests/clients/<name>`` (or, for pnpm and
+    yarn, in the package's ``pins/``), installed once."""
+    if name in _PINNED:
+        return install_tool(PINS / _PINNED[name], npmrc=PINS / "npmrc")
     return install_tool(CLIENTS / name, npmrc=CLIENTS / "npmrc")

@@ -1,0 +1,156 @@
+"""npm 12.2 and 11.21 on Node 22 (and a smoke subset on Node 24) through the flows users' CI logs
+show: publish, the EOTP texts without a terminal, web 2FA on one, ``--otp``, read-only and dead
+tokens, whoami, and trusted publishing with and without a trust configuration.
+
+The lines asserted here are the ones docs/clients.md quotes. Where npm 11 and 12 differ, the
+test says so: npm 12 prints ``body.message`` when a body has no ``error`` and asks for
+``npm login`` instead of ``npm adduser``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_npm_registry import NpmRegistry, User
+
+pytestmark = [pytest.mark.npm, pytest.mark.matrix]
+
+NODE22 = [pytest.param("12", "22", id="npm12-node22"), pytest.param("11.21", "22", id="npm11.21-node22")]
+NODE24 = [pytest.param("12", "24", id="npm12-node24"), pytest.param("11.21", "24", id="npm11.21-node24")]
+REPO = "octo/demo"
+CLASSIC_EOTP = [
+    "npm error code EOTP",
+    "npm error This operation requires a one-time password from your authenticator.",
+    "npm error You can provide a one-time password by passing --otp=<code> to the command you ran.",
+    "npm error If you already provided a one-time password then it is likely that you either typoed it, "
+    "or it timed out. Please try again.",
+]
+
+
+@pytest.fixture
+def alice(npm_registry: NpmRegistry) -> User:
+    return npm_registry.add_user("alice", tfa="auth-and-writes")
+
+
+def major(npm: str) -> int:
+    return int(npm.split(".", maxsplit=1)[0])
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22 + NODE24)
+def test_publish_with_a_bypass_token_and_install(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    token = alice.create_token(bypass_2fa=True)
+    result = npm_registry.npm("publish", cwd=package_dir("demo-pkg", "1.0.0"), token=token, version=npm, node=node)
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == "+ demo-pkg@1.0.0"
+    put = [request for request, _ in npm_registry.server.log if request.method == "PUT"][-1]
+    agent = put.headers["user-agent"]
+    assert re.match(rf"npm/{re.escape(npm)}[.\d]* node/v{node}\.\d+\.\d+ \w+ \w+ workspaces/false$", agent), agent
+    app = package_dir("app", "0.0.0", dependencies={"demo-pkg": "^1.0.0"})
+    installed = npm_registry.npm("install", cwd=app, token=token, version=npm, node=node)
+    assert installed.returncode == 0, installed
+    assert (app / "node_modules" / "demo-pkg" / "package.json").is_file()
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22 + NODE24)
+def test_web_challenge_without_a_terminal_prints_both_urls(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    token = alice.create_token("session")
+    result = npm_registry.npm("publish", cwd=package_dir("demo-pkg"), token=token, version=npm, node=node)
+    assert result.returncode == 1
+    (pending,) = npm_registry.web_auth_sessions(pending=True)
+    assert result.error_lines == [
+        "npm error code EOTP",
+        "npm error This operation requires a one-time password.",
+        "npm error Open this URL in your browser to authenticate:",
+        f"npm error   {npm_registry.url}-/_mock/auth/{pending.id}",
+        "npm error",
+        "npm error After authenticating, your token can be retrieved from:",
+        f"npm error   {npm_registry.url}-/v1/done/{pending.id}",
+    ]
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22)
+def test_classic_challenge_without_a_terminal_then_otp(
+    npm_registry: NpmRegistry, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    bob = npm_registry.add_user("bob", tfa="auth-and-writes", challenge="classic")
+    token = bob.create_token("session")
+    folder = package_dir("demo-pkg")
+    refused = npm_registry.npm("publish", cwd=folder, token=token, version=npm, node=node)
+    assert refused.error_lines == CLASSIC_EOTP
+    published = npm_registry.npm("publish", cwd=folder, token=token, otp=bob.otp(), version=npm, node=node)
+    assert published.returncode == 0, published
+    assert npm_registry.journal.entries(operation="publish")[-1].otp.value == "totp"
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22)
+def test_web_2fa_on_a_terminal_polls_and_publishes(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    npm_registry.auto_approve_web_auth = True
+    token = alice.create_token("session")
+    result = npm_registry.npm("publish", cwd=package_dir("demo-pkg"), token=token, tty=True, version=npm, node=node)
+    assert result.returncode == 0, result
+    assert re.search(rf"Authenticate your account at:\n{re.escape(npm_registry.url)}-/_mock/auth/\w+\n", result.stdout)
+    assert result.stdout.rstrip().endswith("+ demo-pkg@1.0.0")
+    polls = [request for request, _ in npm_registry.server.log if "/-/v1/done/" in request.path]
+    assert polls
+    assert polls[-1].headers["authorization"] == f"Bearer {token.key}"  # npm polls with the bearer
+    assert npm_registry.journal.entries(operation="publish")[-1].otp.value == "web"
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22)
+def test_read_only_and_dead_tokens(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    npm_registry.publish("demo-pkg", "1.0.0", by=alice)
+    folder = package_dir("demo-pkg", "1.1.0")
+    url = npm_registry.url
+    read_only = npm_registry.npm(
+        "publish", cwd=folder, token=alice.create_token(read_only=True), version=npm, node=node
+    )
+    assert read_only.error_lines[:2] == [
+        "npm error code E403",
+        f"npm error 403 403 Forbidden - PUT {url}demo-pkg - You may not perform that action with these credentials.",
+    ]
+    dead = alice.create_token(bypass_2fa=True)
+    dead.revoke()
+    revoked = npm_registry.npm("publish", cwd=folder, token=dead, version=npm, node=node)
+    assert revoked.notices[-1] == "Access token expired or revoked. Please try logging in again."
+    assert revoked.error_lines[:2] == [
+        "npm error code E404",
+        f"npm error 404 Not Found - PUT {url}demo-pkg - Not found",
+    ]
+    whoami = npm_registry.npm("whoami", token=dead, version=npm, node=node)
+    suffix = " - Unauthorized" if major(npm) >= 12 else ""  # npm 12 prints body.message
+    assert whoami.error_lines == ["npm error code E401", f"npm error 401 Unauthorized - GET {url}-/whoami{suffix}"]
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0"]
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22)
+def test_trusted_publishing_and_eneedauth_after_a_failed_exchange(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], npm: str, node: str
+) -> None:
+    npm_registry.publish("demo-pkg", "1.0.0", by=alice)
+    env = npm_registry.github_actions_env(REPO, visibility="public")
+    failed = npm_registry.npm("publish", cwd=package_dir("demo-pkg", "1.1.0"), env=env, version=npm, node=node)
+    command = "npm login" if major(npm) >= 12 else "npm adduser"
+    assert failed.error_lines == [
+        "npm error code ENEEDAUTH",
+        f"npm error need auth This command requires you to be logged in to {npm_registry.url}",
+        f"npm error need auth You need to authorize this machine using `{command}`",
+    ]
+    assert npm_registry.journal.entries(operation="oidc-exchange")[-1].status == 404
+    npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
+    published = npm_registry.npm("publish", cwd=package_dir("demo-pkg", "1.1.0"), env=env, version=npm, node=node)
+    assert published.returncode == 0, published
+    assert npm_registry.package("demo-pkg").publisher("1.1.0") == "GitHub Actions"
+    # A public repository, and still no provenance: the OIDC token was told "not public".
+    assert "sigstore" not in published.stderr.lower()

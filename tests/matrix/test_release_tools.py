@@ -1,0 +1,275 @@
+"""The release tools' current majors, which all need Node 22: semantic-release 25 (with
+@semantic-release/npm 13), changesets 3, lerna 10, release-it 21 and np 12, each publishing with a
+bypass-2FA token and failing on a second factor, with the pinned npm 12 and Node 22 first on PATH
+(``reg.run_tool(..., npm="12", node="22")``). The Node-20 majors are in ``examples/``.
+
+Which npm publishes: changesets, release-it and np run the ``npm`` on PATH (npm 12 here);
+@semantic-release/npm runs the npm it depends on (11.21, as in a project's node_modules/.bin);
+lerna publishes by itself (libnpmpublish).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_npm_registry import NpmRegistry, Token
+from pytest_npm_registry.api.clients import Reply
+from pytest_npm_registry.api.tools import ToolResult, git, init_git_repo
+from tests.clients import tool_bin
+
+pytestmark = [pytest.mark.npm, pytest.mark.matrix]
+NPM = "12"
+NODE = "22"
+
+
+def run(
+    reg: NpmRegistry,
+    tool: str,
+    *command: str,
+    cwd: Path,
+    token: Token,
+    env: dict[str, str] | None = None,
+    tty: bool = False,
+    answers: list[tuple[str, Reply]] | None = None,
+) -> ToolResult:
+    return reg.run_tool(
+        *command,
+        cwd=cwd,
+        token=token,
+        bin_dirs=[tool_bin(tool)],
+        env=env,
+        tty=tty,
+        answers=answers or [],
+        npm=NPM,
+        node=NODE,
+        timeout=120,
+    )
+
+
+def last_put_agent(reg: NpmRegistry) -> str:
+    return str([request for request, _ in reg.server.log if request.method == "PUT"][-1].headers["user-agent"])
+
+
+# -- semantic-release 25 -------------------------------------------------------------------------------
+
+SR_PLUGINS = [
+    "@semantic-release/commit-analyzer",
+    "@semantic-release/release-notes-generator",
+    "@semantic-release/npm",
+]
+
+
+def semantic_release(reg: NpmRegistry, tmp_path: Path, token: Token) -> tuple[ToolResult, Path]:
+    repo, remote = tmp_path / "sr-lib", tmp_path / "sr-lib.git"
+    package = {
+        "name": "sr-lib",
+        "version": "0.0.0-development",
+        "main": "index.js",
+        "repository": {"type": "git", "url": f"file://{remote}"},
+        "release": {"branches": ["main"], "repositoryUrl": f"file://{remote}", "plugins": SR_PLUGINS},
+    }
+    init_git_repo(
+        repo,
+        {"package.json": json.dumps(package, indent=2) + "\n", "index.js": "module.exports = 1;\n"},
+        message="feat: first feature",
+    )
+    userconfig = reg.env(token)["npm_config_userconfig"]
+    env = {"NPM_TOKEN": token.key, "NPM_CONFIG_USERCONFIG": userconfig}
+    return run(reg, "semantic-release25", "semantic-release", "--no-ci", cwd=repo, token=token, env=env), remote
+
+
+def test_semantic_release25_publishes_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    result, remote = semantic_release(npm_registry, tmp_path, alice.create_token(bypass_2fa=True))
+    assert result.returncode == 0, result
+    assert "Published release 1.0.0 on default channel" in result.stdout
+    assert npm_registry.package("sr-lib").dist_tags == {"latest": "1.0.0"}
+    assert git(remote, "tag").split() == ["v1.0.0"]
+    assert last_put_agent(npm_registry).startswith("npm/11.21.2 node/v22.")  # @semantic-release/npm's own npm
+
+
+def test_semantic_release25_eotp_after_pushing_the_tag(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    result, remote = semantic_release(npm_registry, tmp_path, alice.create_token("session"))
+    assert result.returncode == 1, result
+    assert result.error_code == "EOTP"
+    assert "This operation requires a one-time password." in result.output
+    assert "An error occurred while running semantic-release" in result.output
+    assert git(remote, "tag").split() == ["v1.0.0"]  # tag pushed, nothing on the registry
+    assert not npm_registry.has_package("sr-lib")
+
+
+# -- changesets 3 ----------------------------------------------------------------------------------------
+
+CS_PACKAGES = ["cs-core", "cs-cli"]
+
+
+def changesets_repo(tmp_path: Path) -> Path:
+    files = {
+        "package.json": json.dumps({"name": "cs-monorepo", "private": True, "workspaces": ["packages/*"]}),
+        # changesets 3 (@manypkg/get-packages 3) takes a folder for an npm monorepo only with a lock file.
+        "package-lock.json": json.dumps(
+            {"name": "cs-monorepo", "lockfileVersion": 3, "requires": True, "packages": {}}
+        ),
+        ".changeset/config.json": json.dumps({"baseBranch": "main", "access": "public", "changelog": False}),
+    }
+    for name in CS_PACKAGES:
+        files[f"packages/{name}/package.json"] = json.dumps({"name": name, "version": "1.0.0", "main": "index.js"})
+        files[f"packages/{name}/index.js"] = f"module.exports = {name!r};\n"
+    repo = tmp_path / "monorepo"
+    init_git_repo(repo, files, message="chore: version packages")
+    return repo
+
+
+def test_changesets3_publishes_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo = changesets_repo(tmp_path)
+    result = run(
+        npm_registry, "changesets3", "changeset", "publish", cwd=repo, token=alice.create_token(bypass_2fa=True)
+    )
+    assert result.returncode == 0, result
+    for name in CS_PACKAGES:
+        assert npm_registry.package(name).dist_tags == {"latest": "1.0.0"}
+    assert sorted(git(repo, "tag").split()) == sorted(f"{name}@1.0.0" for name in CS_PACKAGES)
+    assert last_put_agent(npm_registry).startswith("npm/12.2.2 node/v22.")
+
+
+def test_changesets3_reports_eotp_for_every_package(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo = changesets_repo(tmp_path)
+    result = run(npm_registry, "changesets3", "changeset", "publish", cwd=repo, token=alice.create_token("session"))
+    assert result.returncode == 1, result
+    assert "Some packages failed to publish:" in result.output
+    # changesets 3 prints npm's whole EOTP message, web-2FA URLs included, under each package.
+    reported = sorted(
+        re.findall(r"^(\S+)@1\.0\.0\n└ EOTP: This operation requires a one-time password\.$", result.output, re.M)
+    )
+    assert reported == sorted(CS_PACKAGES), result
+    assert len(re.findall(rf"^  {re.escape(npm_registry.url)}-/v1/done/\w+$", result.output, re.M)) == 2
+    assert not any(npm_registry.has_package(name) for name in CS_PACKAGES)
+    assert git(repo, "tag") == ""
+
+
+# -- lerna 10 ----------------------------------------------------------------------------------------------
+
+LE_PACKAGES = ["le-core", "le-cli"]
+
+
+def lerna_repo(tmp_path: Path) -> Path:
+    files = {
+        "package.json": json.dumps({"name": "le-monorepo", "private": True, "workspaces": ["packages/*"]}),
+        "lerna.json": json.dumps({"version": "independent", "packages": ["packages/*"]}),
+    }
+    for name in LE_PACKAGES:
+        manifest: dict[str, object] = {"name": name, "version": "1.0.0", "main": "index.js"}
+        if name != "le-core":
+            manifest["dependencies"] = {"le-core": "^1.0.0"}
+        files[f"packages/{name}/package.json"] = json.dumps(manifest)
+        files[f"packages/{name}/index.js"] = f"module.exports = {name!r};\n"
+    repo = tmp_path / "monorepo"
+    init_git_repo(repo, files, message="chore: release")
+    return repo
+
+
+LERNA = ("lerna", "publish", "from-package", "--yes", "--concurrency", "1", "--no-private")
+
+
+def test_lerna10_publishes_from_package_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    result = run(npm_registry, "lerna10", *LERNA, cwd=lerna_repo(tmp_path), token=alice.create_token(bypass_2fa=True))
+    assert result.returncode == 0, result
+    assert "Successfully published:" in result.output
+    assert [e.package for e in npm_registry.journal.entries(operation="publish")] == LE_PACKAGES
+
+
+def test_lerna10_stops_at_eotp(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    result = run(npm_registry, "lerna10", *LERNA, cwd=lerna_repo(tmp_path), token=alice.create_token("session"))
+    assert result.returncode == 1, result
+    assert "EOTP" in result.output
+    publishes = npm_registry.journal.entries(operation="publish")
+    assert [(e.package, e.outcome.value) for e in publishes] == [("le-core", "challenged")]
+    assert not any(npm_registry.has_package(name) for name in LE_PACKAGES)
+
+
+# -- release-it 21 -------------------------------------------------------------------------------------------
+
+RI_CONFIG = {"git": {"requireCleanWorkingDir": True}, "github": {"release": False}, "npm": {"publish": True}}
+
+
+def release_it_repo(tmp_path: Path) -> tuple[Path, Path]:
+    repo = tmp_path / "ri-lib"
+    files = {
+        "package.json": json.dumps({"name": "ri-lib", "version": "1.0.0", "main": "index.js"}, indent=2) + "\n",
+        "index.js": "module.exports = 1;\n",
+        ".release-it.json": json.dumps(RI_CONFIG),
+    }
+    return repo, init_git_repo(repo, files, message="feat: first feature")
+
+
+def test_release_it21_publishes_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo, remote = release_it_repo(tmp_path)
+    token = alice.create_token(bypass_2fa=True)
+    result = run(npm_registry, "release-it21", "release-it", "minor", "--ci", cwd=repo, token=token)
+    assert result.returncode == 0, result
+    assert npm_registry.package("ri-lib").dist_tags == {"latest": "1.1.0"}
+    assert git(remote, "tag").split() == ["1.1.0"]
+    assert last_put_agent(npm_registry).startswith("npm/12.2.2 node/v22.")
+
+
+def test_release_it21_stops_at_eotp_before_committing(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo, remote = release_it_repo(tmp_path)
+    token = alice.create_token("session")
+    result = run(npm_registry, "release-it21", "release-it", "minor", "--ci", cwd=repo, token=token)
+    assert result.returncode == 1, result
+    assert "npm error code EOTP" in result.output
+    assert not npm_registry.has_package("ri-lib")
+    assert json.loads((repo / "package.json").read_text())["version"] == "1.0.0"
+    assert git(remote, "tag") == ""
+
+
+# -- np 12 ----------------------------------------------------------------------------------------------------
+
+NP = ("np", "minor", "--yolo", "--no-release-draft", "--no-2fa")
+
+
+def np_repo(tmp_path: Path) -> tuple[Path, Path]:
+    repo = tmp_path / "np-lib"
+    package = {"name": "np-lib", "version": "1.0.0", "main": "index.js", "files": ["index.js"]}
+    files = {"package.json": json.dumps(package, indent=2) + "\n", "index.js": "module.exports = 1;\n"}
+    return repo, init_git_repo(repo, files, message="feat: first feature")
+
+
+def test_np12_publishes_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo, remote = np_repo(tmp_path)
+    token = alice.create_token(bypass_2fa=True)
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=[(r"Continue\?", "y")])
+    assert result.returncode == 0, result
+    assert npm_registry.package("np-lib").dist_tags == {"latest": "1.1.0"}
+    assert git(remote, "tag").split() == ["v1.1.0"]
+    assert last_put_agent(npm_registry).startswith("npm/12.2.2 node/v22.")
+
+
+def test_np12_account_without_2fa_is_refused_and_nothing_is_pushed(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice")  # no 2FA: since late 2025 only a bypass token publishes
+    repo, remote = np_repo(tmp_path)
+    token = alice.create_token("session")
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=[(r"Continue\?", "y")])
+    assert result.returncode == 1, result
+    assert (
+        f"403 Forbidden - PUT {npm_registry.url}np-lib - Two-factor authentication or granular access token"
+        " with bypass 2fa enabled is required to publish packages." in result.output
+    )
+    assert not npm_registry.has_package("np-lib")
+    # np 12 undoes its version commit and tag (np 11 left them local, unpushed).
+    assert "Publish failed. Rolling back to the previous state…" in result.output
+    assert "Successfully rolled back the project to its previous state." in result.output
+    assert json.loads((repo / "package.json").read_text())["version"] == "1.0.0"
+    assert git(repo, "tag") == git(remote, "tag") == ""
