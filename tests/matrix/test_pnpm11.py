@@ -109,3 +109,29 @@ def test_pnpm11_failed_oidc_exchange_then_publishes_without_a_token(npm_registry
         in result.output
     )
     assert npm_registry.package("pn-lib").versions == ["1.0.0"]
+
+
+def test_pnpm11_stage_publish_through_a_stage_only_trusted_publisher(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    """pnpm exchanges the id token without ``npm-command``: the registry cannot know a stage
+    follows, so the permission is checked at the stage (it was checked, and refused, at the
+    exchange before)."""
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    npm_registry.publish("pn-lib", "1.0.0", by=alice, access="public")
+    npm_registry.trust(
+        "pn-lib", github={"repository": REPO, "workflow": "release.yml"}, permissions=("createStagedPackage",)
+    )
+    package = write_package(tmp_path / "lib", "pn-lib", "1.1.0")
+    env = npm_registry.github_actions_env(REPO)
+    result = npm_registry.pnpm("stage", "publish", "--no-git-checks", cwd=package, env=env, version=PNPM)
+    assert result.returncode == 0, result
+    assert "✅ Staged package pn-lib@1.1.0" in result.output
+    (stage,) = npm_registry.stages("pn-lib")
+    assert (stage.version.version, stage.actor_type) == ("1.1.0", "trusted publisher")
+    exchange = npm_registry.journal.entries(operation="oidc-exchange")[-1]
+    assert exchange.status == 201
+    direct = npm_registry.pnpm(
+        "publish", "--no-git-checks", cwd=write_package(tmp_path / "v2", "pn-lib", "1.2.0"),
+        env=npm_registry.github_actions_env(REPO), version=PNPM,
+    )  # fmt: skip
+    assert direct.returncode != 0
+    assert "OIDC permission denied for this action" in direct.output
