@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import serve  # bench/serve.py: the server processes and the stub apps
@@ -183,8 +183,15 @@ def children(*specs: tuple[str, dict[str, Any]]) -> Iterator[list[Child]]:
             child.close()
 
 
+class Reachable(Protocol):
+    """A server a benchmark talks to (``Child`` here, ``tail.Child``)."""
+
+    @property
+    def host_port(self) -> tuple[str, int]: ...
+
+
 def http_request(
-    child: Child, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    child: Reachable, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
     host, port = child.host_port
     conn = http.client.HTTPConnection(host, port, timeout=60)

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tail_probe  # bench/tail_probe.py: what-if knobs and instrumentation (reaches into internals)
+from run import http_request  # bench/ is sys.path[0] when this runs as a script
 
 from pytest_npm_registry import NpmRegistry, make_tarball, publish_document
 
@@ -195,14 +196,7 @@ def spawn(label: str, argv: list[str], probe_out: Path | None = None, env: dict[
 def request(
     child: Child, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
-    host, port = child.host_port
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return http_request(child, method, path, body, headers)
 
 
 # -- wrk -----------------------------------------------------------------------------------------------
