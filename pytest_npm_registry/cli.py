@@ -67,6 +67,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, keep=True)  # a control-API reset keeps it
     reg.start()
+    # Seeded users without a password in the seed got a random one: this is where to read it.
+    passwords = [{"user": u.name, "password": u.password} for u in made["users"]]
     tokens = [
         {"user": t.record.user, "name": t.record.name, "token": t.key, "npmrc": npmrc_text(reg.url, t.key)}
         for t in made["tokens"]
@@ -80,6 +82,7 @@ def serve(args: argparse.Namespace) -> int:
                     "policy": reg.policy.name,
                     "control": reg.url + CONTROL_PREFIX[1:],
                     "users": sorted(reg.registry.state.users),
+                    "passwords": passwords,
                     "tokens": tokens,
                 }
             ),
@@ -89,6 +92,8 @@ def serve(args: argparse.Namespace) -> int:
         restored = f" (restored from {args.storage})" if reg.restored else ""
         print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
         print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
+        for user in passwords:
+            print(f"User {user['user']}: password {user['password']}")
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")

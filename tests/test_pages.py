@@ -127,7 +127,7 @@ def _start_login(reg: NpmRegistry, *, create: bool = False) -> tuple[str, str]:
 
 
 def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
-    npm_registry.add_user("bob")
+    bob = npm_registry.add_user("bob")
     login_path, done_path = _start_login(npm_registry)
     html = _text(http(npm_registry, "GET", login_path))
     assert "<h1>Log in to the mock npm registry</h1>" in html
@@ -140,7 +140,7 @@ def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
     wrong = _post_form(npm_registry, f"{login_path}/approve", user="bob", password="guess")
     assert wrong.status == 401
     assert http(npm_registry, "GET", done_path).status == 202
-    assert _post_form(npm_registry, f"{login_path}/approve", user="bob", password="bob-password").status == 303
+    assert _post_form(npm_registry, f"{login_path}/approve", user="bob", password=bob.password).status == 303
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "bob"}
     html = _text(http(npm_registry, "GET", login_path))

@@ -48,6 +48,11 @@ def new_token_secret() -> str:
     return "npm_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
 
 
+def new_password() -> str:
+    """A password for an account created without one: random, never derived from the name."""
+    return secrets.token_urlsafe(12)
+
+
 def parse_cidr(entries: Iterable[str]) -> tuple[ipaddress.IPv4Network, ...]:
     """A token's allow-list. IPv4 only, as on the public registry: npm itself refuses others ("CIDR
     whitelist can only contain IPv4 addresses")."""

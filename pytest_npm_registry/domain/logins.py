@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .accounts import Accounts
+from .accounts import Accounts, new_password
 from .challenges import Challenges
 from .errors import (
     BadRequest,
@@ -84,7 +84,7 @@ class Logins:
                 check_package_name(user.lower())  # user names follow the package-name URL rules
                 if not trusted and not password:
                     raise BadRequest("A new account needs a password")
-                self.accounts.add_user(user, password=password or f"{user}-password")
+                self.accounts.add_user(user, password=password or new_password())
             elif not trusted:
                 self.accounts.check_password(self.state.users[user], password)
             if login.user is None:
