@@ -100,8 +100,10 @@ class Accounts:
             )
             if tfa is not TwoFactorMode.NONE:
                 if totp_secret is not None and not valid_totp_secret(totp_secret):
+                    # Not echoed: a refused secret is still somebody's secret (and went to the journal).
                     raise BadRequest(
-                        f"Invalid totp_secret {totp_secret!r}: base32, at least 128 bits (26 characters or more)"
+                        f"Invalid totp_secret ({len(totp_secret)} characters): base32, at least 128 bits "
+                        "(26 characters or more)"
                     )
                 user.totp_secret = totp_secret or new_totp_secret()
                 user.recovery_codes = new_recovery_codes()

@@ -19,6 +19,7 @@ from .errors import (
     NotFound,
     RegistryError,
     TokenNotFound,
+    TooManyPending,
     UserExists,
     WebLoginAnswered,
 )
@@ -36,6 +37,10 @@ from .state import RegistryState
 from .validation import check_package_name
 
 
+#: Web logins waiting at once, at most (see ``Logins._limit_pending_logins``).
+MAX_PENDING_LOGINS = 1000
+
+
 class Logins:
     """What ``npm login``, ``npm adduser`` and ``npm logout`` do."""
 
@@ -49,6 +54,7 @@ class Logins:
     def begin_web_login(self, call: Call, *, create: bool) -> WebLogin:
         """``POST /-/v1/login``: a session a person completes on ``loginUrl``."""
         with self.state.recording(Operation.ADDUSER if create else Operation.LOGIN, call, None), self.state.lock:
+            self._limit_pending_logins()
             login = WebLogin(id=secrets.token_hex(8), create=create, created=self.state.clock.now())
             self.state.web_logins[login.id] = login
             if self.state.auto_approve_web_login is not None:
@@ -60,6 +66,15 @@ class Logins:
                     del self.state.web_logins[login.id]  # a refused request leaves nothing behind
                     raise
             return login
+
+    def _limit_pending_logins(self) -> None:
+        """Anyone may start a login, anonymously: expired ones go, and past ``MAX_PENDING_LOGINS``
+        new ones are refused, so a loop of ``POST /-/v1/login`` cannot fill memory (issue 19)."""
+        logins, now = self.state.web_logins, self.state.clock.now()
+        for login_id in [i for i, w in logins.items() if w.expired(now)]:
+            del logins[login_id]
+        if len(logins) >= MAX_PENDING_LOGINS:
+            raise TooManyPending(f"{len(logins)} web logins are waiting")
 
     def web_login(self, login_id: str) -> WebLogin:
         login = self.state.web_logins.get(login_id)

@@ -11,7 +11,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.errors import NotImplementedByMock, RegistryError, UsageError
+from pytest_npm_registry.domain.errors import NotImplementedByMock, RegistryError, UsageError, cut
 from pytest_npm_registry.domain.models import Call, Operation
 from pytest_npm_registry.domain.registry import Registry
 
@@ -153,7 +153,7 @@ class RegistryApp:
         except (UsageError, KeyError, ValueError, TypeError) as error:
             if endpoint.startswith("control."):  # a malformed control call: say what is wrong
                 detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-                return json_response({"error": f"control API: {detail}"}, 400)
+                return json_response({"error": cut(f"control API: {detail}")}, 400)
             return self._internal_error(error)  # a test misused the fixture API inside a request
         except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
             return self._internal_error(exc)
@@ -161,5 +161,5 @@ class RegistryApp:
     def _internal_error(self, exc: Exception) -> Response:
         if self.on_internal_error is not None:
             self.on_internal_error(exc)
-        detail = traceback.format_exception_only(exc)[-1].strip()
+        detail = cut(traceback.format_exception_only(exc)[-1].strip())
         return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)

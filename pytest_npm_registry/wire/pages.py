@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from werkzeug.wrappers import Request, Response
 
 from pytest_npm_registry.domain.clock import iso
-from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
+from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered, cut
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
 
 from .host import AdminToken, Host
@@ -377,6 +377,7 @@ class PageViews:
                 by="in the browser",
             )
         except RegistryError as error:
+            name = cut(name, 100)  # echoed into the page: a form field must not make a megabyte answer
             return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
         return _redirect(found.login_path)
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from pytest_npm_registry.domain.errors import cut
 from pytest_npm_registry.domain.journal import Journal
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
@@ -93,6 +94,25 @@ def _changes_state(request: Request) -> bool:
     return endpoint in _STATEFUL_GETS
 
 
+#: Request bodies larger than this are not kept in the request log: 200 logged 4 MiB bodies from
+#: anonymous clients would be 800 MiB that stays (issue 19). The log keeps method, path, headers.
+LOGGED_BODY_LIMIT = 16 * 1024
+#: ``request.environ`` key: the size of a body the log dropped.
+BODY_DROPPED_KEY = "npm_registry.body_dropped"
+
+
+def _forget_large_body(request: Request) -> None:
+    environ = request.environ
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    if size <= LOGGED_BODY_LIMIT:
+        return
+    environ["wsgi.input"] = io.BytesIO(b"")
+    environ["CONTENT_LENGTH"] = "0"
+    environ[BODY_DROPPED_KEY] = size
+    for cached in ("_cached_data", "stream", "form", "files", "values", "_cached_json"):
+        request.__dict__.pop(cached, None)
+
+
 class JournalSpan(NamedTuple):
     """The journal entries one request produced: cursors ``start`` to ``end`` (``Journal.total``).
 
@@ -122,9 +142,24 @@ class _Handler(WSGIRequestHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         pass
 
+    def handle_expect_100(self) -> bool:
+        # http.server answers ``100 Continue`` while parsing the headers, before anyone knows whether
+        # the body will be read; ``_read_body`` sends it once the size and framing are accepted.
+        return True
+
     def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.request_version == "HTTP/0.9":
+            # ``GET /-/ping`` with no version: http.server takes it for HTTP/0.9 and keeps no headers
+            # buffer, so writing an answer raised AttributeError. Answer in HTTP/1.0 and close.
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
+            self._send(400, {"error": "Malformed request line: expected <METHOD> <path> HTTP/1.1"})
+            return
+        refusal = self._framing_refusal()
+        if refusal is not None:
+            self.close_connection = True  # the body's length is unknown: this connection is done
+            self._send(400, {"error": refusal})
+            return
         environ = self.environ = self.make_environ()
         if not self._read_body(environ):
             return
@@ -172,6 +207,23 @@ class _Handler(WSGIRequestHandler):
             self.end_headers()
             self.wfile.write(body)
 
+    def _framing_refusal(self) -> str | None:
+        """Why the body's length cannot be trusted (RFC 9112 section 6), or None. A message with both
+        Transfer-Encoding and Content-Length, several different lengths or a coding other than
+        ``chunked`` is how one request is smuggled inside another."""
+        lengths = self.headers.get_all("Content-Length") or []
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        if codings and lengths:
+            return "Both Transfer-Encoding and Content-Length: send one of them"
+        if codings:
+            coding = ",".join(codings).strip().lower()
+            if coding != "chunked":
+                return f"Unsupported Transfer-Encoding {cut(coding, 40)!r}: only chunked is accepted"
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        if len(values) > 1:
+            return "Conflicting Content-Length headers: send one length"
+        return None
+
     def _read_body(self, environ: dict[str, Any]) -> bool:
         """Read the whole body into the environ, or answer 400 / 413 and return False."""
         declared = (environ.get("CONTENT_LENGTH") or "0").strip()
@@ -188,7 +240,10 @@ class _Handler(WSGIRequestHandler):
             self.close_connection = True  # the body stays unread: this connection is done
             self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
             return False
-        if environ.get("wsgi.input_terminated"):  # chunked upload
+        chunked = bool(environ.get("wsgi.input_terminated"))
+        if (length or chunked) and self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # once, and only for a body we read
+        if chunked:  # chunked upload
             # In parts: read(limit + 1) would allocate the whole limit up front (MemoryError at 1 TiB).
             parts: list[bytes] = []
             size = 0
@@ -345,6 +400,7 @@ class RegistryServer(HTTPServer):
                 exact = alone and self._started == started
                 end = journal.total
         request.environ[JOURNAL_SPAN_KEY] = JournalSpan(journal, start, end, exact)
+        _forget_large_body(request)
         self.log.append((request, response))
         return response
 
