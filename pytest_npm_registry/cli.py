@@ -92,11 +92,13 @@ def serve(args: argparse.Namespace) -> int:
         restored = f" (restored from {args.storage})" if reg.restored else ""
         print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
         print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
-        for user in passwords:
-            print(f"User {user['user']}: password {user['password']}")
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")
+        if passwords:
+            print()
+        for user in passwords:
+            print(f"User {user['user']}: password {user['password']}")
         print("\nCtrl-C to stop.", flush=True)
     journal, seen = reg.journal, 0
     while not stop.wait(0.2):

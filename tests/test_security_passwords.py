@@ -20,7 +20,8 @@ def _basic(user: str, password: str) -> dict[str, str]:
 def test_a_user_without_a_password_gets_a_random_one(npm_registry: NpmRegistry) -> None:
     bot = npm_registry.add_user("bot")
     other = npm_registry.add_user("other")
-    assert bot.password and other.password
+    assert bot.password
+    assert other.password
     assert bot.password != "bot-password"
     assert bot.password != other.password
     assert len(bot.password) >= 16

@@ -36,7 +36,6 @@ from .models import (
 from .state import RegistryState
 from .validation import check_package_name
 
-
 #: Web logins waiting at once, at most (see ``Logins._limit_pending_logins``).
 MAX_PENDING_LOGINS = 1000
 
@@ -103,7 +102,8 @@ class Logins:
             elif not trusted:
                 self.accounts.check_password(self.state.users[user], password)
             if login.user is None:
-                _, login.token = self.accounts.create_token(user, kind=TokenKind.SESSION)
+                # The session token is minted when npm polls, not now: an approved login that was
+                # never polled holds no secret (in memory or in a storage file).
                 login.user = user
                 self.state.journal_event(
                     Operation.ADDUSER if login.create else Operation.LOGIN,
@@ -135,10 +135,12 @@ class Logins:
             login = self.web_login(login_id)
             if login.done:
                 raise NotFound(reason=f"web login {login_id} was completed already")
-            token, rec.status = login.token, 200 if login.token else 202
-            if token is not None:
-                # Handed out once: the session token is not kept in the registry's state.
-                login.token, login.done = None, True
+            if login.user is None:
+                rec.status = 202
+                return None
+            # Handed out once, made now: the session token is never kept in the registry's state.
+            _, token = self.accounts.create_token(login.user, kind=TokenKind.SESSION)
+            login.done = True
             return token
 
     # -- CouchDB login -----------------------------------------------------------------------------
