@@ -182,6 +182,19 @@ class IncorrectPassword(RegistryError):
         super().__init__("incorrect username or password", reason=reason)
 
 
+class ProofRequired(RegistryError):
+    """An approval page acts only for the account (its password, and for a 2FA account a code
+    from its authenticator app or a recovery code, as the public website asks) or the admin."""
+
+    status = 401
+
+    def __init__(self, user: str, *, reason: str) -> None:
+        super().__init__(
+            f"Prove you are {user}: enter the account's password and the code from its authenticator app",
+            reason=reason,
+        )
+
+
 class NoSuchUser(BadRequest):
     """npm shows a 400 on couch login as ``There is no user with the username "<name>".``"""
 
@@ -221,6 +234,15 @@ class PaymentRequired(RegistryError):
 
 class Forbidden(RegistryError):
     status = 403
+
+
+class CrossSiteRequest(Forbidden):
+    """A page form posted from another site, or without this page's CSRF token (Django's model)."""
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            "This form is stale or was sent from another site: reload the page and try again", reason=reason
+        )
 
 
 class CredentialsNotAllowed(Forbidden):

@@ -82,11 +82,19 @@ class Logins:
         return login
 
     def approve_web_login(
-        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False, by: str = "by the test"
+        self,
+        login_id: str,
+        user: str,
+        *,
+        password: str | None = None,
+        otp: str | None = None,
+        trusted: bool = False,
+        by: str = "by the test",
     ) -> WebLogin:
         """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created.
 
-        A person on the page proves the account with its password (a new account needs one);
+        A person on the page proves the account with its password and, for a 2FA account, a code
+        from its authenticator app (``Challenges.prove``; a new account needs a password);
         ``trusted`` callers (the fixture, the admin token) need none. The login id alone is no
         proof: whoever starts ``npm login`` chooses it. ``by``: how, for the journal.
         """
@@ -100,7 +108,7 @@ class Logins:
                     raise BadRequest("A new account needs a password")
                 self.accounts.add_user(user, password=password or new_password())
             elif not trusted:
-                self.accounts.check_password(self.state.users[user], password)
+                self.challenges.prove(self.state.users[user], password, otp)
             if login.user is None:
                 # The session token is minted when npm polls, not now: an approved login that was
                 # never polled holds no secret (in memory or in a storage file).
