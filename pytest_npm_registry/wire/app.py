@@ -112,6 +112,9 @@ class RegistryApp:
         self.on_internal_error = on_internal_error
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None
+        #: Whether a request belongs to a test that has ended (set by the server): it is then
+        #: answered without reaching the registry.
+        self.stale: Callable[[Request], bool] = lambda _request: False
         self._routes = RouteMatcher()
         self.views: dict[str, View] = {}
         pages = PageViews(registry, host, self.admin)
@@ -127,6 +130,9 @@ class RegistryApp:
                 self.views[rule.endpoint] = getattr(views, name)
 
     def __call__(self, request: Request) -> Response:
+        if self.stale(request):
+            # 410, not 5xx: npm retries 5xx, and the retry would land in the next test.
+            return json_response({"error": "dropped: the test that sent this request has ended"}, 410)
         # Always plain HTTP on loopback; request.host_url would re-validate the host on every call.
         environ = request.environ
         origin = "http://" + (environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}")

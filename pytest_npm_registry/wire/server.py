@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Any, NamedTuple
 
 from pytest_httpserver import HTTPServer
@@ -48,6 +49,10 @@ _REASONS = {413: "Payload Too Large"}
 SMALL_RESPONSE = 64 * 1024
 #: Idle keep-alive connections are closed after this many seconds.
 IDLE_TIMEOUT = 30.0
+#: How long the end of a test waits for requests still in flight (``RegistryServer.drain``).
+DRAIN_TIMEOUT = 2.0
+#: ``request.environ`` key: the server generation (``RegistryServer.generation``) a request began in.
+GENERATION_KEY = "npm_registry.generation"
 
 
 class _Request(Request):
@@ -313,8 +318,13 @@ class RegistryServer(HTTPServer):
         self.storage = storage
         self.log = BoundedLog(log_limit)
         self._span_lock = threading.Lock()
+        self._idle = threading.Condition(self._span_lock)
         self._in_flight = 0
         self._started = 0
+        #: Bumped by ``reset`` and ``drain``: a request started in an older generation (a test that
+        #: ended while it was in flight) is answered without reaching the registry.
+        self.generation = 0
+        self.app.stale = self._stale
 
     @property
     def max_body(self) -> int:
@@ -373,9 +383,31 @@ class RegistryServer(HTTPServer):
     def clear_log(self) -> None:
         self.log = BoundedLog(self.log_limit)
 
+    def _stale(self, request: Request) -> bool:
+        started = request.environ.get(GENERATION_KEY)
+        return started is not None and started != self.generation
+
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> tuple[int, int, float]:
+        """Wait up to ``timeout`` seconds for requests in flight to finish (the end of a test).
+
+        Returns (requests that were in flight, requests still running when the wait ended, seconds
+        waited). Those still running are cut: the generation moves on, so when they reach the
+        registry they are answered 410 and change nothing (they must not land in the next test).
+        """
+        began = time.monotonic()
+        with self._idle:
+            busy = self._in_flight
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+            left = self._in_flight
+            if left:
+                self.generation += 1
+        return busy, left, time.monotonic() - began
+
     def reset(self, policy: str | Policy | None = None) -> None:
         """Back to an empty registry: no faults or test handlers, an empty request log, and the
         settings at their defaults (or what ``configure(..., keep=True)`` set)."""
+        with self._span_lock:
+            self.generation += 1  # what is still in flight belonged to the state being dropped
         self.registry.reset(policy or self.registry.policy)
         # Not clear(): errors raised in the server thread stay for the test's check().
         self.clear_all_handlers()
@@ -389,6 +421,7 @@ class RegistryServer(HTTPServer):
             self._in_flight += 1
             self._started += 1
             start, started, alone = journal.total, self._started, self._in_flight == 1
+            request.environ[GENERATION_KEY] = self.generation
         try:
             response = self.dispatch(request)
             if self.storage is not None and _changes_state(request):
@@ -399,6 +432,8 @@ class RegistryServer(HTTPServer):
                 self._in_flight -= 1
                 exact = alone and self._started == started
                 end = journal.total
+                if self._in_flight == 0:
+                    self._idle.notify_all()
         request.environ[JOURNAL_SPAN_KEY] = JournalSpan(journal, start, end, exact)
         _forget_large_body(request)
         self.log.append((request, response))
