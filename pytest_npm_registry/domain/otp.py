@@ -63,7 +63,8 @@ def stored_form(code: str) -> str:
 def _is(stored: str, code: str) -> bool:
     """Whether ``code`` is the one-time code ``stored`` (in clear, or hashed after a restart)."""
     if stored.startswith(STORED_HASH):
-        return hmac.compare_digest(stored, stored_form(code))
+        # Always hash what was sent: the stored hash itself must not work as a code.
+        return hmac.compare_digest(stored, STORED_HASH + hashlib.sha256(code.encode()).hexdigest())
     return hmac.compare_digest(stored, code)
 
 

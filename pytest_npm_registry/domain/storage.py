@@ -162,7 +162,7 @@ def _load(blob: bytes) -> Any:
 
 def _stored_state(state: dict[str, Any]) -> dict[str, Any]:
     """The state as the file keeps it: one-time codes (recovery codes, web-2FA codes) as hashes,
-    which is all ``otp.check_second_factor`` needs to accept them."""
+    which is all ``otp.check_second_factor`` needs to accept them; no code waiting for a poll."""
     users = {
         name: replace(
             user,
@@ -171,7 +171,14 @@ def _stored_state(state: dict[str, Any]) -> dict[str, Any]:
         )
         for name, user in state.get("users", {}).items()
     }
-    return {**state, "users": users}
+    # The one-time password an approved web-2FA session hands to its poll is a secret in clear: it
+    # is not written. After a restart such a session waits again (approve it again); a code
+    # already polled still works, through the user's hashed ``web_otps``.
+    sessions = {
+        key: replace(session, approved=False, otp=None) if session.otp else session
+        for key, session in state.get("web_auth", {}).items()
+    }
+    return {**state, "users": users, "web_auth": sessions}
 
 
 def _lock(path: Path) -> IO[str]:
