@@ -83,6 +83,8 @@ def serve(args: argparse.Namespace) -> int:
     # A control-API reset keeps these (keep=True): they are how this server was started.
     reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, visibility_delay=args.visibility_delay, keep=True)
     reg.start()
+    # Seeded users without a password in the seed got a random one: this is where to read it.
+    passwords = [{"user": u.name, "password": u.password} for u in made["users"]]
     tokens = [
         {"user": t.record.user, "name": t.record.name, "token": t.key, "npmrc": npmrc_text(reg.url, t.key)}
         for t in made["tokens"]
@@ -96,6 +98,7 @@ def serve(args: argparse.Namespace) -> int:
                     "policy": reg.policy.name,
                     "control": reg.url + CONTROL_PREFIX[1:],
                     "users": sorted(reg.registry.state.users),
+                    "passwords": passwords,
                     "tokens": tokens,
                 }
             ),
@@ -108,6 +111,10 @@ def serve(args: argparse.Namespace) -> int:
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")
+        if passwords:
+            print()
+        for user in passwords:
+            print(f"User {user['user']}: password {user['password']}")
         print("\nCtrl-C to stop.", flush=True)
     journal, seen = reg.journal, 0
     while not stop.wait(0.2):

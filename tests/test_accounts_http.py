@@ -31,7 +31,10 @@ def test_web_login_answers_urls_on_our_origin_and_polls(npm_registry, alice):
     approve_path = urls["loginUrl"][len(base) :] + "/approve"
     refused = http(npm_registry, "POST", approve_path, json_body={"user": "alice"})  # no password
     assert (refused.status, refused.json()) == (401, {"error": "incorrect username or password"})
-    assert http(npm_registry, "POST", approve_path, json_body={"user": "alice", "password": "s3cret"}).status == 200
+    no_otp = http(npm_registry, "POST", approve_path, json_body={"user": "alice", "password": "s3cret"})
+    assert no_otp.status == 401  # alice has 2FA: the page asks for her code too (issue 19)
+    proof = {"user": "alice", "password": "s3cret", "otp": alice.otp()}
+    assert http(npm_registry, "POST", approve_path, json_body=proof).status == 200
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "alice"}
 

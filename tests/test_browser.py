@@ -129,6 +129,7 @@ def test_npm_login_approved_in_the_browser(npm_registry: NpmRegistry, browser: A
         _fits(browser, PHONE)
         browser.find_element(By.ID, "user").send_keys("alice")
         browser.find_element(By.ID, "password").send_keys(alice.password)
+        browser.find_element(By.ID, "otp").send_keys(alice.otp())  # a 2FA account: the code too
         screenshot("phone")
         browser.set_window_size(*DESKTOP)
         screenshot("desktop")
@@ -209,6 +210,9 @@ def test_publish_approved_on_the_auth_page(
         screenshot("phone")
         browser.set_window_size(*DESKTOP)
         screenshot("desktop")
+        # Whoever triggered the challenge knows this URL: approving takes alice's password and code.
+        browser.find_element(By.ID, "password").send_keys(alice.password)
+        browser.find_element(By.ID, "otp").send_keys(alice.otp())
         browser.find_element(By.ID, "approve").click()
         _wait(browser).until(ec.text_to_be_present_in_element((By.ID, "state"), "Approved"))
 

@@ -225,6 +225,8 @@ def test_a_failed_storage_save_is_written_whole_by_the_next(tmp_path):
         storage.save(registry)
     storage._db = type("Db", (), {"execute": staticmethod(real)})()
     storage.save(registry)
+    storage._db = real.__self__
+    storage.close()  # one server per file: the file is locked while open
     restored = Registry()
     assert Storage(tmp_path / "r.db").load(restored)
     assert sorted(restored.state.package("pkg").versions) == ["1.0.0", "1.1.0"]

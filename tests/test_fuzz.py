@@ -742,3 +742,100 @@ def test_a_refused_control_call_changes_nothing(fuzz_registry: NpmRegistry, call
     read_back(fuzz_registry)
     fuzz_registry.clock.unfreeze()
     check_invariants(fuzz_registry)
+
+
+# -- issue 19: the hostile probes of `serve`, kept fixed ---------------------------------------------
+#
+# Each probe found a 500, no answer or a smuggled request before issue 19: JSON nested past the
+# limit, integers of more than 4,300 digits and lone surrogates at every JSON endpoint; non-ASCII
+# bytes in a Basic header; ambiguous framing (RFC 9112 section 6). Every one must be a JSON 400
+# and, for framing, the only answer on its connection.
+
+_PROBES = settings(PROFILE, max_examples=min(PROFILE.max_examples, 100))
+_JSON_TARGETS = [
+    ("PUT", b"/demo-pkg", b"Bearer @ALICE_TOKEN@"),
+    ("PUT", b"/-/user/org.couchdb.user:eve", None),
+    ("PUT", b"/-/package/demo-pkg/dist-tags/beta", b"Bearer @ALICE_TOKEN@"),
+    ("POST", b"/-/v1/login", None),
+    ("POST", b"/-/npm/v1/tokens", b"Bearer @ALICE_TOKEN@"),
+    ("POST", b"/-/_mock/api/seed", b"Bearer @ADMIN@"),
+    ("POST", b"/-/_mock/login/0000000000000000/approve", None),
+    ("POST", b"/-/_mock/auth/0000000000000000/approve", None),
+]
+
+
+def hostile_json() -> st.SearchStrategy[bytes]:
+    deep = st.integers(65, 20_000).map(lambda n: b"[" * n + b"]" * n)
+    deep_objects = st.integers(65, 5_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n)
+    digits = st.integers(4_301, 20_000).map(lambda n: b'{"expires": ' + b"7" * n + b"}")
+    lone = st.sampled_from(["\\ud800", "\\udfff", "x\\udbffy", "\\ude00\\ud83d"])
+    shapes = st.sampled_from(['{{"name": "{}"}}', '["{}"]', '{{"{}": 1}}', '{{"email": "{}@example.com"}}'])
+    surrogates = st.tuples(shapes, lone).map(lambda p: p[0].format(p[1]).encode())
+    return st.one_of(deep, deep_objects, digits, surrogates)
+
+
+@_PROBES
+@given(target=st.sampled_from(_JSON_TARGETS), body=hostile_json())
+def test_hostile_json_is_a_json_400_at_every_json_endpoint(
+    fuzz_registry: NpmRegistry, target: tuple[str, bytes, bytes | None], body: bytes
+) -> None:
+    method, path, auth = target
+    seeded = seed(fuzz_registry)
+    seeded.values["@ADMIN@"] = fuzz_registry.admin_token
+    headers = (("Content-Type", b"application/json"),) + ((("Authorization", auth),) if auth else ())
+    req = Req(method, path, headers, body)
+    answer = send_raw(fuzz_registry.server.port, req, seeded)
+    SENT["examples"] += 1
+    assert not fuzz_registry.server.handler_errors, f"{req.describe()}\n-> {fuzz_registry.server.handler_errors!r}"
+    check_answer(req, answer)
+    assert answer.status == 400, f"{req.describe()}\n-> {answer.status} {answer.body[:300]!r}"
+    assert json.loads(answer.body)["error"].startswith("Malformed JSON body: "), answer.body[:300]
+
+
+@_PROBES
+@given(junk=st.binary(min_size=1, max_size=40).filter(lambda b: any(c > 0x7F for c in b)))
+def test_non_ascii_bytes_in_a_basic_header_are_a_json_400(fuzz_registry: NpmRegistry, junk: bytes) -> None:
+    junk = junk.replace(b"\r", b"").replace(b"\n", b"") or b"\xff"
+    req = Req("GET", b"/-/whoami", (("Authorization", b"Basic " + junk),), None)
+    answer = send_raw(fuzz_registry.server.port, req, Seeded(fuzz_registry))
+    SENT["examples"] += 1
+    assert not fuzz_registry.server.handler_errors
+    check_answer(req, answer)
+    assert answer.status == 400, f"{req.describe()}\n-> {answer.status} {answer.body[:300]!r}"
+
+
+_FRAMING = st.one_of(
+    st.tuples(st.integers(0, 9), st.sampled_from(["chunked", "Chunked", " chunked "])).map(
+        lambda p: f"Content-Length: {p[0]}\r\nTransfer-Encoding: {p[1]}\r\n"
+    ),
+    st.tuples(st.integers(0, 9), st.integers(10, 99)).map(
+        lambda p: f"Content-Length: {p[0]}\r\nContent-Length: {p[1]}\r\n"
+    ),
+    st.tuples(st.integers(0, 9), st.integers(10, 99)).map(lambda p: f"Content-Length: {p[0]}, {p[1]}\r\n"),
+    st.sampled_from(["xchunked", "chunked, gzip", "gzip", "identity", "chunked;q=1", "chunkedx"]).map(
+        lambda te: f"Transfer-Encoding: {te}\r\n"
+    ),
+)
+
+
+@_PROBES
+@given(framing=_FRAMING, method=st.sampled_from(["POST", "PUT"]))
+def test_ambiguous_framing_gets_one_json_400_and_a_closed_connection(
+    fuzz_registry: NpmRegistry, framing: str, method: str
+) -> None:
+    smuggled = b"0\r\n\r\nGET /-/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = f"{method} /-/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", fuzz_registry.server.port), timeout=30) as sock:
+        sock.sendall(head + smuggled)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    SENT["requests"] += 1
+    SENT["examples"] += 1
+    where = f"{framing!r} -> {data[:300]!r}"
+    assert data.count(b"HTTP/1.1 ") == 1, where
+    status = int(data.split(b" ", 2)[1])
+    STATUSES[status] += 1
+    assert status == 400, where
+    assert json.loads(data.partition(b"\r\n\r\n")[2])["error"], where
+    assert not fuzz_registry.server.handler_errors

@@ -58,8 +58,10 @@ def graph() -> dict[str, set[str]]:
     mods = modules()
     known = set(mods)
     # A package's __init__ re-exports; importing "pytest_npm_registry" alone is not an edge.
-    return {name: imports_of(name, path, known) - {ROOT, f"{ROOT}.domain", f"{ROOT}.wire", f"{ROOT}.api"}
-            for name, path in mods.items()}
+    return {
+        name: imports_of(name, path, known) - {ROOT, f"{ROOT}.domain", f"{ROOT}.wire", f"{ROOT}.api"}
+        for name, path in mods.items()
+    }
 
 
 def test_the_three_layers_are_folders():
@@ -121,7 +123,19 @@ def test_no_domain_component_inherits_from_another():
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.ClassDef):
                 bases[node.name] = [ast.unparse(b) for b in node.bases]
-    components = ("Accounts", "Challenges", "Logins", "Profiles", "Orgs", "Governance", "Publishing", "Trust",
-                  "Stages", "Reads", "Registry", "RegistryState")
+    components = (
+        "Accounts",
+        "Challenges",
+        "Logins",
+        "Profiles",
+        "Orgs",
+        "Governance",
+        "Publishing",
+        "Trust",
+        "Stages",
+        "Reads",
+        "Registry",
+        "RegistryState",
+    )
     for name in components:
         assert bases[name] == [], f"{name} inherits from {bases[name]}"

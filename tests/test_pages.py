@@ -21,6 +21,12 @@ def _text(answer: HttpAnswer) -> str:
 
 
 def _post_form(reg: NpmRegistry, path: str, **fields: str) -> HttpAnswer:
+    """Post a page's form as a browser would: with the CSRF token the page that holds it carries."""
+    page = re.sub(r"/(approve|deny)$", "", path)
+    html = _text(http(reg, "GET", page))
+    found = re.search(rf"action='{re.escape(path)}'[^>]*><input type=hidden name=csrf value='(\w+)'>", html)
+    if found and "csrf" not in fields:
+        fields = {"csrf": found.group(1), **fields}
     return http(reg, "POST", path, data=urlencode(fields).encode(), headers=FORM)
 
 
@@ -69,7 +75,7 @@ def test_auth_page_names_account_operation_and_client(npm_registry, challenge):
 def test_approving_in_the_page_completes_the_done_url(npm_registry, alice, challenge):
     session, token, auth_path, done_path = challenge
     assert http(npm_registry, "GET", done_path, token=token).status == 202
-    answer = _post_form(npm_registry, f"{auth_path}/approve")
+    answer = _post_form(npm_registry, f"{auth_path}/approve", password="alice-pw-123", otp=alice.otp())
     assert (answer.status, answer.headers["location"]) == (303, auth_path)
     done = http(npm_registry, "GET", done_path, token=token)
     assert done.status == 200
@@ -127,7 +133,7 @@ def _start_login(reg: NpmRegistry, *, create: bool = False) -> tuple[str, str]:
 
 
 def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
-    npm_registry.add_user("bob")
+    bob = npm_registry.add_user("bob")
     login_path, done_path = _start_login(npm_registry)
     html = _text(http(npm_registry, "GET", login_path))
     assert "<h1>Log in to the mock npm registry</h1>" in html
@@ -140,7 +146,7 @@ def test_login_page_lets_the_person_choose_the_account(npm_registry, alice):
     wrong = _post_form(npm_registry, f"{login_path}/approve", user="bob", password="guess")
     assert wrong.status == 401
     assert http(npm_registry, "GET", done_path).status == 202
-    assert _post_form(npm_registry, f"{login_path}/approve", user="bob", password="bob-password").status == 303
+    assert _post_form(npm_registry, f"{login_path}/approve", user="bob", password=bob.password).status == 303
     token = http(npm_registry, "GET", done_path).json()["token"]
     assert http(npm_registry, "GET", "/-/whoami", token=token).json() == {"username": "bob"}
     html = _text(http(npm_registry, "GET", login_path))
@@ -254,7 +260,8 @@ def test_every_way_of_answering_web_2fa_is_journaled(npm_registry, challenge):
 
 def test_a_login_approved_already_cannot_be_denied_over_json(npm_registry, alice):
     login_path, _ = _start_login(npm_registry)
-    assert _post_form(npm_registry, f"{login_path}/approve", user="alice", password="alice-pw-123").status == 303
+    proof = {"password": "alice-pw-123", "otp": alice.otp()}  # alice has 2FA: the page asks for both
+    assert _post_form(npm_registry, f"{login_path}/approve", user="alice", **proof).status == 303
     event = npm_registry.journal.entries(operation="login")[-1]
     assert (event.user, event.reason) == ("alice", "web login approved in the browser as alice")
     answer = http(npm_registry, "POST", f"{login_path}/deny", json_body={})

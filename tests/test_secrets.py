@@ -87,6 +87,12 @@ def test_every_secret_in_use(npm_registry, tmp_path):
         return status, body
 
     reg.publish("demo-pkg", "1.0.0", by=alice)
+    # secrets in query strings: an unknown route (501) and known ones must not echo them
+    secrets["token"].append(reg.admin_token)
+    go("GET", "/-/_mock/dashboard?token=" + reg.admin_token)
+    go("GET", "/-/no/such/route?token=" + write.key + "&password=" + pw["bob"])
+    go("GET", "/-/whoami?token=" + session.key)
+    go("DELETE", "/-/v1/login?otp=" + code)
     # logins: right and wrong passwords, with and without the OTP
     login = {"name": "alice", "password": pw["alice"]}
     go("PUT", "/-/user/org.couchdb.user:alice", 401, body=login)
@@ -260,6 +266,49 @@ def test_the_user_document_carries_nothing_derived_from_the_password(npm_registr
     assert answer.status == 200
     digest = npm_registry.registry.state.users["alice"].password_hash
     assert digest[:16] not in answer.body.decode()
+
+
+def test_no_secret_in_clear_in_the_storage_file(tmp_path: Path) -> None:
+    """The grep of the report, extended to the standalone server's storage file (and its WAL):
+    passwords, token secrets, recovery codes, web-2FA codes and session tokens never appear in
+    it. (The TOTP secret does, by design: the registry computes codes from it.)"""
+    path = tmp_path / "state.sqlite"
+    pw = "alice-Pw-5e2d0b7a"
+    with NpmRegistry(storage=path) as reg:
+        alice = reg.add_user("alice", password=pw, tfa="auth-and-writes", challenge="web")
+        bob = reg.add_user("bob")
+        reg.publish("demo-pkg", "1.0.0", by=alice)
+        tokens = [alice.create_token(bypass_2fa=True), alice.create_token("session"), bob.create_token()]
+        # A web-2FA code approved and not yet used, and a login approved and not yet polled.
+        challenged = http(
+            reg,
+            "PUT",
+            "/-/package/demo-pkg/dist-tags/latest",
+            token=tokens[1],
+            json_body="1.0.0",
+            headers={"npm-auth-type": "web"},
+        )
+        assert challenged.status == 401
+        (session,) = reg.web_auth_sessions(pending=True)
+        reg.approve_web_auth(session.id)
+        start = http(reg, "POST", "/-/v1/login", json_body={}).json()
+        reg.approve_web_login("bob")
+        assert http(reg, "GET", "/-/ping").status == 200
+        reg.server.storage.save(reg.registry)  # type: ignore[union-attr]
+        polled = http(reg, "GET", start["doneUrl"][len(reg.url.rstrip("/")) :]).json()["token"]
+        secrets = {
+            "password": [pw, bob.password or ""],
+            "token": [t.key for t in tokens] + [polled],
+            "recovery": alice.recovery_codes,
+            "otp": [session.otp or ""],
+            "handed_over": [],
+        }
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite*"))
+    text = stored.decode("latin-1")
+    patterns = needles(secrets)
+    assert leaks(text, patterns) == []
+    assert alice.totp_secret is not None
+    assert alice.totp_secret in text  # the one secret kept on purpose: the grep does see the file
 
 
 # -- constant-time comparisons ----------------------------------------------------------------------

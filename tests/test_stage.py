@@ -152,7 +152,7 @@ def test_stage_list_over_http_pages(npm_registry, alice, session, package_dir):
 
 def test_token_api_makes_stage_only_tokens_for_newer_clients(npm_registry, alice, session):
     body = {
-        "password": "alice-password",
+        "password": alice.password,
         "packages": ["demo-pkg"],
         "packages_and_scopes_permission": "read-write-stage-only",
     }

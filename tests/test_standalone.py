@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -432,7 +433,12 @@ def test_a_download_is_saved_before_its_answer(tmp_path):
             == 201
         )
         assert http(first, "GET", "/demo-pkg/-/demo-pkg-1.0.0.tgz").status == 200
-        second = NpmRegistry(storage=path)  # what a restart after a crash would read
+        # What a restart after a crash would read: a copy (the running server holds the file's lock).
+        crashed = tmp_path / "crashed.sqlite"
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").exists():
+                shutil.copyfile(f"{path}{suffix}", f"{crashed}{suffix}")
+        second = NpmRegistry(storage=crashed)
         try:
             assert len(second.registry.state.downloads["demo-pkg"]) == 1
         finally:

@@ -171,6 +171,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         security_key: bool = False,
     ) -> User:
         """Create an account. ``tfa``: ``None``/``"none"``, ``"auth-only"`` or ``"auth-and-writes"``.
+        ``password``: random unless given (never derived from the name); ``user.password`` has it.
 
         ``challenge="classic"`` makes the registry ask this user for a typed OTP even when the client
         supports web 2FA; ``security_key=True`` adds the security-key notice to those challenges.

@@ -48,6 +48,11 @@ def new_token_secret() -> str:
     return "npm_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
 
 
+def new_password() -> str:
+    """A password for an account created without one: random, never derived from the name."""
+    return secrets.token_urlsafe(12)
+
+
 def parse_cidr(entries: Iterable[str]) -> tuple[ipaddress.IPv4Network, ...]:
     """A token's allow-list. IPv4 only, as on the public registry: npm itself refuses others ("CIDR
     whitelist can only contain IPv4 addresses")."""
@@ -95,8 +100,10 @@ class Accounts:
             )
             if tfa is not TwoFactorMode.NONE:
                 if totp_secret is not None and not valid_totp_secret(totp_secret):
+                    # Not echoed: a refused secret is still somebody's secret (and went to the journal).
                     raise BadRequest(
-                        f"Invalid totp_secret {totp_secret!r}: base32, at least 128 bits (26 characters or more)"
+                        f"Invalid totp_secret ({len(totp_secret)} characters): base32, at least 128 bits "
+                        "(26 characters or more)"
                     )
                 user.totp_secret = totp_secret or new_totp_secret()
                 user.recovery_codes = new_recovery_codes()

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import identity
+from .accounts import new_password
 from .errors import RegistryError, UsageError
 from .models import (
     WEB_AUTH_TTL,
@@ -62,7 +63,8 @@ class Operator:
         challenge: ChallengeStyle | str = ChallengeStyle.WEB,
         security_key: bool = False,
     ) -> tuple[User, str]:
-        """An account; returns its record and its password (``<name>-password`` unless given)."""
+        """An account; returns its record and its password (random unless given: a guessable default
+        would let anyone who knows a user name log in to a standalone server)."""
         try:
             mode = TwoFactorMode(tfa or TwoFactorMode.NONE)
         except ValueError:
@@ -72,7 +74,7 @@ class Operator:
             style = ChallengeStyle(challenge)
         except ValueError:
             raise UsageError(f"{challenge!r} is not a challenge style: challenge is web or classic") from None
-        password = password or f"{name}-password"
+        password = password or new_password()
         record = self.registry.accounts.add_user(
             name,
             password=password,

@@ -10,6 +10,7 @@ from .errors import (
     InvalidOtp,
     NotFound,
     OtpRequired,
+    ProofRequired,
     WebAuthAnswered,
     WebAuthRequired,
 )
@@ -19,6 +20,7 @@ from .models import (
     Operation,
     OtpPath,
     Principal,
+    User,
     WebAuthSession,
 )
 from .otp import check_second_factor, new_web_otp
@@ -83,6 +85,35 @@ class Challenges:
         """What a person does on the ``authUrl`` page: the next poll of ``doneUrl`` gets a one-time
         OTP. ``by``: how, for the journal ("in the browser")."""
         return self._answer_web_auth(session_id, approve=True, by=by)
+
+    def prove(self, user: User, password: object, otp: object) -> None:
+        """What an approval page asks of a person before it acts for ``user``: the password, and
+        for a 2FA account a current authenticator code or a recovery code (consumed). Raises
+        :class:`IncorrectPassword` or :class:`ProofRequired`."""
+        with self.state.lock:
+            self.accounts.check_password(user, password)
+            if not user.tfa_enabled:
+                return
+            code = otp if isinstance(otp, str) else ""
+            path = check_second_factor(user, code, self.state.clock.now()) if code else None
+            if path not in (OtpPath.TOTP, OtpPath.RECOVERY_CODE):
+                why = "no one-time password" if not code else "a wrong or used one-time password"
+                raise ProofRequired(user.name, reason=f"approval page for {user.name} with {why}")
+
+    def approve_web_auth_as_person(
+        self, session_id: str, *, password: object, otp: object, by: str = "in the browser"
+    ) -> WebAuthSession:
+        """``POST <authUrl>/approve`` by someone who is not the admin: they must prove they are the
+        account (whoever triggered the challenge knows the URL, so the URL is no proof)."""
+        with self.state.lock:
+            session = self.web_session(session_id)
+            if session.denied or session.approved:
+                return self._answer_web_auth(session_id, approve=True, by=by)  # 409, or the same answer
+            user = self.state.users.get(session.user)
+            if user is None:
+                raise NotFound(reason=f"web-auth session {session_id} of a deleted account")
+            self.prove(user, password, otp)
+            return self._answer_web_auth(session_id, approve=True, by=by)
 
     def deny_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
         """Refuse on the ``authUrl`` page: npm's next poll of ``doneUrl`` answers 404."""

@@ -29,12 +29,29 @@ _SECRET_PATHS = re.compile(r"^(/-/user/token/|/-/npm/v1/tokens/token/)(.+)$")
 _TOKEN_LIKE = re.compile(r"npm_[A-Za-z0-9]{8,}")
 
 
+#: The most characters of request content one journal field, reason or error text carries: a
+#: client must not be able to put megabytes into the journal or an answer (issue 19).
+MAX_TEXT = 400
+
+
+def cut(text: str, limit: int = MAX_TEXT) -> str:
+    """``text``, or its first ``limit`` characters and a note that the rest was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters cut)"
+
+
 def redact_path(path: str) -> str:
-    """A request path fit to print: token secrets in it are cut to a prefix."""
+    """A request path fit to print: token secrets in it are cut to a prefix, query values dropped
+    (``?token=<admin token>`` on the dashboard's address must not reach an answer or the journal)."""
+    path, mark, query = path.partition("?")
     match = _SECRET_PATHS.match(path)
     if match:
         path = f"{match.group(1)}{match.group(2)[:8]}..."
-    return _TOKEN_LIKE.sub(lambda m: m.group(0)[:8] + "...", path)
+    if mark:
+        names = (item.partition("=")[0] for item in query.split("&") if item)
+        path += "?" + "&".join(f"{name}=..." for name in names)
+    return cut(_TOKEN_LIKE.sub(lambda m: m.group(0)[:8] + "...", path))
 
 
 class UsageError(Exception):
@@ -48,10 +65,13 @@ class RegistryError(Exception):
     outcome: ClassVar[Outcome] = Outcome.REJECTED
 
     def __init__(self, message: str, *, reason: str | None = None, notice: str | None = None) -> None:
+        # Messages and reasons quote request content (a name, a field): bounded here, once, for
+        # every error class.
+        message = cut(message)
         super().__init__(message)
         self.message = message
-        self.reason = reason or message
-        self.notice = notice
+        self.reason = cut(reason) if reason else message
+        self.notice = cut(notice) if notice else notice
         #: Set once the refusal is in the journal, so the HTTP layer journals only what the domain
         #: never saw (an unparsable body, an unknown route).
         self.journaled = False
@@ -169,6 +189,19 @@ class IncorrectPassword(RegistryError):
         super().__init__("incorrect username or password", reason=reason)
 
 
+class ProofRequired(RegistryError):
+    """An approval page acts only for the account (its password, and for a 2FA account a code
+    from its authenticator app or a recovery code, as the public website asks) or the admin."""
+
+    status = 401
+
+    def __init__(self, user: str, *, reason: str) -> None:
+        super().__init__(
+            f"Prove you are {user}: enter the account's password and the code from its authenticator app",
+            reason=reason,
+        )
+
+
 class NoSuchUser(BadRequest):
     """npm shows a 400 on couch login as ``There is no user with the username "<name>".``"""
 
@@ -210,6 +243,15 @@ class PaymentRequired(RegistryError):
 
 class Forbidden(RegistryError):
     status = 403
+
+
+class CrossSiteRequest(Forbidden):
+    """A page form posted from another site, or without this page's CSRF token (Django's model)."""
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(
+            "This form is stale or was sent from another site: reload the page and try again", reason=reason
+        )
 
 
 class CredentialsNotAllowed(Forbidden):
@@ -325,6 +367,18 @@ class WebAuthAnswered(RegistryError):
 
     def __init__(self, session_id: str, answer: str) -> None:
         super().__init__(f"This request was already {answer}.", reason=f"web-auth session {session_id} was {answer}")
+
+
+class TooManyPending(RegistryError):
+    """Too many sessions anyone may open are waiting (web logins): the client may retry later."""
+
+    status = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Too many logins are waiting: try again later", reason=reason)
+
+    def headers(self, origin: str) -> dict[str, str]:
+        return {"Retry-After": "60"}
 
 
 class RevisionConflict(RegistryError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .accounts import Accounts
+from .accounts import Accounts, new_password
 from .challenges import Challenges
 from .errors import (
     BadRequest,
@@ -20,6 +20,7 @@ from .errors import (
     NotFound,
     RegistryError,
     TokenNotFound,
+    TooManyPending,
     UserExists,
     WebLoginAnswered,
 )
@@ -36,6 +37,9 @@ from .models import (
 from .state import RegistryState
 from .validation import check_package_name
 
+#: Web logins waiting at once, at most (see ``Logins._limit_pending_logins``).
+MAX_PENDING_LOGINS = 1000
+
 
 class Logins:
     """What ``npm login``, ``npm adduser`` and ``npm logout`` do."""
@@ -50,6 +54,7 @@ class Logins:
     def begin_web_login(self, call: Call, *, create: bool) -> WebLogin:
         """``POST /-/v1/login``: a session a person completes on ``loginUrl``."""
         with self.state.recording(Operation.ADDUSER if create else Operation.LOGIN, call, None), self.state.lock:
+            self._limit_pending_logins()
             login = WebLogin(id=secrets.token_hex(8), create=create, created=self.state.clock.now())
             self.state.web_logins[login.id] = login
             if self.state.auto_approve_web_login is not None:
@@ -62,6 +67,15 @@ class Logins:
                     raise
             return login
 
+    def _limit_pending_logins(self) -> None:
+        """Anyone may start a login, anonymously: expired ones go, and past ``MAX_PENDING_LOGINS``
+        new ones are refused, so a loop of ``POST /-/v1/login`` cannot fill memory (issue 19)."""
+        logins, now = self.state.web_logins, self.state.clock.now()
+        for login_id in [i for i, w in logins.items() if w.expired(now)]:
+            del logins[login_id]
+        if len(logins) >= MAX_PENDING_LOGINS:
+            raise TooManyPending(f"{len(logins)} web logins are waiting")
+
     def web_login(self, login_id: str) -> WebLogin:
         login = self.state.web_logins.get(login_id)
         if login is None or login.expired(self.state.clock.now()):
@@ -69,11 +83,19 @@ class Logins:
         return login
 
     def approve_web_login(
-        self, login_id: str, user: str, *, password: str | None = None, trusted: bool = False, by: str = "by the test"
+        self,
+        login_id: str,
+        user: str,
+        *,
+        password: str | None = None,
+        otp: str | None = None,
+        trusted: bool = False,
+        by: str = "by the test",
     ) -> WebLogin:
         """Log ``user`` in on the ``loginUrl`` page; for ``npm adduser`` an unknown name is created.
 
-        A person on the page proves the account with its password (a new account needs one);
+        A person on the page proves the account with its password and, for a 2FA account, a code
+        from its authenticator app (``Challenges.prove``; a new account needs a password);
         ``trusted`` callers (the fixture, the admin token) need none. The login id alone is no
         proof: whoever starts ``npm login`` chooses it. ``by``: how, for the journal.
         """
@@ -85,11 +107,12 @@ class Logins:
                 check_package_name(user.lower())  # user names follow the package-name URL rules
                 if not trusted and not password:
                     raise BadRequest("A new account needs a password")
-                self.accounts.add_user(user, password=password or f"{user}-password")
+                self.accounts.add_user(user, password=password or new_password())
             elif not trusted:
-                self.accounts.check_password(self.state.users[user], password)
+                self.challenges.prove(self.state.users[user], password, otp)
             if login.user is None:
-                _, login.token = self.accounts.create_token(user, kind=TokenKind.SESSION)
+                # The session token is minted when npm polls, not now: an approved login that was
+                # never polled holds no secret (in memory or in a storage file).
                 login.user = user
                 self.state.journal_event(
                     Operation.ADDUSER if login.create else Operation.LOGIN,
@@ -121,10 +144,12 @@ class Logins:
             login = self.web_login(login_id)
             if login.done:
                 raise NotFound(reason=f"web login {login_id} was completed already")
-            token, rec.status = login.token, 200 if login.token else 202
-            if token is not None:
-                # Handed out once: the session token is not kept in the registry's state.
-                login.token, login.done = None, True
+            if login.user is None:
+                rec.status = 202
+                return None
+            # Handed out once, made now: the session token is never kept in the registry's state.
+            _, token = self.accounts.create_token(login.user, kind=TokenKind.SESSION)
+            login.done = True
             return token
 
     # -- CouchDB login -----------------------------------------------------------------------------

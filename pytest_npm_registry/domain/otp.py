@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
 
@@ -50,6 +51,23 @@ def totp_matches(secret: str, code: str, at: float) -> bool:
     return pyotp.TOTP(secret, interval=TOTP_STEP).verify(code, for_time=int(at), valid_window=TOTP_WINDOW)
 
 
+#: A one-time code kept as its SHA-256 (the storage file's form): ``sha256:<hex>``.
+STORED_HASH = "sha256:"
+
+
+def stored_form(code: str) -> str:
+    """``code`` as a storage file keeps it; already hashed codes stay as they are."""
+    return code if code.startswith(STORED_HASH) else STORED_HASH + hashlib.sha256(code.encode()).hexdigest()
+
+
+def _is(stored: str, code: str) -> bool:
+    """Whether ``code`` is the one-time code ``stored`` (in clear, or hashed after a restart)."""
+    if stored.startswith(STORED_HASH):
+        # Always hash what was sent: the stored hash itself must not work as a code.
+        return hmac.compare_digest(stored, STORED_HASH + hashlib.sha256(code.encode()).hexdigest())
+    return hmac.compare_digest(stored, code)
+
+
 def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     """Which second factor ``code`` is for ``user`` at time ``at``, consuming one-time codes.
 
@@ -61,11 +79,11 @@ def check_second_factor(user: User, code: str, at: float) -> OtpPath | None:
     if user.totp_secret and code.isdigit() and len(code) == 6 and totp_matches(user.totp_secret, code, at):
         return OtpPath.TOTP
     for stored in user.recovery_codes:
-        if hmac.compare_digest(stored, code.lower()):
+        if _is(stored, code.lower()):
             user.recovery_codes.remove(stored)
             return OtpPath.RECOVERY_CODE
     for token in user.web_otps:
-        if hmac.compare_digest(token, code):
+        if _is(token, code):
             user.web_otps.remove(token)
             return OtpPath.WEB
     return None

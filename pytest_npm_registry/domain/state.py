@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
-from .errors import PackageNotFound, RegistryError
+from .errors import PackageNotFound, RegistryError, cut
 from .journal import DEFAULT_JOURNAL_LIMIT, Journal, JournalEntry
 from .models import (
     Call,
@@ -195,9 +195,9 @@ class RegistryState:
                 operation=operation,
                 outcome=Outcome.ACCEPTED if accepted else Outcome.REJECTED,
                 status=200,
-                package=package,
-                user=user,
-                reason=reason,
+                package=_cut(package),
+                user=cut(user),
+                reason=cut(reason),
             )
         )
 
@@ -233,13 +233,19 @@ class RegistryState:
                 operation=operation,
                 outcome=outcome,
                 status=status,
-                package=package,
-                version=rec.version,
-                tag=rec.tag,
-                user=principal.user.name if principal else None,
-                credential=credential,
+                # Every field a request can fill is bounded: the journal keeps 20,000 entries, and a
+                # 4 MiB package name must not become 4 MiB of memory each (issue 19).
+                package=_cut(package),
+                version=_cut(rec.version),
+                tag=_cut(rec.tag),
+                user=_cut(principal.user.name if principal else None),
+                credential=_cut(credential),
                 token=f"{token.prefix}..." if token else None,
                 otp=rec.otp,
-                reason=reason,
+                reason=_cut(reason),
             )
         )
+
+
+def _cut(text: str | None) -> str | None:
+    return None if text is None else cut(text)

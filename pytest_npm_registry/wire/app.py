@@ -11,7 +11,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.errors import NotImplementedByMock, RegistryError, UsageError
+from pytest_npm_registry.domain.errors import NotImplementedByMock, RegistryError, UsageError, cut
 from pytest_npm_registry.domain.models import Call, Operation
 from pytest_npm_registry.domain.registry import Registry
 
@@ -112,6 +112,9 @@ class RegistryApp:
         self.on_internal_error = on_internal_error
         #: Pretend every request comes from this address (to exercise CIDR allow-lists on loopback).
         self.client_ip: str | None = None
+        #: Whether a request belongs to a test that has ended (set by the server): it is then
+        #: answered without reaching the registry.
+        self.stale: Callable[[Request], bool] = lambda _request: False
         self._routes = RouteMatcher()
         self.views: dict[str, View] = {}
         pages = PageViews(registry, host, self.admin)
@@ -127,6 +130,9 @@ class RegistryApp:
                 self.views[rule.endpoint] = getattr(views, name)
 
     def __call__(self, request: Request) -> Response:
+        if self.stale(request):
+            # 410, not 5xx: npm retries 5xx, and the retry would land in the next test.
+            return json_response({"error": "dropped: the test that sent this request has ended"}, 410)
         # Always plain HTTP on loopback; request.host_url would re-validate the host on every call.
         environ = request.environ
         origin = "http://" + (environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}")
@@ -153,7 +159,7 @@ class RegistryApp:
         except (UsageError, KeyError, ValueError, TypeError) as error:
             if endpoint.startswith("control."):  # a malformed control call: say what is wrong
                 detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-                return json_response({"error": f"control API: {detail}"}, 400)
+                return json_response({"error": cut(f"control API: {detail}")}, 400)
             return self._internal_error(error)  # a test misused the fixture API inside a request
         except Exception as exc:  # a bug in the mock: answer, and make the test fail loudly
             return self._internal_error(exc)
@@ -161,5 +167,5 @@ class RegistryApp:
     def _internal_error(self, exc: Exception) -> Response:
         if self.on_internal_error is not None:
             self.on_internal_error(exc)
-        detail = traceback.format_exception_only(exc)[-1].strip()
+        detail = cut(traceback.format_exception_only(exc)[-1].strip())
         return json_response({"error": f"internal error in the mock registry: {detail}"}, 500)

@@ -28,7 +28,7 @@ from pytest_npm_registry.domain.seed import apply_seed, parse_seed
 from . import jsoncall
 from .faults import Faults
 from .host import AdminToken, Host
-from .parsing import bearer, json_body
+from .parsing import MAX_JSON_DEPTH, bearer, check_document, json_body
 from .responses import json_response
 from .settings import Settings
 
@@ -115,7 +115,13 @@ class ControlViews:
             raise MalformedBody("POST seed: the body is empty; send a seed file's text (TOML or JSON)")
         # ?name=seed.toml: the file the CLI sent, so a mistake reads "seed.toml:7: users[0].tfa: ...".
         name = request.args.get("name", "")[:100] or "<seed>"
-        data, located = parse_seed(text, name, toml=toml)
+        try:
+            data, located = parse_seed(text, name, toml=toml)
+        except RecursionError:
+            raise MalformedBody(f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except ValueError:  # Python refuses integers of more than 4,300 digits
+            raise MalformedBody("Malformed JSON body: a number has too many digits") from None
+        check_document(data)  # the limits every JSON body meets: depth, lone surrogates
         made = apply_seed(self.registry, data, located)
         return json_response(
             {

@@ -2,9 +2,11 @@
 journal as a timeline, refreshed in place every 1.5 s.
 
 It needs the admin token, as the control API does: ``Authorization: Bearer``, or once as
-``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token (never
-the token itself) keeps the browser signed in. Tokens show their prefix only; the one secret on
-the page is each account's current authenticator code, on purpose.
+``?token=`` / the sign-in form (with a CSRF token), after which an HttpOnly cookie holding an HMAC
+of the token bound to this server's origin (never the token itself; its name carries the port)
+keeps the browser signed in, and is accepted only from requests no other site sent. Tokens show
+their prefix only; the one secret on the page is each account's current authenticator code, on
+purpose.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import TYPE_CHECKING
 from werkzeug.wrappers import Request, Response
 
 from pytest_npm_registry.domain.clock import iso
+from pytest_npm_registry.domain.errors import CrossSiteRequest
 from pytest_npm_registry.domain.journal import JournalEntry
 from pytest_npm_registry.domain.models import Call, Outcome, Token, TokenKind
 from pytest_npm_registry.domain.otp import totp_code
 
-from .host import COOKIE, AdminToken
+from .host import CSRF_FIELD, AdminToken
 from .pages import _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
 
 if TYPE_CHECKING:
@@ -57,11 +60,13 @@ class DashboardViews:
         self.registry = registry
         self.admin = admin
 
-    def _sign_in(self, *, failed: bool) -> Response:
-        note = "<p class=error id=error>That is not the admin token.</p>" if failed else ""
+    def _sign_in(self, request: Request, origin: str, *, failed: bool, note: str = "") -> Response:
+        note = f"<p class=error id=error>{e(note or 'That is not the admin token.')}</p>" if failed else ""
+        csrf = self.admin.csrf_token(request, origin, DASHBOARD_PATH)
         inner = (
             f"{note}<p>The dashboard needs the admin token the server printed at start (the control API's).</p>"
-            f"<form method=post action='{DASHBOARD_PATH}'><label for=token>AdminToken token</label>"
+            f"<form method=post action='{DASHBOARD_PATH}'><input type=hidden name={CSRF_FIELD} value='{e(csrf)}'>"
+            "<label for=token>AdminToken token</label>"
             "<input id=token name=token type=password autocomplete=off required>"
             "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
             "</div></form>"
@@ -71,18 +76,19 @@ class DashboardViews:
     def show(self, request: Request, call: Call, origin: str) -> Response:
         given = request.form.get("token") if request.method == "POST" else request.args.get("token")
         if given is not None:
+            if request.method == "POST" and not self.admin.csrf_ok(request, origin):
+                return self._sign_in(request, origin, failed=True, note=CrossSiteRequest(reason="").message)
             if not self.admin.is_token(given):
-                return self._sign_in(failed=True)
-            # Swap the token for a cookie and drop it from the address bar and the history.
+                return self._sign_in(request, origin, failed=True)
+            # Swap the token for a cookie and drop it from the address bar and the history. The
+            # cookie is this origin's (its name carries the port, its value is bound to the origin).
             response = _redirect(DASHBOARD_PATH)
-            response.set_cookie(
-                COOKIE, self.admin.cookie_value(), path=DASHBOARD_PATH, httponly=True, samesite="Strict"
-            )
+            self.admin.set_cookie(response, origin, DASHBOARD_PATH)
             return response
-        if not self.admin.is_admin(request):
+        if not self.admin.is_admin(request, origin):
             if request.args.get("part"):
                 return Response("sign in again", status=401, content_type="text/plain")
-            return self._sign_in(failed=False)
+            return self._sign_in(request, origin, failed=False)
         with self.registry.exclusive():  # the live dicts must not change while they are walked
             main = render_dashboard(self.registry)
         if request.args.get("part") == "main":

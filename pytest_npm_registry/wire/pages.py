@@ -2,8 +2,10 @@
 the same helpers, is in ``dashboard.py``).
 
 Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
-reachable only with the session's one-time id (16 hex digits) in the URL, and approving a login
-also needs the account's password (or the admin); the dashboard
+reachable only with the session's one-time id (16 hex digits) in the URL, which is no proof (whoever
+started the login or triggered the challenge knows it): approving needs the account's password and,
+for a 2FA account, a code from its authenticator app, or the admin. Every form carries a CSRF token
+and a post another site sent (``Origin``/``Referer`` not ours, port included) is refused; the dashboard
 (``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
 as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
 (never the token itself) keeps the browser signed in.
@@ -21,15 +23,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 from pytest_npm_registry.domain.clock import iso
-from pytest_npm_registry.domain.errors import MalformedBody, RegistryError, WebAuthAnswered, WebLoginAnswered
-from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, WebAuthSession, WebLogin
+from pytest_npm_registry.domain.errors import (
+    CrossSiteRequest,
+    MalformedBody,
+    RegistryError,
+    WebLoginAnswered,
+    cut,
+)
+from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, Operation, WebAuthSession, WebLogin
 
-from .host import AdminToken, Host
+from .host import CSRF_FIELD, AdminToken, Host, foreign_origin
 from .parsing import json_body
 from .responses import json_response
 
@@ -127,11 +135,13 @@ def _tag(text: str, kind: str = "") -> str:
 
 def _page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
     nonce = secrets.token_urlsafe(12)
+    # same-origin, not no-referrer: under no-referrer browsers send ``Origin: null`` with our own
+    # form posts, and the Origin check (``host.foreign_origin``) could not tell them from a forgery.
     scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
     document = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<meta name=referrer content=no-referrer><title>{e(title)} · mock npm registry</title>"
+        f"<meta name=referrer content=same-origin><title>{e(title)} · mock npm registry</title>"
         f"<style>{_CSS}</style></head><body>{body}{scripts}</body></html>"
     )
     response = Response(document, status=status, content_type="text/html; charset=utf-8")
@@ -230,9 +240,30 @@ class PageViews:
         found = self._auth_session(session_id)
         if isinstance(found, Response):
             return found
-        return self._auth_page(found)
+        return self._auth_page(request, origin, found)
 
-    def _auth_page(self, session: WebAuthSession, *, status: int = 200, note: str = "") -> Response:
+    def _csrf(self, request: Request, origin: str, action: str) -> str:
+        token = self.admin.csrf_token(request, origin, action)
+        return f"<input type=hidden name={CSRF_FIELD} value='{e(token)}'>"
+
+    def _proof_fields(self, *, user: str = "", otp: bool = True) -> str:
+        """What a person types to prove they are the account (the admin's cookie needs none)."""
+        fields = (
+            "<label for=password>Password</label>"
+            "<input id=password name=password type=password autocomplete=current-password>"
+        )
+        if otp:
+            whose = f"The code from {e(user)}'s" if user else "For an account with 2FA: the code from its"
+            fields += (
+                "<label for=otp>One-time password</label>"
+                "<input id=otp name=otp inputmode=numeric autocomplete=one-time-code spellcheck=false>"
+                f"<p class=hint>{whose} authenticator app, or a recovery code.</p>"
+            )
+        return fields
+
+    def _auth_page(
+        self, request: Request, origin: str, session: WebAuthSession, *, status: int = 200, note: str = ""
+    ) -> Response:
         now = self.registry.clock.now()
         user = self.registry.state.users.get(session.user)
         account = e(session.user) + (f" (2FA: {e(user.tfa.value)})" if user is not None else "")
@@ -257,37 +288,71 @@ class PageViews:
             )
         else:
             left = session.expires - now
+            approve, deny = f"{session.auth_path}/approve", f"{session.auth_path}/deny"
+            admin = self.admin.has_cookie(request, origin)
+            proof = "" if admin else self._proof_fields(user=session.user)
             state = (
-                f"<div class=actions><form method=post action='{e(session.auth_path)}/approve'>"
-                "<button class=primary id=approve>Approve</button></form>"
-                f"<form method=post action='{e(session.auth_path)}/deny'>"
-                "<button class=danger id=deny>Deny</button></form></div>"
+                f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{proof}"
+                "<div class=actions style='margin-top:14px'><button class=primary id=approve>Approve</button></div>"
+                f"</form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
+                f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
                 f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
             )
-        inner = (f"<p class=error>{e(note)}</p>" if note else "") + details + state
+        inner = (f"<p class=error id=error>{e(note)}</p>" if note else "") + details + state
         return _card_page(
             f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
         )
 
     def web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        return self._answer_web_auth(request, session_id, approve=True)
+        return self._answer_web_auth(request, call, origin, session_id, approve=True)
 
     def web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
-        return self._answer_web_auth(request, session_id, approve=False)
+        return self._answer_web_auth(request, call, origin, session_id, approve=False)
 
-    def _answer_web_auth(self, request: Request, session_id: str, *, approve: bool) -> Response:
-        answer = self.registry.challenges.approve_web_auth if approve else self.registry.challenges.deny_web_auth
+    def _answer(self, request: Request, origin: str, session_id: str, *, approve: bool, cookie: bool) -> WebAuthSession:
+        """Approve (the admin, or a person who proves they are the account) or deny."""
+        challenges = self.registry.challenges
+        if not approve:
+            return challenges.deny_web_auth(session_id, by="in the browser")
+        if self.admin.is_admin(request, origin, cookie=cookie):
+            return challenges.approve_web_auth(session_id, by="by the admin in the browser")
+        fields = request.form if cookie else _json_object(request)
+        return challenges.approve_web_auth_as_person(
+            session_id, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
+        )
+
+    def _answer_web_auth(
+        self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool
+    ) -> Response:
         if not _is_form(request):
-            session = answer(session_id, by="in the browser")
+            _refuse_other_sites(request, origin)
+            # A script's JSON post: the admin only by its bearer token (a browser's cookie rides
+            # along on any cross-site post, so it proves nothing here).
+            session = self._answer(request, origin, session_id, approve=approve, cookie=False)
             return json_response({"id": session.id, "approved" if approve else "denied": True})
         found = self._auth_session(session_id)
         if isinstance(found, Response):
             return found
+        answered = found.approved or found.denied  # nothing left to change: the answer says so (409)
+        if not answered and not self.admin.csrf_ok(request, origin):
+            return self._cross_site(request, call, origin, Operation.WEB_AUTH_APPROVE, found)
         try:
-            answer(found.id, by="in the browser")
-        except WebAuthAnswered as error:  # answered the other way already
-            return self._auth_page(found, status=error.status, note=error.message)
+            self._answer(request, origin, found.id, approve=approve, cookie=True)
+        except RegistryError as error:
+            self.registry.state.refuse(Operation.WEB_AUTH_APPROVE, call, None, error)
+            return self._auth_page(request, origin, found, status=error.status, note=error.message)
         return _redirect(found.auth_path)
+
+    def _cross_site(
+        self, request: Request, call: Call, origin: str, operation: Operation, found: WebAuthSession | WebLogin
+    ) -> Response:
+        sender = foreign_origin(request, origin)
+        why = f"a form posted from {sender}" if sender else "a form without this page's CSRF token"
+        error = CrossSiteRequest(reason=f"{why} to {request.path}")
+        self.registry.state.refuse(operation, call, None, error)
+        if isinstance(found, WebAuthSession):
+            return self._auth_page(request, origin, found, status=error.status, note=error.message)
+        return self._login_page(request, origin, found, status=error.status, note=error.message)
 
     # -- web login: the loginUrl page ------------------------------------------------------------------
 
@@ -301,9 +366,11 @@ class PageViews:
         found = self._login(login_id)
         if isinstance(found, Response):
             return found
-        return self._login_page(found)
+        return self._login_page(request, origin, found)
 
-    def _login_page(self, login: WebLogin, *, status: int = 200, note: str = "", typed: str = "") -> Response:
+    def _login_page(
+        self, request: Request, origin: str, login: WebLogin, *, status: int = 200, note: str = "", typed: str = ""
+    ) -> Response:
         now = self.registry.clock.now()
         command = "npm adduser" if login.create else "npm login"
         title = "Create an account" if login.create else "Log in to the mock npm registry"
@@ -326,29 +393,28 @@ class PageViews:
             f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
             f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
         )
-        field += (
-            "<label for=password>Password</label>"
-            "<input id=password name=password type=password autocomplete=current-password>"
-        )
+        field += self._proof_fields(otp=not login.create)
         if login.create:
             field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
         else:
             field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
         left = login.expires - now
+        approve, deny = f"{login.login_path}/approve", f"{login.login_path}/deny"
         inner = (
             (f"<p class=error id=error>{e(note)}</p>" if note else "")
             + details
-            + f"<form method=post action='{e(login.login_path)}/approve'>{field}"
+            + f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{field}"
             "<div class=actions style='margin-top:14px'>"
             f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
-            f"</div></form><form method=post action='{e(login.login_path)}/deny' class=actions style='margin-top:8px'>"
-            "<button class=danger id=deny>Deny</button></form>"
+            f"</div></form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
+            f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
             f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
         )
         return _card_page(title, command, inner, status=status)
 
     def web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not _is_form(request):
+            _refuse_other_sites(request, origin)
             body = json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
                 raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
@@ -356,44 +422,72 @@ class PageViews:
                 login_id,
                 body["user"],
                 password=body.get("password"),
-                trusted=self.admin.is_admin(request),
+                otp=body.get("otp"),
+                trusted=self.admin.is_admin(request, origin, cookie=False),
                 by="in the browser",
             )
             return json_response({"id": login.id, "user": login.user})
         found = self._login(login_id)
         if isinstance(found, Response):
             return found
-        name = request.form.get("user", "").strip()
         if found.user is not None:
-            return self._login_page(found)
+            return self._login_page(request, origin, found)
+        if not self.admin.csrf_ok(request, origin):
+            return self._cross_site(request, call, origin, Operation.LOGIN, found)
+        name = request.form.get("user", "").strip()
         if not name:
-            return self._login_page(found, status=400, note="Type the user name to log in as.")
+            return self._login_page(request, origin, found, status=400, note="Type the user name to log in as.")
         try:
             self.registry.logins.approve_web_login(
                 found.id,
                 name,
                 password=request.form.get("password") or None,
-                trusted=self.admin.is_admin(request),
+                otp=request.form.get("otp") or None,
+                trusted=self.admin.is_admin(request, origin),
                 by="in the browser",
             )
         except RegistryError as error:
-            return self._login_page(found, status=error.status, typed=name, note=f"{name}: {error.message}")
+            self.registry.state.refuse(Operation.ADDUSER if found.create else Operation.LOGIN, call, None, error)
+            name = cut(name, 100)  # echoed into the page: a form field must not make a megabyte answer
+            return self._login_page(
+                request, origin, found, status=error.status, typed=name, note=f"{name}: {error.message}"
+            )
         return _redirect(found.login_path)
 
     def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not _is_form(request):
+            _refuse_other_sites(request, origin)
             login = self.registry.logins.cancel_web_login(login_id)
             return json_response({"id": login.id, "denied": True})
         found = self._login(login_id)
         if isinstance(found, Response):
             return found
+        if not self.admin.csrf_ok(request, origin):
+            return self._cross_site(request, call, origin, Operation.LOGIN, found)
         try:
             self.registry.logins.cancel_web_login(found.id)
         except WebLoginAnswered as error:
-            return self._login_page(found, status=error.status, note=error.message)
+            return self._login_page(request, origin, found, status=error.status, note=error.message)
         return _card_page(
             "Login denied",
             "npm adduser" if found.create else "npm login",
             "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
             "username and password prompt (or fails without a terminal).</p>",
         )
+
+
+def _refuse_other_sites(request: Request, origin: str) -> None:
+    """A JSON post a browser sent from another site (``text/plain`` bodies need no preflight)."""
+    sender = foreign_origin(request, origin)
+    if sender is not None:
+        raise CrossSiteRequest(reason=f"a post from {sender} to {request.path}")
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    """The JSON object a script posts to an approval endpoint; none is an empty one."""
+    if not request.get_data():
+        return {}
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise MalformedBody('Approve with {"password": "<password>", "otp": "<one-time password>"}')
+    return body

@@ -29,7 +29,7 @@ def parse_credential(header: str | None) -> Credential | None:
     if scheme == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64, not UTF-8, or bytes past ASCII in the header
             raise MalformedBody("Malformed Basic authorization header: expected base64 of user:password") from None
         username, _, password = decoded.partition(":")
         return Credential(username=username, password=password)
@@ -62,14 +62,53 @@ def bearer(request: Request) -> str | None:
     return header[7:] if header.lower().startswith("bearer ") else None
 
 
+#: Deeper JSON is refused: no npm body nests more than a few levels, and the domain walks
+#: documents recursively (deep copies, the dashboard's claims).
+MAX_JSON_DEPTH = 64
+
+
 def json_body(request: Request) -> Any:
     data = request.get_data()
     if not data:
         raise MalformedBody("Malformed request: the body is empty, expected JSON")
     try:
-        return json.loads(data, parse_constant=_not_json)
+        value = json.loads(data, parse_constant=_not_json)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedBody(f"Malformed JSON body: {exc}") from None
+    except RecursionError:
+        raise MalformedBody(f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        raise MalformedBody("Malformed JSON body: a number has too many digits") from None
+    check_document(value)
+    return value
+
+
+def check_document(value: Any) -> None:
+    """Refuse what ``json.loads`` accepts but the registry cannot keep: nesting past
+    ``MAX_JSON_DEPTH`` and lone surrogates (``"\ud800"`` is no character: encoding it to UTF-8
+    later, for a page or a tarball, raises)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedBody(f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedBody("Malformed JSON body: a string holds a lone surrogate (\\ud800-\\udfff)") from None
 
 
 def paging(request: Request) -> tuple[int, int]:

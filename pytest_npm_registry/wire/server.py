@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Any, NamedTuple
 
 from pytest_httpserver import HTTPServer
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from pytest_npm_registry.domain.errors import cut
 from pytest_npm_registry.domain.journal import Journal
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
@@ -47,6 +49,10 @@ _REASONS = {413: "Payload Too Large"}
 SMALL_RESPONSE = 64 * 1024
 #: Idle keep-alive connections are closed after this many seconds.
 IDLE_TIMEOUT = 30.0
+#: How long the end of a test waits for requests still in flight (``RegistryServer.drain``).
+DRAIN_TIMEOUT = 2.0
+#: ``request.environ`` key: the server generation (``RegistryServer.generation``) a request began in.
+GENERATION_KEY = "npm_registry.generation"
 
 
 class _Request(Request):
@@ -93,6 +99,25 @@ def _changes_state(request: Request) -> bool:
     return endpoint in _STATEFUL_GETS
 
 
+#: Request bodies larger than this are not kept in the request log: 200 logged 4 MiB bodies from
+#: anonymous clients would be 800 MiB that stays (issue 19). The log keeps method, path, headers.
+LOGGED_BODY_LIMIT = 16 * 1024
+#: ``request.environ`` key: the size of a body the log dropped.
+BODY_DROPPED_KEY = "npm_registry.body_dropped"
+
+
+def _forget_large_body(request: Request) -> None:
+    environ = request.environ
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    if size <= LOGGED_BODY_LIMIT:
+        return
+    environ["wsgi.input"] = io.BytesIO(b"")
+    environ["CONTENT_LENGTH"] = "0"
+    environ[BODY_DROPPED_KEY] = size
+    for cached in ("_cached_data", "stream", "form", "files", "values", "_cached_json"):
+        request.__dict__.pop(cached, None)
+
+
 class JournalSpan(NamedTuple):
     """The journal entries one request produced: cursors ``start`` to ``end`` (``Journal.total``).
 
@@ -122,9 +147,24 @@ class _Handler(WSGIRequestHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         pass
 
+    def handle_expect_100(self) -> bool:
+        # http.server answers ``100 Continue`` while parsing the headers, before anyone knows whether
+        # the body will be read; ``_read_body`` sends it once the size and framing are accepted.
+        return True
+
     def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.request_version == "HTTP/0.9":
+            # ``GET /-/ping`` with no version: http.server takes it for HTTP/0.9 and keeps no headers
+            # buffer, so writing an answer raised AttributeError. Answer in HTTP/1.0 and close.
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
+            self._send(400, {"error": "Malformed request line: expected <METHOD> <path> HTTP/1.1"})
+            return
+        refusal = self._framing_refusal()
+        if refusal is not None:
+            self.close_connection = True  # the body's length is unknown: this connection is done
+            self._send(400, {"error": refusal})
+            return
         environ = self.environ = self.make_environ()
         if not self._read_body(environ):
             return
@@ -172,6 +212,23 @@ class _Handler(WSGIRequestHandler):
             self.end_headers()
             self.wfile.write(body)
 
+    def _framing_refusal(self) -> str | None:
+        """Why the body's length cannot be trusted (RFC 9112 section 6), or None. A message with both
+        Transfer-Encoding and Content-Length, several different lengths or a coding other than
+        ``chunked`` is how one request is smuggled inside another."""
+        lengths = self.headers.get_all("Content-Length") or []
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        if codings and lengths:
+            return "Both Transfer-Encoding and Content-Length: send one of them"
+        if codings:
+            coding = ",".join(codings).strip().lower()
+            if coding != "chunked":
+                return f"Unsupported Transfer-Encoding {cut(coding, 40)!r}: only chunked is accepted"
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        if len(values) > 1:
+            return "Conflicting Content-Length headers: send one length"
+        return None
+
     def _read_body(self, environ: dict[str, Any]) -> bool:
         """Read the whole body into the environ, or answer 400 / 413 and return False."""
         declared = (environ.get("CONTENT_LENGTH") or "0").strip()
@@ -188,7 +245,10 @@ class _Handler(WSGIRequestHandler):
             self.close_connection = True  # the body stays unread: this connection is done
             self._send(413, {"error": f"Request body of {length} bytes exceeds the {limit}-byte limit"})
             return False
-        if environ.get("wsgi.input_terminated"):  # chunked upload
+        chunked = bool(environ.get("wsgi.input_terminated"))
+        if (length or chunked) and self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # once, and only for a body we read
+        if chunked:  # chunked upload
             # In parts: read(limit + 1) would allocate the whole limit up front (MemoryError at 1 TiB).
             parts: list[bytes] = []
             size = 0
@@ -258,8 +318,13 @@ class RegistryServer(HTTPServer):
         self.storage = storage
         self.log = BoundedLog(log_limit)
         self._span_lock = threading.Lock()
+        self._idle = threading.Condition(self._span_lock)
         self._in_flight = 0
         self._started = 0
+        #: Bumped by ``reset`` and ``drain``: a request started in an older generation (a test that
+        #: ended while it was in flight) is answered without reaching the registry.
+        self.generation = 0
+        self.app.stale = self._stale
 
     @property
     def max_body(self) -> int:
@@ -318,9 +383,31 @@ class RegistryServer(HTTPServer):
     def clear_log(self) -> None:
         self.log = BoundedLog(self.log_limit)
 
+    def _stale(self, request: Request) -> bool:
+        started = request.environ.get(GENERATION_KEY)
+        return started is not None and started != self.generation
+
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> tuple[int, int, float]:
+        """Wait up to ``timeout`` seconds for requests in flight to finish (the end of a test).
+
+        Returns (requests that were in flight, requests still running when the wait ended, seconds
+        waited). Those still running are cut: the generation moves on, so when they reach the
+        registry they are answered 410 and change nothing (they must not land in the next test).
+        """
+        began = time.monotonic()
+        with self._idle:
+            busy = self._in_flight
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+            left = self._in_flight
+            if left:
+                self.generation += 1
+        return busy, left, time.monotonic() - began
+
     def reset(self, policy: str | Policy | None = None) -> None:
         """Back to an empty registry: no faults or test handlers, an empty request log, and the
         settings at their defaults (or what ``configure(..., keep=True)`` set)."""
+        with self._span_lock:
+            self.generation += 1  # what is still in flight belonged to the state being dropped
         self.registry.reset(policy or self.registry.policy)
         # Not clear(): errors raised in the server thread stay for the test's check().
         self.clear_all_handlers()
@@ -334,6 +421,7 @@ class RegistryServer(HTTPServer):
             self._in_flight += 1
             self._started += 1
             start, started, alone = journal.total, self._started, self._in_flight == 1
+            request.environ[GENERATION_KEY] = self.generation
         try:
             response = self.dispatch(request)
             if self.storage is not None and _changes_state(request):
@@ -344,7 +432,10 @@ class RegistryServer(HTTPServer):
                 self._in_flight -= 1
                 exact = alone and self._started == started
                 end = journal.total
+                if self._in_flight == 0:
+                    self._idle.notify_all()
         request.environ[JOURNAL_SPAN_KEY] = JournalSpan(journal, start, end, exact)
+        _forget_large_body(request)
         self.log.append((request, response))
         return response
 
