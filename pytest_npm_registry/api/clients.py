@@ -8,6 +8,7 @@ what npm's ``otplease`` checks) and ``answers`` reply to its prompts.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import pty
@@ -15,6 +16,7 @@ import re
 import select
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -134,6 +136,17 @@ def npmrc_text(registry_url: str, token: str | None, extra: Mapping[str, str] | 
     return "\n".join(lines) + "\n"
 
 
+def real_homes() -> set[Path]:
+    """The caller's home folders (``$HOME`` and the password database's), resolved: no fixture
+    call writes there."""
+    homes = {Path.home()}
+    with contextlib.suppress(KeyError, ImportError):
+        import pwd  # noqa: PLC0415 - POSIX only
+
+        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
+    return {home.resolve() for home in homes}
+
+
 def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment with nothing of the caller's npm configuration in it."""
     env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
@@ -156,6 +169,68 @@ def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | Non
             **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
         }
     )
+    env.update(extra or {})
+    return env
+
+
+#: What a CI job's environment carries from the machine: a fresh job has its own HOME and no
+#: npm configuration, so nothing else of the caller's shell (``npm_config_*``, tokens, an outer
+#: CI's ``GITHUB_*`` variables) is copied.
+_CI_PASS_ENV = (*_PASS_ENV, "USER", "LOGNAME", "SHELL")
+
+
+def ci_environment(
+    workdir: Path,
+    registry_url: str,
+    token: str | None,
+    *,
+    setup_node: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of one CI job (see ``NpmRegistry.ci_env``): ``token`` only in
+    ``NPM_TOKEN`` / ``NODE_AUTH_TOKEN``, a new throwaway HOME, and npm's user config left where
+    npm looks for it, ``$HOME/.npmrc``. The fixture's safety (no retries, the closed proxy, the
+    cache in ``workdir``) is npm's *global* config, below the user config, so what the script
+    writes to ``~/.npmrc`` wins over it; the proxy variables stand beside it for tools that
+    read the environment (libnpmpublish, lerna)."""
+    jobs = workdir / "ci"
+    jobs.mkdir(parents=True, exist_ok=True)
+    job = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
+    home = job / "home"
+    home.mkdir()
+    globalconfig = workdir / "npmrc-ci-global"
+    if not globalconfig.exists():
+        globalconfig.write_text("".join(f"{k}={v}\n" for k, v in BASE_CONFIG.items()))
+    env = {k: os.environ[k] for k in _CI_PASS_ENV if k in os.environ}
+    env.update(
+        {
+            "CI": "true",
+            "HOME": str(home),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "npm_config_registry": registry_url,
+            "npm_config_globalconfig": str(globalconfig),
+            "npm_config_cache": str(workdir / "cache"),
+            **dict.fromkeys(("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"), CLOSED_PROXY),
+            **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
+        }
+    )
+    if setup_node:
+        # What actions/setup-node does with `registry-url:` (src/authutil.ts): write
+        # $RUNNER_TEMP/.npmrc and export NPM_CONFIG_USERCONFIG, so npm reads that file and never
+        # the job's ~/.npmrc -- as on GitHub.
+        runner_temp = job / "runner-temp"
+        runner_temp.mkdir()
+        host = registry_url.split("://", 1)[1]
+        npmrc = runner_temp / ".npmrc"
+        npmrc.write_text(f"//{host}:_authToken=${{NODE_AUTH_TOKEN}}\nregistry={registry_url}")
+        env.update({"RUNNER_TEMP": str(runner_temp), "NPM_CONFIG_USERCONFIG": str(npmrc)})
+    else:
+        # The file npm reads anyway; named so that an npm_config_userconfig a caller merges in
+        # (`npm test` exports one pointing at the real ~/.npmrc) cannot win.
+        env["npm_config_userconfig"] = str(home / ".npmrc")
+    if token:
+        env.update({"NPM_TOKEN": token, "NODE_AUTH_TOKEN": token})
     env.update(extra or {})
     return env
 

@@ -43,7 +43,17 @@ from pytest_npm_registry.wire.server import RegistryServer
 from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
 from .assertions import AssertionsMixin
-from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
+from .clients import (
+    BASE_CONFIG,
+    NpmResult,
+    Reply,
+    ci_environment,
+    isolated_env,
+    npmrc_text,
+    real_homes,
+    run_npm,
+    token_key,
+)
 from .tools import ToolsMixin, resolve_clients
 from .views import PackageView, Token, TokenLike, User
 
@@ -315,8 +325,17 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         return self._workdir
 
     def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
-        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
+        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given.
+
+        Never the real home folder: a test that wants a ``~/.npmrc`` runs in :meth:`ci_env`'s
+        throwaway ``HOME``."""
         path = Path(directory) / ".npmrc"
+        if path.parent.resolve() in real_homes():
+            raise UsageError(
+                f"reg.npmrc({str(directory)!r}) would overwrite your own ~/.npmrc: give a project folder "
+                "(tmp_path), or run the script with env=reg.ci_env(token=...), whose throwaway HOME "
+                "it may write ~/.npmrc into"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
         return path
@@ -338,6 +357,33 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         if key or config or not userconfig.exists():
             userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
         environment = isolated_env(self.workdir, userconfig)
+        if npm is not None or node is not None:
+            environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
+        return environment
+
+    def ci_env(
+        self, token: TokenLike = None, *, setup_node: bool = False, npm: str | None = None, node: str | None = None
+    ) -> dict[str, str]:
+        """The whole environment of a CI job, for a release script run as a subprocess:
+        ``subprocess.run(["bash", "release.sh"], env=reg.ci_env(token=...))``.
+
+        ``token`` is the CI secret, in ``NPM_TOKEN`` and ``NODE_AUTH_TOKEN`` only: npm sees no
+        credential unless the script writes one (``echo "//host/:_authToken=$NPM_TOKEN" >
+        ~/.npmrc``) or ``setup_node=True`` writes what ``actions/setup-node`` with
+        ``registry-url:`` does (``$RUNNER_TEMP/.npmrc`` holding ``registry=`` and
+        ``//host:port/:_authToken=${NODE_AUTH_TOKEN}``, named by ``NPM_CONFIG_USERCONFIG``, so
+        npm then reads that file instead of ``~/.npmrc``, as on GitHub). Also ``CI=true`` and
+        ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
+        new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
+        delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
+        folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
+
+        Nothing of the caller's shell but ``PATH``, locale, ``TMPDIR`` and the user name is in
+        it; add variables to the result (``{**reg.ci_env(t), "X": "1"}``, or
+        ``reg.github_actions_env(...)`` for trusted publishing) rather than merging it into
+        ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
+        """
+        environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
