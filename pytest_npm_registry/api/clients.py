@@ -75,9 +75,27 @@ def token_key(token: str | Keyed | None) -> str | None:
     return token if token is None or isinstance(token, str) else token.key
 
 
-@dataclass
+#: npm's last line when a run fails; the log sits in the cache folder, which goes with the test.
+LOG_POINTER = re.compile(r"A complete log of this run can be found in:\s*(\S+)")
+#: How much of a debug log a result keeps in memory (its end: where the failure is).
+LOG_LIMIT = 256 * 1024
+#: An OTP on npm's command line, as its debug log and our report show it: ``--otp=123456``,
+#: ``"--otp" "123456"`` (npm logs argv quoted).
+_OTP_ARG = re.compile(r"""(--otp(?:=|"?\s+"?))(?!<)[^\s"]+""")
+#: How many error lines lead the text of a result.
+_HEAD_LINES = 20
+
+
+@dataclass(repr=False)
 class NpmResult:
-    """What one npm run did: exit code, output, and the ``npm error code`` it printed."""
+    """What one npm run did: exit code, output, and the ``npm error code`` it printed.
+
+    ``str(result)`` and ``repr(result)`` lead with the exit code, the error code and the
+    ``npm error`` lines, then the command, the output, and where npm's debug log was kept, so
+    ``assert result.ok, result`` shows ``npm error code EOTP`` in pytest's short message.
+    A failed run of ``reg.npm`` (``pnpm``, ``yarn``, ``run_tool``) keeps npm's debug log:
+    ``debug_log`` is where it is (copied into ``reg.keep_logs_in``, under pytest the journal dir,
+    else npm's own file in the work folder), ``log`` its text; ``reg.failed_runs`` lists them."""
 
     args: list[str]
     returncode: int
@@ -86,6 +104,11 @@ class NpmResult:
     duration: float
     tty: bool = False
     transcript: list[str] = field(default_factory=list)
+    #: npm's debug log of a failed run: the kept copy (``reg.keep_logs_in``, the journal dir
+    #: under pytest) or else npm's own file, which goes when the registry closes.
+    debug_log: Path | None = None
+    #: The text of that log (its last 256 KiB), read when the run failed.
+    log: str = ""
 
     @property
     def error_code(self) -> str | None:
@@ -110,14 +133,70 @@ class NpmResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def log_pointer(self) -> Path | None:
+        """The debug log npm named in "A complete log of this run can be found in: <path>"."""
+        match = LOG_POINTER.search(self.stdout + self.stderr)
+        return Path(match.group(1)) if match else None
+
     #: What ``__str__`` puts before ``args``: they are npm's arguments, without the executable.
     program = "npm "
 
+    def headline_errors(self) -> list[str]:
+        """The lines that say why the run failed (``npm error ...``), for the head of the text."""
+        return self.error_lines
+
     def __str__(self) -> str:
-        return (
-            f"$ {self.program}{' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
-            f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
-        )
+        code = self.error_code
+        head = [f"exit {self.returncode}" + (f" ({code})" if code else "")]
+        errors = self.headline_errors()
+        head += errors[:_HEAD_LINES] + ([f"... {len(errors) - _HEAD_LINES} more"] if len(errors) > _HEAD_LINES else [])
+        head.append(f"$ {self.program}{' '.join(self.args)}  ({self.duration:.2f}s)")
+        text = "\n".join(head) + f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        if self.transcript:
+            text += "--- answers ---\n" + "\n".join(self.transcript) + "\n"
+        if self.debug_log is not None:
+            gone = "" if self.debug_log != self.log_pointer else " (goes with the work folder; text in result.log)"
+            text += f"npm's debug log: {self.debug_log}{gone}"
+        return text
+
+    __repr__ = __str__
+
+
+def keep_debug_log(result: NpmResult, into: Path | None, failed: list[NpmResult], prefix: str = "") -> NpmResult:
+    """For a failed run, read the debug log npm named into ``result.log``, copy it into ``into``
+    (when given, as ``<prefix><n>-<command>.log``) before the cache folder holding it is
+    deleted, and add ``result`` to ``failed``. One-time passwords are blanked in both."""
+    pointer = result.log_pointer
+    if result.ok or pointer is None or not pointer.is_file():
+        return result
+    text = _OTP_ARG.sub(r"\1***", pointer.read_bytes().decode(errors="replace"))
+    result.log = text[-LOG_LIMIT:]
+    result.debug_log = pointer
+    if into is not None:
+        into.mkdir(parents=True, exist_ok=True)
+        command = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path((result.args or ["npm"])[0]).name)[:40]
+        copy = into / f"{prefix}{len(failed) + 1}-{command}.log"
+        copy.write_text(text)
+        result.debug_log = copy
+    failed.append(result)
+    return result
+
+
+def format_debug_logs(failed: Sequence[NpmResult], *, verbose: bool, runs: int = 3, lines: int = 15) -> str:
+    """The report section of a failing test: its last ``runs`` failed client runs, each with
+    where its debug log is and the log's last ``lines`` lines (all of it when ``verbose``)."""
+    parts = [f"({len(failed) - runs} earlier failed runs left out)"] if len(failed) > runs else []
+    for result in failed[-runs:]:
+        code = f" ({result.error_code})" if result.error_code else ""
+        log = result.log.splitlines()
+        shown = log if verbose else log[-lines:]
+        more = "" if len(shown) == len(log) else f", last {len(shown)} of {len(log)} lines (-v: all)"
+        command = _OTP_ARG.sub(r"\1***", " ".join(result.args))
+        parts.append(f"$ {result.program}{command} -> exit {result.returncode}{code}")
+        parts.append(f"  log: {result.debug_log}{more}")
+        parts += [f"  {line}" for line in shown]
+    return "\n".join(parts)
 
 
 def npm_executable() -> str:

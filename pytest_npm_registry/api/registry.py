@@ -49,6 +49,7 @@ from .clients import (
     Reply,
     ci_environment,
     isolated_env,
+    keep_debug_log,
     npmrc_text,
     real_homes,
     run_npm,
@@ -98,6 +99,12 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         self._workdir: Path | None = None
         #: Which clients this registry's runs used (``npm 12.2.2 on node 22.23.3``), with counts.
         self.clients_ran: dict[str, int] = {}
+        #: The runs of ``npm``, ``pnpm``, ``yarn`` and ``run_tool`` that failed, with npm's debug log.
+        self.failed_runs: list[NpmResult] = []
+        #: Where failed runs' debug logs are copied (the plugin: beside the test's journal file
+        #: in ``--npm-registry-journal-dir``); otherwise npm's copy goes with :attr:`workdir`.
+        self.keep_logs_in: Path | None = None
+        self.keep_logs_prefix = ""
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.server.app.admin.token = self.admin_token
@@ -378,9 +385,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
         folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
 
-        Nothing of the caller's shell but ``PATH``, locale, ``TMPDIR`` and the user name is in
-        it; add variables to the result (``{**reg.ci_env(t), "X": "1"}``, or
-        ``reg.github_actions_env(...)`` for trusted publishing) rather than merging it into
+        Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
+        result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
         environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
@@ -418,7 +424,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         environment = self.env(token)
         environment["PATH"] = clients.path(environment.get("PATH"))
         environment.update(env or {})
-        return run_npm(
+        result = run_npm(
             argv,
             env=environment,
             cwd=cwd or self.workdir,
@@ -427,6 +433,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
             timeout=timeout,
             executable=clients.executable("npm"),
         )
+        return keep_debug_log(result, self.keep_logs_in, self.failed_runs, self.keep_logs_prefix)
 
     # -- settings (the server's: the control API changes the same ones) ------------------------------
 
