@@ -204,9 +204,13 @@ def _executable(name: str, bin_dir: Path | str | None) -> str:
         return str(Path(bin_dir) / name)
     found = os.environ.get(f"PYTEST_NPM_REGISTRY_{name.upper()}") or shutil.which(name)
     if not found:
+        pinned = [p.version for p in versions.pins() if p.client == name]
+        example = pinned[0].split(".")[0] if pinned else "X"
         raise UsageError(
-            f"{name} is not on PATH: install it, set PYTEST_NPM_REGISTRY_{name.upper()}, or pass bin_dir="
-            f"install_tool(<folder with its package-lock.json>)"
+            f"{name} is not on PATH: run a pinned {name} with reg.{name}(..., version={example!r}) "
+            f"(pinned: {', '.join(pinned) or 'none'}; installed on first use), or pass "
+            f"bin_dir=pytest_npm_registry.install_tool('<folder with its package.json and package-lock.json>'), "
+            f"or set PYTEST_NPM_REGISTRY_{name.upper()} to its path"
         )
     return found
 
