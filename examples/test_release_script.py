@@ -2,12 +2,14 @@
 
 The script is what a project runs in CI. The test reproduces the failure a maintainer meets the
 day 2FA is switched on for their account, and checks the fix: a granular token with bypass 2FA.
-Run it with `pytest examples/`.
+``reg.ci_env(token, setup_node=True)`` is the job's environment: the token only in
+``NODE_AUTH_TOKEN`` / ``NPM_TOKEN``, the ``.npmrc`` that ``actions/setup-node`` writes, a
+throwaway HOME; npm has no other credential, so the verdict is the token's. Run it with
+`pytest examples/`.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -34,7 +36,7 @@ RELEASE_SH = textwrap.dedent(
 def run_release(reg: NpmRegistry, package: Path, token: Token) -> subprocess.CompletedProcess[str]:
     script = package / "release.sh"
     script.write_text(RELEASE_SH)
-    env = {**os.environ, **reg.env(token=token)}
+    env = reg.ci_env(token=token, setup_node=True)
     return subprocess.run(["bash", str(script)], cwd=package, env=env, capture_output=True, text=True, check=False)
 
 

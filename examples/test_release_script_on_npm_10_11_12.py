@@ -1,6 +1,6 @@
 """Example: one release script, contract-tested on npm 10, 11 and 12 (a CI matrix in one test).
 
-``reg.env(token, npm="12")`` puts the pinned npm 12 (and the Node 22 it needs) first on PATH for
+``reg.ci_env(token, setup_node=True, npm="12")`` puts the pinned npm 12 (and the Node 22 it needs) first on PATH for
 whatever the script runs; npm 10 and 11 run on the machine's Node. The first test that asks for
 a version installs it from the public registry into the shared tools cache (checksummed by the
 lock files in pytest_npm_registry/pins/); later tests, and the other xdist workers, reuse it.
@@ -9,7 +9,6 @@ The script is the one of test_release_script.py: its verdict must not depend on 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.npm
 def run_release(reg: NpmRegistry, package: Path, token: Token, npm: str) -> subprocess.CompletedProcess[str]:
     script = package / "release.sh"
     script.write_text(RELEASE_SH)
-    env = {**os.environ, **reg.env(token, npm=npm)}
+    env = reg.ci_env(token, setup_node=True, npm=npm)
     return subprocess.run(["bash", str(script)], cwd=package, env=env, capture_output=True, text=True, check=False)
 
 

@@ -5,7 +5,6 @@ through the control API, a Node script publishing with libnpmpublish, and a two-
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,8 +22,7 @@ def test_bash_release_script_reads_the_otp_from_the_control_api(npm_registry: Np
     maintainer = npm_registry.add_user("maintainer", tfa="auth-and-writes", challenge="classic")
     package = write_package(tmp_path / "lib", "release-me", "1.0.0")
     env = {
-        **os.environ,
-        **npm_registry.env(token=maintainer.create_token("session")),
+        **npm_registry.ci_env(token=maintainer.create_token("session"), setup_node=True),
         "NPM_REGISTRY_URL": npm_registry.url,
         "NPM_REGISTRY_ADMIN_TOKEN": npm_registry.admin_token,
         "RELEASE_USER": "maintainer",
@@ -46,14 +44,8 @@ def test_node_script_with_libnpmpublish(npm_registry: NpmRegistry, tmp_path: Pat
     tarball = package / "node-published-1.0.0.tgz"
 
     def run(token: str, otp: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "NODE_PATH": str(bin_dir.parent),
-            "REGISTRY": npm_registry.url,
-            "NPM_TOKEN": token,
-            "HOME": str(tmp_path),
-            **({"OTP": otp} if otp else {}),
-        }
+        # A CI job: npm_config_registry and NPM_TOKEN, which the script reads, a throwaway HOME.
+        env = {**npm_registry.ci_env(token=token), "NODE_PATH": str(bin_dir.parent), **({"OTP": otp} if otp else {})}
         script = str(HERE / "publish_with_libnpmpublish.cjs")
         return subprocess.run(
             ["node", script, str(package), str(tarball)], env=env, capture_output=True, text=True, check=False

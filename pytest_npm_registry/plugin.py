@@ -15,11 +15,13 @@ import json
 import os
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .api.assertions import exchanges, format_report, parse_spec
+from .api.clients import format_debug_logs
 from .api.registry import NpmRegistry
 from .api.rehearsal import PROPERTY as REFUSALS
 from .api.rehearsal import format_report as format_refusals
@@ -153,6 +155,10 @@ def npm_registry(
     if problem is not None:
         pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
     registry.assertion_verbosity = request.config.get_verbosity()
+    journal_dir = _options(request.config).journal_dir
+    if journal_dir is not None:  # failed runs' npm debug logs outlive the test, beside its journal
+        registry.keep_logs_in = Path(journal_dir)
+        registry.keep_logs_prefix = f"{_stem(request.node.nodeid)}.npm-"
     request.node.stash[_REGISTRY_KEY] = registry
     _seed(registry, declared.get("users", ()), declared.get("packages", ()))
     if "visibility_delay" in declared:
@@ -175,7 +181,6 @@ def npm_registry(
         request.node.user_properties.append((REFUSALS, [r.as_dict() for r in refused]))
     if registry.clients_ran:
         request.node.user_properties.append((CLIENTS_PROPERTY, dict(registry.clients_ran)))
-    journal_dir = _options(request.config).journal_dir
     if journal_dir is not None:
         _write_journal(registry, journal_dir, request.node.nodeid)
     registry.close()
@@ -301,9 +306,13 @@ class RefusalReport:
             terminalreporter.line(line)
 
 
+def _stem(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+
+
 def _write_journal(registry: NpmRegistry, directory: os.PathLike[str] | str, nodeid: str) -> None:
     os.makedirs(directory, exist_ok=True)
-    filename = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_") + ".jsonl"
+    filename = _stem(nodeid) + ".jsonl"
     rows = exchanges(registry.server, registry.registry)
     with open(os.path.join(directory, filename), "w", encoding="utf-8") as out:
         out.writelines(json.dumps(row.as_dict()) + "\n" for row in rows)
@@ -324,4 +333,7 @@ def pytest_runtest_makereport(
         if rows:
             verbose = item.config.get_verbosity() > 0
             report.sections.append(("npm registry journal", format_report(rows, verbose=verbose)))
+        if registry.failed_runs:
+            logs = format_debug_logs(registry.failed_runs, verbose=item.config.get_verbosity() > 0)
+            report.sections.append(("npm debug logs of failed runs", logs))
     return report

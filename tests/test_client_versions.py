@@ -4,6 +4,7 @@ what the report says about the clients that ran."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -72,4 +73,21 @@ def test_the_terminal_summary_counts_the_clients_that_ran(pytester: pytest.Pytes
             "npm 11.21.2 on node 24.21.0: 1 run",
             "npm 12.2.2 on node 22.23.3: 2 runs",
         ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("client", "pinned"), [("pnpm", "'11') (pinned: 11.28.11, 10.34.8;"), ("yarn", "'4') (pinned: 4.18.1;")]
+)
+def test_a_client_not_on_path_says_how_to_fix_the_call(
+    npm_registry: NpmRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client: str, pinned: str
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(f"PYTEST_NPM_REGISTRY_{client.upper()}", raising=False)
+    with pytest.raises(UsageError) as missing:
+        getattr(npm_registry, client)("--version")
+    assert str(missing.value) == (
+        f"{client} is not on PATH: run a pinned {client} with reg.{client}(..., version={pinned} installed on "
+        "first use), or pass bin_dir=pytest_npm_registry.install_tool('<folder with its package.json and "
+        f"package-lock.json>'), or set PYTEST_NPM_REGISTRY_{client.upper()} to its path"
     )

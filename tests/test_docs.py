@@ -27,7 +27,7 @@ def test_the_name_the_missing_pnpm_error_gives_is_importable_and_documented(
     monkeypatch.delenv("PYTEST_NPM_REGISTRY_PNPM", raising=False)
     with pytest.raises(UsageError) as caught:
         npm_registry.pnpm("--version")
-    assert "bin_dir=install_tool(<folder with its package-lock.json>)" in str(caught.value)
+    assert "bin_dir=pytest_npm_registry.install_tool('<folder with its package.json" in str(caught.value)
     assert pytest_npm_registry.install_tool is install_tool
     assert "### `install_tool(lock_dir: Path | str, *" in (DOCS / "api.md").read_text()
     assert "from pytest_npm_registry import install_tool" in (DOCS / "howto.md").read_text()

@@ -8,6 +8,7 @@ what npm's ``otplease`` checks) and ``answers`` reply to its prompts.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import pty
@@ -15,6 +16,7 @@ import re
 import select
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,9 +75,27 @@ def token_key(token: str | Keyed | None) -> str | None:
     return token if token is None or isinstance(token, str) else token.key
 
 
-@dataclass
+#: npm's last line when a run fails; the log sits in the cache folder, which goes with the test.
+LOG_POINTER = re.compile(r"A complete log of this run can be found in:\s*(\S+)")
+#: How much of a debug log a result keeps in memory (its end: where the failure is).
+LOG_LIMIT = 256 * 1024
+#: An OTP on npm's command line, as its debug log and our report show it: ``--otp=123456``,
+#: ``"--otp" "123456"`` (npm logs argv quoted).
+_OTP_ARG = re.compile(r"""(--otp(?:=|"?\s+"?))(?!<)[^\s"]+""")
+#: How many error lines lead the text of a result.
+_HEAD_LINES = 20
+
+
+@dataclass(repr=False)
 class NpmResult:
-    """What one npm run did: exit code, output, and the ``npm error code`` it printed."""
+    """What one npm run did: exit code, output, and the ``npm error code`` it printed.
+
+    ``str(result)`` and ``repr(result)`` lead with the exit code, the error code and the
+    ``npm error`` lines, then the command, the output, and where npm's debug log was kept, so
+    ``assert result.ok, result`` shows ``npm error code EOTP`` in pytest's short message.
+    A failed run of ``reg.npm`` (``pnpm``, ``yarn``, ``run_tool``) keeps npm's debug log:
+    ``debug_log`` is where it is (copied into ``reg.keep_logs_in``, under pytest the journal dir,
+    else npm's own file in the work folder), ``log`` its text; ``reg.failed_runs`` lists them."""
 
     args: list[str]
     returncode: int
@@ -84,6 +104,11 @@ class NpmResult:
     duration: float
     tty: bool = False
     transcript: list[str] = field(default_factory=list)
+    #: npm's debug log of a failed run: the kept copy (``reg.keep_logs_in``, the journal dir
+    #: under pytest) or else npm's own file, which goes when the registry closes.
+    debug_log: Path | None = None
+    #: The text of that log (its last 256 KiB), read when the run failed.
+    log: str = ""
 
     @property
     def error_code(self) -> str | None:
@@ -108,14 +133,70 @@ class NpmResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def log_pointer(self) -> Path | None:
+        """The debug log npm named in "A complete log of this run can be found in: <path>"."""
+        match = LOG_POINTER.search(self.stdout + self.stderr)
+        return Path(match.group(1)) if match else None
+
     #: What ``__str__`` puts before ``args``: they are npm's arguments, without the executable.
     program = "npm "
 
+    def headline_errors(self) -> list[str]:
+        """The lines that say why the run failed (``npm error ...``), for the head of the text."""
+        return self.error_lines
+
     def __str__(self) -> str:
-        return (
-            f"$ {self.program}{' '.join(self.args)}\n-> exit {self.returncode} in {self.duration:.2f}s"
-            f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
-        )
+        code = self.error_code
+        head = [f"exit {self.returncode}" + (f" ({code})" if code else "")]
+        errors = self.headline_errors()
+        head += errors[:_HEAD_LINES] + ([f"... {len(errors) - _HEAD_LINES} more"] if len(errors) > _HEAD_LINES else [])
+        head.append(f"$ {self.program}{' '.join(self.args)}  ({self.duration:.2f}s)")
+        text = "\n".join(head) + f"\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        if self.transcript:
+            text += "--- answers ---\n" + "\n".join(self.transcript) + "\n"
+        if self.debug_log is not None:
+            gone = "" if self.debug_log != self.log_pointer else " (goes with the work folder; text in result.log)"
+            text += f"npm's debug log: {self.debug_log}{gone}"
+        return text
+
+    __repr__ = __str__
+
+
+def keep_debug_log(result: NpmResult, into: Path | None, failed: list[NpmResult], prefix: str = "") -> NpmResult:
+    """For a failed run, read the debug log npm named into ``result.log``, copy it into ``into``
+    (when given, as ``<prefix><n>-<command>.log``) before the cache folder holding it is
+    deleted, and add ``result`` to ``failed``. One-time passwords are blanked in both."""
+    pointer = result.log_pointer
+    if result.ok or pointer is None or not pointer.is_file():
+        return result
+    text = _OTP_ARG.sub(r"\1***", pointer.read_bytes().decode(errors="replace"))
+    result.log = text[-LOG_LIMIT:]
+    result.debug_log = pointer
+    if into is not None:
+        into.mkdir(parents=True, exist_ok=True)
+        command = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path((result.args or ["npm"])[0]).name)[:40]
+        copy = into / f"{prefix}{len(failed) + 1}-{command}.log"
+        copy.write_text(text)
+        result.debug_log = copy
+    failed.append(result)
+    return result
+
+
+def format_debug_logs(failed: Sequence[NpmResult], *, verbose: bool, runs: int = 3, lines: int = 15) -> str:
+    """The report section of a failing test: its last ``runs`` failed client runs, each with
+    where its debug log is and the log's last ``lines`` lines (all of it when ``verbose``)."""
+    parts = [f"({len(failed) - runs} earlier failed runs left out)"] if len(failed) > runs else []
+    for result in failed[-runs:]:
+        code = f" ({result.error_code})" if result.error_code else ""
+        log = result.log.splitlines()
+        shown = log if verbose else log[-lines:]
+        more = "" if len(shown) == len(log) else f", last {len(shown)} of {len(log)} lines (-v: all)"
+        command = _OTP_ARG.sub(r"\1***", " ".join(result.args))
+        parts.append(f"$ {result.program}{command} -> exit {result.returncode}{code}")
+        parts.append(f"  log: {result.debug_log}{more}")
+        parts += [f"  {line}" for line in shown]
+    return "\n".join(parts)
 
 
 def npm_executable() -> str:
@@ -132,6 +213,17 @@ def npmrc_text(registry_url: str, token: str | None, extra: Mapping[str, str] | 
         lines.append(f"//{host}/:_authToken={token}")
     lines += [f"{k}={v}" for k, v in (extra or {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def real_homes() -> set[Path]:
+    """The caller's home folders (``$HOME`` and the password database's), resolved: no fixture
+    call writes there."""
+    homes = {Path.home()}
+    with contextlib.suppress(KeyError, ImportError):
+        import pwd  # noqa: PLC0415 - POSIX only
+
+        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
+    return {home.resolve() for home in homes}
 
 
 def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -156,6 +248,68 @@ def isolated_env(workdir: Path, userconfig: Path, extra: Mapping[str, str] | Non
             **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
         }
     )
+    env.update(extra or {})
+    return env
+
+
+#: What a CI job's environment carries from the machine: a fresh job has its own HOME and no
+#: npm configuration, so nothing else of the caller's shell (``npm_config_*``, tokens, an outer
+#: CI's ``GITHUB_*`` variables) is copied.
+_CI_PASS_ENV = (*_PASS_ENV, "USER", "LOGNAME", "SHELL")
+
+
+def ci_environment(
+    workdir: Path,
+    registry_url: str,
+    token: str | None,
+    *,
+    setup_node: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of one CI job (see ``NpmRegistry.ci_env``): ``token`` only in
+    ``NPM_TOKEN`` / ``NODE_AUTH_TOKEN``, a new throwaway HOME, and npm's user config left where
+    npm looks for it, ``$HOME/.npmrc``. The fixture's safety (no retries, the closed proxy, the
+    cache in ``workdir``) is npm's *global* config, below the user config, so what the script
+    writes to ``~/.npmrc`` wins over it; the proxy variables stand beside it for tools that
+    read the environment (libnpmpublish, lerna)."""
+    jobs = workdir / "ci"
+    jobs.mkdir(parents=True, exist_ok=True)
+    job = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
+    home = job / "home"
+    home.mkdir()
+    globalconfig = workdir / "npmrc-ci-global"
+    if not globalconfig.exists():
+        globalconfig.write_text("".join(f"{k}={v}\n" for k, v in BASE_CONFIG.items()))
+    env = {k: os.environ[k] for k in _CI_PASS_ENV if k in os.environ}
+    env.update(
+        {
+            "CI": "true",
+            "HOME": str(home),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "npm_config_registry": registry_url,
+            "npm_config_globalconfig": str(globalconfig),
+            "npm_config_cache": str(workdir / "cache"),
+            **dict.fromkeys(("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"), CLOSED_PROXY),
+            **dict.fromkeys(("NO_PROXY", "no_proxy"), LOOPBACK),
+        }
+    )
+    if setup_node:
+        # What actions/setup-node does with `registry-url:` (src/authutil.ts): write
+        # $RUNNER_TEMP/.npmrc and export NPM_CONFIG_USERCONFIG, so npm reads that file and never
+        # the job's ~/.npmrc -- as on GitHub.
+        runner_temp = job / "runner-temp"
+        runner_temp.mkdir()
+        host = registry_url.split("://", 1)[1]
+        npmrc = runner_temp / ".npmrc"
+        npmrc.write_text(f"//{host}:_authToken=${{NODE_AUTH_TOKEN}}\nregistry={registry_url}")
+        env.update({"RUNNER_TEMP": str(runner_temp), "NPM_CONFIG_USERCONFIG": str(npmrc)})
+    else:
+        # The file npm reads anyway; named so that an npm_config_userconfig a caller merges in
+        # (`npm test` exports one pointing at the real ~/.npmrc) cannot win.
+        env["npm_config_userconfig"] = str(home / ".npmrc")
+    if token:
+        env.update({"NPM_TOKEN": token, "NODE_AUTH_TOKEN": token})
     env.update(extra or {})
     return env
 

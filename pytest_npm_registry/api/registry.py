@@ -43,7 +43,18 @@ from pytest_npm_registry.wire.server import RegistryServer
 from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
 from .assertions import AssertionsMixin
-from .clients import BASE_CONFIG, NpmResult, Reply, isolated_env, npmrc_text, run_npm, token_key
+from .clients import (
+    BASE_CONFIG,
+    NpmResult,
+    Reply,
+    ci_environment,
+    isolated_env,
+    keep_debug_log,
+    npmrc_text,
+    real_homes,
+    run_npm,
+    token_key,
+)
 from .tools import ToolsMixin, resolve_clients
 from .views import PackageView, Token, TokenLike, User
 
@@ -88,6 +99,12 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         self._workdir: Path | None = None
         #: Which clients this registry's runs used (``npm 12.2.2 on node 22.23.3``), with counts.
         self.clients_ran: dict[str, int] = {}
+        #: The runs of ``npm``, ``pnpm``, ``yarn`` and ``run_tool`` that failed, with npm's debug log.
+        self.failed_runs: list[NpmResult] = []
+        #: Where failed runs' debug logs are copied (the plugin: beside the test's journal file
+        #: in ``--npm-registry-journal-dir``); otherwise npm's copy goes with :attr:`workdir`.
+        self.keep_logs_in: Path | None = None
+        self.keep_logs_prefix = ""
         #: The control API's secret: ``Authorization: Bearer <admin_token>`` on ``/-/_mock/api/...``.
         self.admin_token = admin_token or secrets.token_urlsafe(24)
         self.server.app.admin.token = self.admin_token
@@ -316,8 +333,17 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         return self._workdir
 
     def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
-        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given."""
+        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given.
+
+        Never the real home folder: a test that wants a ``~/.npmrc`` runs in :meth:`ci_env`'s
+        throwaway ``HOME``."""
         path = Path(directory) / ".npmrc"
+        if path.parent.resolve() in real_homes():
+            raise UsageError(
+                f"reg.npmrc({str(directory)!r}) would overwrite your own ~/.npmrc: give a project folder "
+                "(tmp_path), or run the script with env=reg.ci_env(token=...), whose throwaway HOME "
+                "it may write ~/.npmrc into"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
         return path
@@ -339,6 +365,32 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         if key or config or not userconfig.exists():
             userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
         environment = isolated_env(self.workdir, userconfig)
+        if npm is not None or node is not None:
+            environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
+        return environment
+
+    def ci_env(
+        self, token: TokenLike = None, *, setup_node: bool = False, npm: str | None = None, node: str | None = None
+    ) -> dict[str, str]:
+        """The whole environment of a CI job, for a release script run as a subprocess:
+        ``subprocess.run(["bash", "release.sh"], env=reg.ci_env(token=...))``.
+
+        ``token`` is the CI secret, in ``NPM_TOKEN`` and ``NODE_AUTH_TOKEN`` only: npm sees no
+        credential unless the script writes one (``echo "//host/:_authToken=$NPM_TOKEN" >
+        ~/.npmrc``) or ``setup_node=True`` writes what ``actions/setup-node`` with
+        ``registry-url:`` does (``$RUNNER_TEMP/.npmrc`` holding ``registry=`` and
+        ``//host:port/:_authToken=${NODE_AUTH_TOKEN}``, named by ``NPM_CONFIG_USERCONFIG``, so
+        npm then reads that file instead of ``~/.npmrc``, as on GitHub). Also ``CI=true`` and
+        ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
+        new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
+        delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
+        folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
+
+        Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
+        result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
+        ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
+        """
+        environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
@@ -373,7 +425,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         environment = self.env(token)
         environment["PATH"] = clients.path(environment.get("PATH"))
         environment.update(env or {})
-        return run_npm(
+        result = run_npm(
             argv,
             env=environment,
             cwd=cwd or self.workdir,
@@ -382,6 +434,7 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
             timeout=timeout,
             executable=clients.executable("npm"),
         )
+        return keep_debug_log(result, self.keep_logs_in, self.failed_runs, self.keep_logs_prefix)
 
     # -- settings (the server's: the control API changes the same ones) ------------------------------
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from pytest_npm_registry.domain.errors import UsageError
 
 from . import versions
-from .clients import NPM_ERROR_CODE, NpmResult, Reply, run_process, token_key
+from .clients import NPM_ERROR_CODE, NpmResult, Reply, keep_debug_log, run_process, token_key
 
 if TYPE_CHECKING:
     from .views import TokenLike
@@ -127,7 +127,7 @@ def resolve_clients(client: str, version: str | None = None, *, node: str | None
 # -- running clients ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class ToolResult(NpmResult):
     """What a pnpm, yarn or release-tool run did. ``error_code`` reads npm's ``npm error code X``
     (pnpm and most release tools run npm underneath), then ``ERR_PNPM_*``, then yarn's ``YN0000``."""
@@ -149,6 +149,17 @@ class ToolResult(NpmResult):
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    def headline_errors(self) -> list[str]:
+        """npm's ``npm error`` lines, pnpm's ``ERR_PNPM_*`` lines and yarn's error lines, from
+        either stream."""
+        return [
+            line.strip()
+            for line in self.output.splitlines()
+            if (line.startswith("npm error") and "A complete log of this run" not in line)
+            or _PNPM_ERROR.search(line)
+            or (_YARN_ERROR.search(line) and "YN0000" not in line)
+        ]
 
 
 #: A git identity for the repositories release tools commit and tag in (HOME is private).
@@ -193,9 +204,13 @@ def _executable(name: str, bin_dir: Path | str | None) -> str:
         return str(Path(bin_dir) / name)
     found = os.environ.get(f"PYTEST_NPM_REGISTRY_{name.upper()}") or shutil.which(name)
     if not found:
+        pinned = [p.version for p in versions.pins() if p.client == name]
+        example = pinned[0].split(".")[0] if pinned else "X"
         raise UsageError(
-            f"{name} is not on PATH: install it, set PYTEST_NPM_REGISTRY_{name.upper()}, or pass bin_dir="
-            f"install_tool(<folder with its package-lock.json>)"
+            f"{name} is not on PATH: run a pinned {name} with reg.{name}(..., version={example!r}) "
+            f"(pinned: {', '.join(pinned) or 'none'}; installed on first use), or pass "
+            f"bin_dir=pytest_npm_registry.install_tool('<folder with its package.json and package-lock.json>'), "
+            f"or set PYTEST_NPM_REGISTRY_{name.upper()} to its path"
         )
     return found
 
@@ -222,6 +237,9 @@ class ToolsMixin:
 
     if TYPE_CHECKING:
         clients_ran: dict[str, int]
+        failed_runs: list[NpmResult]
+        keep_logs_in: Path | None
+        keep_logs_prefix: str
 
         def env(
             self, token: TokenLike = None, *, npm: str | None = None, node: str | None = None, **config: str
@@ -282,7 +300,11 @@ class ToolsMixin:
         ``npm="12"`` / ``node="22"``: the pinned npm and Node next on PATH (see ``reg.npm``)."""
         self.use_clients("npm", npm, node, tool=Path(command[0]).name)  # installs them; counts the run
         environment = self.tool_env(token, bin_dirs=bin_dirs, env=env, npm=npm, node=node)
-        return run_command(command, env=environment, cwd=cwd, tty=tty, answers=answers, timeout=timeout)
+        return self._kept(run_command(command, env=environment, cwd=cwd, tty=tty, answers=answers, timeout=timeout))
+
+    def _kept(self, result: ToolResult) -> ToolResult:
+        keep_debug_log(result, self.keep_logs_in, self.failed_runs, self.keep_logs_prefix)
+        return result
 
     def pnpm(
         self,
@@ -307,7 +329,8 @@ class ToolsMixin:
         clients = self._tool_clients("pnpm", bin_dir, version, node)
         argv = [clients.executable("pnpm") or _executable("pnpm", bin_dir), *args] + ([f"--otp={otp}"] if otp else [])
         environment = self.tool_env(token, bin_dirs=clients.bin_dirs, env=env)
-        return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+        done = run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+        return self._kept(done)
 
     def _tool_clients(
         self, client: str, bin_dir: Path | str | None, version: str | None, node: str | None
@@ -371,7 +394,8 @@ class ToolsMixin:
         environment = self.yarn_env(token)
         environment["PATH"] = clients.path(environment.get("PATH"))
         environment.update(env or {})
-        return run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+        done = run_command(argv, env=environment, cwd=cwd or self.workdir, tty=tty, answers=answers, timeout=timeout)
+        return self._kept(done)
 
 
 # -- git repositories for release tools --------------------------------------------------------------
