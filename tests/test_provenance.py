@@ -162,3 +162,24 @@ def test_fulcio_refuses_a_token_for_another_audience(npm_registry, alice):
         fulcio.signing_certificate(token, "-", "-")
     assert refused.value.status == 401
     assert refused.value.message.startswith("There was an error processing the identity token: ")
+
+
+def test_readers_see_the_attestations(npm_registry, alice, package_dir, tmp_path):
+    result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
+    assert result.returncode == 0, result
+    view = npm_registry.npm("view", "demo-pkg@1.1.0", "dist", "--json")
+    assert view.returncode == 0, view
+    url = f"{npm_registry.url}-/npm/v1/attestations/demo-pkg@1.1.0"
+    assert json.loads(view.stdout)["attestations"] == {
+        "url": url,
+        "provenance": {"predicateType": "https://slsa.dev/provenance/v1"},
+    }
+    answer = http(npm_registry, "GET", "/-/npm/v1/attestations/demo-pkg@1.1.0")
+    stored = json.loads(npm_registry.package("demo-pkg").attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
+    assert (answer.status, answer.json()) == (
+        200,
+        {"attestations": [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": stored}]},
+    )
+    # A version without provenance has none to list, and the packument says nothing of them.
+    assert http(npm_registry, "GET", "/-/npm/v1/attestations/demo-pkg@1.0.0").status == 404
+    assert "attestations" not in npm_registry.npm("view", "demo-pkg@1.0.0", "dist", "--json").stdout

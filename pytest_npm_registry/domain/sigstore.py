@@ -441,6 +441,23 @@ def _canonical_body(proposed: dict[str, Any]) -> dict[str, Any]:
     raise SigstoreRefusal(400, f"unsupported entry kind {str(kind)[:40]!r} version {str(version)[:20]!r}")
 
 
+def bundle_predicate_type(bundle: bytes) -> str | None:
+    """The ``predicateType`` of the in-toto statement a ``.sigstore`` attachment carries, or None
+    when it carries none (what ``dist.attestations.provenance`` reports)."""
+    try:
+        document = json.loads(bundle)
+        statement = json.loads(base64.b64decode(document["dsseEnvelope"]["payload"]))
+        kind = statement["predicateType"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def provenance_bundle(attachments: dict[str, bytes]) -> bytes | None:
+    """A version's provenance bundle: its ``<name>-<version>.sigstore`` attachment."""
+    return next((data for key, data in attachments.items() if key.endswith(".sigstore")), None)
+
+
 class Sigstore:
     """The registry's Sigstore: its Fulcio and its Rekor, made on first use (keys and the CA
     cost a few milliseconds and the ``cryptography`` import, which most tests never need)."""
