@@ -183,3 +183,37 @@ def test_readers_see_the_attestations(npm_registry, alice, package_dir, tmp_path
     # A version without provenance has none to list, and the packument says nothing of them.
     assert http(npm_registry, "GET", "/-/npm/v1/attestations/demo-pkg@1.0.0").status == 404
     assert "attestations" not in npm_registry.npm("view", "demo-pkg@1.0.0", "dist", "--json").stdout
+
+
+def test_bundle_check_accepts_what_npm_signed_and_names_a_repository_mismatch(
+    npm_registry, alice, package_dir, tmp_path
+):
+    """domain/sigstore.check_bundle, on a bundle the real npm made (not yet called on publish)."""
+    from pytest_npm_registry.domain.errors import ProvenanceInvalid
+
+    result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
+    assert result.returncode == 0, result
+    package = npm_registry.package("demo-pkg")
+    bundle = package.attachments("1.1.0")["demo-pkg-1.1.0.sigstore"]
+    tarball, manifest = package.tarball("1.1.0"), package.manifest("1.1.0")
+    fulcio = npm_registry.registry.sigstore.fulcio
+    sigstore.check_bundle(bundle, tarball, manifest, fulcio)
+    with pytest.raises(ProvenanceInvalid) as missing:
+        sigstore.check_bundle(bundle, tarball, {**manifest, "repository": None}, fulcio)
+    assert (missing.value.status, missing.value.message) == (
+        422,
+        "Error verifying sigstore provenance bundle: Failed to validate repository information: package.json:"
+        ' "repository.url" is "", expected to match "https://github.com/acme/demo" from provenance',
+    )
+    other = {**manifest, "repository": {"type": "git", "url": "git+https://github.com/acme/fork.git"}}
+    with pytest.raises(ProvenanceInvalid) as mismatch:
+        sigstore.check_bundle(bundle, tarball, other, fulcio)
+    assert mismatch.value.reason == (
+        'Failed to validate repository information: package.json: "repository.url" is'
+        ' "git+https://github.com/acme/fork.git", expected to match "https://github.com/acme/demo" from provenance'
+    )
+    with pytest.raises(ProvenanceInvalid, match="subject does not match the published tarball"):
+        sigstore.check_bundle(bundle, tarball + b"x", manifest, fulcio)
+    stranger = sigstore.Fulcio(npm_registry.registry.clock)
+    with pytest.raises(ProvenanceInvalid, match="not issued by a trusted Fulcio"):
+        sigstore.check_bundle(bundle, tarball, manifest, stranger)
