@@ -365,6 +365,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         if key or config or not userconfig.exists():
             userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
         environment = isolated_env(self.workdir, userconfig)
+        # The way out is the server's egress proxy (mock Sigstore, every other host refused).
+        environment.update(self.server.egress.client_env())
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

@@ -110,6 +110,17 @@ class AttachmentMismatch(BadRequest):
     """Attachment bytes disagree with the declared length, integrity or shasum."""
 
 
+class ProvenanceInvalid(RegistryError):
+    """A publish whose ``.sigstore`` bundle fails the registry's provenance checks. The public
+    registry answers 422 with ``Error verifying sigstore provenance bundle: <why>`` (quoted in
+    plausible/analytics#6584, github/accessibility-scanner-alt-text-plugin#49)."""
+
+    status = 422
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Error verifying sigstore provenance bundle: {why}"[:600], reason=why[:300])
+
+
 # -- 401: authentication and second factors ----------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from .policy import Policy
 from .profiles import Profiles
 from .publishing import Publishing
 from .reads import Reads
+from .sigstore import Sigstore
 from .stages import Stages
 from .state import RegistryState
 from .trust import Trust
@@ -55,6 +56,8 @@ class Registry:
         self.trust = Trust(state, accounts, challenges, governance)
         self.stages = Stages(state, accounts, challenges, orgs, publishing)
         self.reads = Reads(state, accounts, challenges, orgs, governance)
+        #: The mock Fulcio and Rekor (``npm publish --provenance`` reaches them via the egress proxy).
+        self.sigstore = Sigstore(state.clock)
 
     # The state's own verbs, for callers that hold the registry.
 

@@ -28,6 +28,7 @@ _OPERATIONS = {
     ("npm.package", "PUT"): Operation.PUBLISH,
     ("npm.root", "PUT"): Operation.PUBLISH,
     ("npm.version", "GET"): Operation.READ_VERSION,
+    ("npm.attestations", "GET"): Operation.READ_VERSION,
     ("npm.tarball", "GET"): Operation.DOWNLOAD,
     ("npm.dist_tags", "GET"): Operation.LIST_DIST_TAGS,
     ("npm.dist_tag", "PUT"): Operation.ADD_DIST_TAG,

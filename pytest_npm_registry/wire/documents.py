@@ -8,10 +8,12 @@ rewrites each version's ``dist.tarball`` to its own URL, so documents depend on 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.models import Package, Permission, StagedVersion, Token, TokenKind, User, Version
+from pytest_npm_registry.domain.sigstore import bundle_predicate_type, provenance_bundle
 from pytest_npm_registry.domain.validation import is_prerelease, version_key
 
 CORGI = "application/vnd.npm.install-v1+json"
@@ -60,7 +62,25 @@ def manifest(package: Package, version: Version, origin: str, users: dict[str, U
         "shasum": version.shasum,
         "tarball": tarball_url(origin, package.name, version.version),
     }
+    bundle = provenance_bundle(version.attachments)
+    predicate = bundle_predicate_type(bundle) if bundle is not None else None
+    if predicate is not None:
+        # As the public registry lists a version with provenance (npm view, pacote's verify).
+        doc["dist"]["attestations"] = {
+            "url": attestations_url(origin, package.name, version.version),
+            "provenance": {"predicateType": predicate},
+        }
     return doc
+
+
+def attestations_url(origin: str, name: str, version: str) -> str:
+    return f"{origin}/-/npm/v1/attestations/{name}@{version}"
+
+
+def attestations(bundle: bytes) -> dict[str, Any]:
+    """``GET /-/npm/v1/attestations/<name>@<version>``: the provenance bundle as published (the
+    public registry also lists its own publish attestation; ours has none yet)."""
+    return {"attestations": [{"predicateType": bundle_predicate_type(bundle), "bundle": json.loads(bundle)}]}
 
 
 def _latest(package: Package) -> Version | None:

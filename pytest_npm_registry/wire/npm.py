@@ -15,9 +15,11 @@ from werkzeug.wrappers import Request, Response
 
 from pytest_npm_registry.domain import identity
 from pytest_npm_registry.domain.clock import iso
+from pytest_npm_registry.domain.errors import NotFound
 from pytest_npm_registry.domain.governance import OwnersChange
 from pytest_npm_registry.domain.models import Call, Operation, Package
 from pytest_npm_registry.domain.registry import Registry
+from pytest_npm_registry.domain.sigstore import provenance_bundle
 
 from . import documents
 from .parsing import json_body, paging, token_request, user_and_role
@@ -86,6 +88,14 @@ class NpmViews:
     def version(self, request: Request, call: Call, origin: str, name: str, spec: str) -> Response:
         package, version = self.registry.reads.read_version(call, name, spec)
         return json_response(documents.manifest(package, version, origin, self.registry.state.users))
+
+    def attestations(self, request: Request, call: Call, origin: str, spec: str) -> Response:
+        name, _, version_spec = spec.rpartition("@")
+        package, version = self.registry.reads.read_version(call, name or spec, version_spec if name else "")
+        bundle = provenance_bundle(version.attachments)
+        if bundle is None:
+            raise NotFound("Not Found", reason=f"{package.name}@{version.version} has no attestations")
+        return json_response(documents.attestations(bundle))
 
     def tarball(self, request: Request, call: Call, origin: str, name: str, filename: str) -> Response:
         version = self.registry.reads.download(call, name, filename)

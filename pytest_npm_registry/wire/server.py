@@ -29,6 +29,7 @@ from pytest_npm_registry.domain.storage import Storage
 
 from .app import RegistryApp
 from .control import ControlViews
+from .egress import EgressProxy
 from .faults import TRUNCATE_HEADER, Faults
 from .responses import json_response
 from .routes import RouteMatcher
@@ -311,6 +312,8 @@ class RegistryServer(HTTPServer):
         #: Injected failures (``reg.faults``): handlers that run before the registry.
         self.faults = Faults(self, self.app, self.registry)
         self.app.mount("control", ControlViews(self.registry, self, self.app.admin))
+        #: The clients' only way out: a loopback proxy serving the mock Sigstore, refusing the rest.
+        self.egress = EgressProxy(self.registry)
         self.log_limit = log_limit
         self._max_body_override: int | None = None
         self.max_body = max_body
@@ -374,6 +377,11 @@ class RegistryServer(HTTPServer):
         self.port = self.server.port
         self.server_thread = threading.Thread(target=self.thread_target, name="npm-registry", daemon=True)
         self.server_thread.start()
+        self.egress.start()
+
+    def stop(self) -> None:
+        self.egress.stop()
+        super().stop()
 
     def thread_target(self) -> None:
         # pytest-httpserver polls for shutdown every 0.5 s; stop() should not cost that long.
@@ -413,6 +421,7 @@ class RegistryServer(HTTPServer):
         self.clear_all_handlers()
         self.permanently_failed = False  # an ordered handler's failure goes with the handlers
         self.clear_log()
+        self.egress.clear()
         self.settings.reset()
 
     def application(self, request: Request) -> Response:
