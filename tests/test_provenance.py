@@ -188,7 +188,7 @@ def test_readers_see_the_attestations(npm_registry, alice, package_dir, tmp_path
 def test_bundle_check_accepts_what_npm_signed_and_names_a_repository_mismatch(
     npm_registry, alice, package_dir, tmp_path
 ):
-    """domain/sigstore.check_bundle, on a bundle the real npm made (not yet called on publish)."""
+    """domain/sigstore.check_bundle, on a bundle the real npm made (publish calls it too)."""
     from pytest_npm_registry.domain.errors import ProvenanceInvalid
 
     result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
@@ -217,3 +217,31 @@ def test_bundle_check_accepts_what_npm_signed_and_names_a_repository_mismatch(
     stranger = sigstore.Fulcio(npm_registry.registry.clock)
     with pytest.raises(ProvenanceInvalid, match="not issued by a trusted Fulcio"):
         sigstore.check_bundle(bundle, tarball, manifest, stranger)
+
+
+@pytest.mark.parametrize(
+    ("repository", "shown"),
+    [
+        pytest.param(None, "", id="missing"),
+        pytest.param({"type": "git", "url": "git+https://github.com/acme/fork.git"}, "git+https://github.com/acme/fork.git",
+                     id="another-repository"),
+    ],
+)  # fmt: skip
+def test_a_repository_url_that_does_not_match_the_provenance_is_e422(
+    npm_registry, alice, package_dir, tmp_path, repository, shown
+):
+    """The public registry's refusal when package.json's repository.url and the provenance disagree."""
+    ci = npm_registry.github_actions_env(REPO)
+    fields = {} if repository is None else {"repository": repository}
+    result = npm_registry.npm(
+        "publish", "--provenance", "--access", "public", cwd=package_dir("demo-pkg", "1.1.0", **fields), env=ci
+    )
+    assert result.error_lines[:2] == [
+        "npm error code E422",
+        f"npm error 422 Unprocessable Entity - PUT {npm_registry.url}demo-pkg - Error verifying sigstore provenance"
+        f' bundle: Failed to validate repository information: package.json: "repository.url" is "{shown}",'
+        ' expected to match "https://github.com/acme/demo" from provenance',
+    ]
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0"]  # nothing half-written
+    (refused,) = npm_registry.journal.entries(operation="publish")
+    assert refused.status == 422

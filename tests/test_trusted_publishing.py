@@ -210,9 +210,10 @@ def test_provenance_reaches_only_the_mock_sigstore(npm_registry, alice, package_
     the egress proxy on loopback, which serves the mock Fulcio and Rekor (tests/test_provenance.py)."""
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
     env = npm_registry.github_actions_env(REPO)
-    result = npm_registry.npm(
-        "publish", "--provenance", "--access", "public", cwd=package_dir("demo-pkg", "1.1.0"), env=env
-    )
+    # package.json names the repository the provenance will: the registry checks it (else E422).
+    repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
+    package = package_dir("demo-pkg", "1.1.0", repository=repository)
+    result = npm_registry.npm("publish", "--provenance", "--access", "public", cwd=package, env=env)
     assert result.returncode == 0, result
     assert {c.host for c in npm_registry.server.egress.connects()} == {"fulcio.sigstore.dev", "rekor.sigstore.dev"}
     assert result.duration < 30

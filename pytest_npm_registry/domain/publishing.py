@@ -25,6 +25,7 @@ from .governance import REPUBLISH_BLOCK, Governance
 from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .orgs import Orgs
 from .policy import CREATE_PACKAGE, Gate
+from .sigstore import Sigstore, check_bundle
 from .state import RegistryState
 from .validation import PublishRequest, parse_publish
 
@@ -37,13 +38,21 @@ class Publishing:
     """New versions: publish, seed, and the shared checks."""
 
     def __init__(
-        self, state: RegistryState, accounts: Accounts, challenges: Challenges, orgs: Orgs, governance: Governance
+        self,
+        state: RegistryState,
+        accounts: Accounts,
+        challenges: Challenges,
+        orgs: Orgs,
+        governance: Governance,
+        *,
+        sigstore: Sigstore,
     ) -> None:
         self.state = state
         self.accounts = accounts
         self.challenges = challenges
         self.orgs = orgs
         self.governance = governance
+        self.sigstore = sigstore  # provenance bundles are checked against its Fulcio
 
     # -- publish -----------------------------------------------------------------------------------
 
@@ -66,6 +75,7 @@ class Publishing:
             rec.principal = principal = self.accounts.require_principal(call)
             request = parse_publish(name, document)
             rec.version, rec.tag = request.version, request.tag
+            self._check_provenance(request)  # crypto outside the lock, like the tarball's hashes
             with self.state.lock:
                 existing = self.state.packages.get(name)
                 requirement = existing.requirement if existing else self.state.policy.default_requirement
@@ -85,6 +95,13 @@ class Publishing:
                 )
                 self.state.hide(name, existing, request.version)
             return self.state.packages[name]
+
+    def _check_provenance(self, request: PublishRequest) -> None:
+        """A ``.sigstore`` attachment must verify against our Fulcio, name this tarball and the
+        package's ``repository.url`` (the public registry's E422 otherwise)."""
+        bundle = next((v for k, v in request.extra_attachments.items() if k.endswith(".sigstore")), None)
+        if bundle is not None:
+            check_bundle(bundle, request.tarball, request.manifest, self.sigstore.fulcio)
 
     def _check_writer(self, principal: Principal, name: str, existing: Package | None) -> None:
         """Who may add a version: a writer of the package, or for a new one the owner of its scope."""

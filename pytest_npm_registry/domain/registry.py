@@ -52,12 +52,12 @@ class Registry:
         self.profiles = Profiles(state, accounts, challenges)
         self.orgs = orgs = Orgs(state, accounts, challenges)
         self.governance = governance = Governance(state, accounts, challenges, orgs)
-        self.publishing = publishing = Publishing(state, accounts, challenges, orgs, governance)
+        #: The mock Fulcio and Rekor (``npm publish --provenance`` reaches them via the egress proxy).
+        self.sigstore = sigstore = Sigstore(state.clock)
+        self.publishing = publishing = Publishing(state, accounts, challenges, orgs, governance, sigstore=sigstore)
         self.trust = Trust(state, accounts, challenges, governance)
         self.stages = Stages(state, accounts, challenges, orgs, publishing)
         self.reads = Reads(state, accounts, challenges, orgs, governance)
-        #: The mock Fulcio and Rekor (``npm publish --provenance`` reaches them via the egress proxy).
-        self.sigstore = Sigstore(state.clock)
 
     # The state's own verbs, for callers that hold the registry.
 

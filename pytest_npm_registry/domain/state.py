@@ -116,9 +116,11 @@ class RegistryState:
     def reset(self, policy: Policy | str | None = None) -> None:
         """Forget everything: users, tokens, packages, journal, clock offset."""
         lock = self.lock  # the same lock throughout: a thread may be waiting on it
+        clock = self.clock  # the same clock too, set back: the registry's Sigstore keeps it
         with lock:
             self.__init__(policy or self.policy, journal_limit=self._journal_limit)  # type: ignore[misc]
-            self.lock = lock
+            clock.restore(self.clock.snapshot())
+            self.lock, self.clock = lock, clock
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
