@@ -401,3 +401,8 @@ def test_the_skip_window_is_offered_for_trust_changes_only(npm_registry):
     with pytest.raises(UsageError, match="skip_trust_2fa is offered on the 2FA page of a trust change"):
         npm_registry.approve_web_auth(user=bob, skip_trust_2fa=True)
     assert npm_registry.web_auth_sessions(pending=True)  # nothing was approved
+
+
+def test_the_skip_window_is_a_journal_path_not_a_challenge_style(npm_registry):
+    with pytest.raises(UsageError, match="is not a challenge style"):
+        npm_registry.add_user("eve", challenge="skip-window")

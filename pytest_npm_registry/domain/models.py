@@ -80,8 +80,6 @@ class ChallengeStyle(StrEnum):
     """How the registry asks a user for a second factor when the client supports both."""
 
     WEB = "web"
-    #: No second factor: within the 5 minutes a person chose to skip 2FA for bulk ``npm trust``.
-    SKIP_WINDOW = "skip-window"
     CLASSIC = "classic"
 
 

@@ -61,6 +61,14 @@ def published_name(request: Request) -> str | None:
     return str(values["name"]) if endpoint == "npm.package" else None
 
 
+def endpoint_of(request: Request) -> str | None:
+    """The route table's endpoint for ``request`` (None when no route takes it)."""
+    try:
+        return _ROUTES.match(request.path, request.method)[0]
+    except HTTPException:
+        return None
+
+
 def is_publish(request: Request) -> bool:
     return published_name(request) is not None
 
@@ -328,7 +336,7 @@ class Faults:
             return response
 
         def claims(request: Request) -> bool:
-            return is_publish(request) or (request.path.endswith("/approve") and request.path.startswith("/-/stage/"))
+            return is_publish(request) or endpoint_of(request) == "npm.stage_approve"
 
         return self._add(Fault(f"visibility_delay {low:g}-{high:g}s", times, claims, handle))
 
