@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,7 +31,6 @@ from pytest_npm_registry.domain.models import (
     TwoFactorMode,
     WebAuthSession,
     WebLogin,
-    secret_hash,
 )
 from pytest_npm_registry.domain.policy import Policy
 from pytest_npm_registry.domain.registry import Registry
@@ -44,19 +43,10 @@ from pytest_npm_registry.wire.settings import DEFAULT_MAX_BODY
 
 from .assertions import AssertionsMixin
 from .clients import (
-    BASE_CONFIG,
     NpmResult,
-    Reply,
-    ci_environment,
-    isolated_env,
-    keep_debug_log,
-    npmrc_text,
-    real_homes,
-    run_npm,
-    token_key,
 )
-from .tools import ToolsMixin, resolve_clients
-from .views import PackageView, Token, TokenLike, User
+from .tools import ToolsMixin
+from .views import PackageView, Token, User
 
 
 class NpmRegistry(ToolsMixin, AssertionsMixin):
@@ -331,112 +321,6 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="npm-registry-"))
         return self._workdir
-
-    def npmrc(self, directory: Path | str, token: TokenLike = None, **config: str) -> Path:
-        """Write ``<directory>/.npmrc`` pointing npm at this registry, with ``token`` if given.
-
-        Never the real home folder: a test that wants a ``~/.npmrc`` runs in :meth:`ci_env`'s
-        throwaway ``HOME``."""
-        path = Path(directory) / ".npmrc"
-        if path.parent.resolve() in real_homes():
-            raise UsageError(
-                f"reg.npmrc({str(directory)!r}) would overwrite your own ~/.npmrc: give a project folder "
-                "(tmp_path), or run the script with env=reg.ci_env(token=...), whose throwaway HOME "
-                "it may write ~/.npmrc into"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
-        return path
-
-    def env(
-        self, token: TokenLike = None, *, npm: str | None = None, node: str | None = None, **config: str
-    ) -> dict[str, str]:
-        """Environment variables that point an npm subprocess (or a release tool) at this registry.
-
-        ``npm="12"`` / ``node="22"`` put that pinned npm and Node first on ``PATH`` (installed on
-        first use, see :meth:`npm`), for a script that runs ``npm`` itself. Merge the result into a
-        copy of ``os.environ`` for tools that need more of the environment.
-        """
-        key = token_key(token)
-        userconfig = self.workdir / f"npmrc-{secret_hash(key)[:12] if key else 'anonymous'}"
-        # A run with a token always gets that token. Without one, the config is written once, so
-        # what npm writes there itself (`npm login`, `npm logout`) stays for the next run, as on a
-        # real machine.
-        if key or config or not userconfig.exists():
-            userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
-        environment = isolated_env(self.workdir, userconfig)
-        # The way out is the server's egress proxy (mock Sigstore, every other host refused).
-        environment.update(self.server.egress.client_env())
-        if npm is not None or node is not None:
-            environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
-        return environment
-
-    def ci_env(
-        self, token: TokenLike = None, *, setup_node: bool = False, npm: str | None = None, node: str | None = None
-    ) -> dict[str, str]:
-        """The whole environment of a CI job, for a release script run as a subprocess:
-        ``subprocess.run(["bash", "release.sh"], env=reg.ci_env(token=...))``.
-
-        ``token`` is the CI secret, in ``NPM_TOKEN`` and ``NODE_AUTH_TOKEN`` only: npm sees no
-        credential unless the script writes one (``echo "//host/:_authToken=$NPM_TOKEN" >
-        ~/.npmrc``) or ``setup_node=True`` writes what ``actions/setup-node`` with
-        ``registry-url:`` does (``$RUNNER_TEMP/.npmrc`` holding ``registry=`` and
-        ``//host:port/:_authToken=${NODE_AUTH_TOKEN}``, named by ``NPM_CONFIG_USERCONFIG``, so
-        npm then reads that file instead of ``~/.npmrc``, as on GitHub). Also ``CI=true`` and
-        ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
-        new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
-        delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
-        folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
-
-        Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
-        result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
-        ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
-        """
-        environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
-        if npm is not None or node is not None:
-            environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
-        return environment
-
-    def npm(
-        self,
-        *args: str,
-        token: TokenLike = None,
-        cwd: Path | str | None = None,
-        otp: str | None = None,
-        tty: bool = False,
-        answers: Sequence[tuple[str, Reply]] = (),
-        env: Mapping[str, str] | None = None,
-        timeout: float = 120.0,
-        version: str | None = None,
-        node: str | None = None,
-    ) -> NpmResult:
-        """Run the real ``npm`` CLI against this registry with an isolated config, cache and HOME.
-
-        No terminal by default, as in CI. ``otp`` adds ``--otp=<code>``. With ``tty=True`` npm runs
-        on a pseudo-terminal and each ``(regex, reply)`` in ``answers`` types ``reply`` (or calls it)
-        when ``regex`` shows up on the screen.
-
-        ``version`` runs a pinned npm instead of the one on ``PATH`` (``"12"``, ``"11.21"``,
-        ``"10"``, ``"9"``: the newest pin starting so), ``node`` a pinned Node (``"22"``, ``"24"``);
-        npm 12 gets Node 22 unless told otherwise. Both are installed from the public registry into
-        the shared tools cache on first use, checksummed by the lock files in
-        ``pytest_npm_registry/pins/``.
-        """
-        argv = list(args) + ([f"--otp={otp}"] if otp else [])
-        clients = self.use_clients("npm", version, node)
-        environment = self.env(token)
-        environment["PATH"] = clients.path(environment.get("PATH"))
-        environment.update(env or {})
-        result = run_npm(
-            argv,
-            env=environment,
-            cwd=cwd or self.workdir,
-            tty=tty,
-            answers=answers,
-            timeout=timeout,
-            executable=clients.executable("npm"),
-        )
-        return keep_debug_log(result, self.keep_logs_in, self.failed_runs, self.keep_logs_prefix)
 
     # -- settings (the server's: the control API changes the same ones) ------------------------------
 
