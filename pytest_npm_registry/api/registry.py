@@ -409,13 +409,18 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         ref: str = "refs/heads/main",
         caller_workflow: str | None = None,
         visibility: str = "private",
+        id_token: bool = True,
+        sha: str | None = None,
     ) -> dict[str, str]:
         """A GitHub Actions job of ``repository`` running ``.github/workflows/<workflow>``.
 
         npm asks ``ACTIONS_ID_TOKEN_REQUEST_URL`` (this registry) for an id token, then exchanges
         it. ``caller_workflow`` makes ``workflow`` a reusable workflow called from that file;
         ``visibility="public"`` is what would make npm try provenance (kept off by the registry).
-        Merge the result into ``reg.npm(..., env=...)``.
+        ``id_token=False`` is a job without ``permissions: id-token: write``: no id-token URL, so
+        npm's trusted publishing finds no credential and ``--provenance`` stops with npm's
+        ``EUSAGE``. ``sha``: the commit the job builds (random unless given; the provenance
+        names it). Merge the result into ``reg.npm(..., env=...)``.
         """
         return self.operator.github_actions_env(
             self.server.url,
@@ -425,6 +430,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
             ref=ref,
             caller_workflow=caller_workflow,
             visibility=visibility,
+            id_token=id_token,
+            sha=sha,
         )
 
     def gitlab_env(
@@ -434,10 +441,24 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         config_file: str = ".gitlab-ci.yml",
         ref: str = "main",
         environment: str | None = None,
+        visibility: str = "private",
+        sigstore_id_token: bool = False,
+        sha: str | None = None,
     ) -> dict[str, str]:
-        """A GitLab CI job with ``id_tokens: NPM_ID_TOKEN: aud: npm:<registry host>``."""
+        """A GitLab CI job with ``id_tokens: NPM_ID_TOKEN: aud: npm:<registry host>``.
+
+        ``sigstore_id_token=True`` adds ``SIGSTORE_ID_TOKEN: aud: sigstore``, which
+        ``npm publish --provenance`` signs with on GitLab (without it npm stops with its
+        ``EUSAGE``). ``visibility``: the project's, as the id tokens say; ``sha``: the commit."""
         return self.operator.gitlab_env(
-            self.server.host, project_path, config_file=config_file, ref=ref, environment=environment
+            self.server.host,
+            project_path,
+            config_file=config_file,
+            ref=ref,
+            environment=environment,
+            visibility=visibility,
+            sigstore_id_token=sigstore_id_token,
+            sha=sha,
         )
 
     def circleci_env(

@@ -9,6 +9,7 @@ vocabulary's strings or as the enums.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from .models import (
 from .otp import totp_code
 from .packaging import make_tarball, manifest_for, publish_document
 from .registry import Registry
+from .sigstore import SIGSTORE_AUDIENCE
 
 #: The operations whose 2FA page offers to skip 2FA for the next trust changes.
 TRUST_CHANGES = frozenset({Operation.ADD_TRUST, Operation.REVOKE_TRUST})
@@ -295,8 +297,34 @@ class Operator:
         ref: str = "refs/heads/main",
         caller_workflow: str | None = None,
         visibility: str = "private",
+        id_token: bool = True,
+        sha: str | None = None,
     ) -> dict[str, str]:
-        """A GitHub Actions job's variables; its id-token URL is on ``origin`` (this registry)."""
+        """A GitHub Actions job's variables; its id-token URL is on ``origin`` (this registry).
+
+        ``id_token=False``: a job without ``permissions: id-token: write``, which GitHub runs
+        without ``ACTIONS_ID_TOKEN_REQUEST_URL`` / ``_TOKEN``. The commit (``sha``, random unless
+        given) and the run are the job's: its id tokens and its ``GITHUB_*`` variables agree."""
+        owner = repository.split("/", 1)[0]
+        sha = sha or secrets.token_hex(20)
+        run_id = str(secrets.randbelow(10**10))
+        variables = {
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": repository,
+            "GITHUB_REPOSITORY_ID": identity.stable_id(repository),
+            "GITHUB_REPOSITORY_OWNER_ID": identity.stable_id(owner),
+            "GITHUB_REF": ref,
+            "GITHUB_SHA": sha,
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_RUN_ID": run_id,
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_WORKFLOW_REF": f"{repository}/.github/workflows/{caller_workflow or workflow}@{ref}",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "RUNNER_ENVIRONMENT": "github-hosted",
+        }
+        if not id_token:
+            return variables
         job = {
             "repository": repository,
             "workflow": workflow,
@@ -304,16 +332,12 @@ class Operator:
             "environment": environment,
             "caller_workflow": caller_workflow,
             "visibility": visibility,
+            "sha": sha,
+            "run_id": run_id,
         }
         request_token = self.registry.trust.add_ci_job(job)
         return {
-            "CI": "true",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_REPOSITORY": repository,
-            "GITHUB_REF": ref,
-            "GITHUB_WORKFLOW_REF": f"{repository}/.github/workflows/{caller_workflow or workflow}@{ref}",
-            "GITHUB_SERVER_URL": "https://github.com",
-            "RUNNER_ENVIRONMENT": "github-hosted",
+            **variables,
             "ACTIONS_ID_TOKEN_REQUEST_URL": f"{origin.rstrip('/')}/-/_mock/oidc/github/id-token?api-version=2.0",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
         }
@@ -326,23 +350,50 @@ class Operator:
         config_file: str = ".gitlab-ci.yml",
         ref: str = "main",
         environment: str | None = None,
+        visibility: str = "private",
+        sigstore_id_token: bool = False,
+        sha: str | None = None,
     ) -> dict[str, str]:
-        """A GitLab CI job with ``id_tokens: NPM_ID_TOKEN: aud: npm:<registry host>``."""
-        claims = identity.gitlab_claims(
-            project_path=project_path,
-            config_file=config_file,
-            ref=ref,
-            environment=environment,
-            audience=identity.audience(host),
-            now=self.registry.clock.now(),
-        )
-        return {
+        """A GitLab CI job with ``id_tokens: NPM_ID_TOKEN: aud: npm:<registry host>``, and with
+        ``sigstore_id_token`` also ``SIGSTORE_ID_TOKEN: aud: sigstore`` (what ``npm publish
+        --provenance`` signs with on GitLab). The ``CI_*`` variables are those npm writes into
+        the provenance statement."""
+        sha = sha or secrets.token_hex(20)
+        job_id = str(secrets.randbelow(10**10))
+
+        def id_token(audience: str) -> str:
+            claims = identity.gitlab_claims(
+                project_path=project_path,
+                config_file=config_file,
+                ref=ref,
+                environment=environment,
+                visibility=visibility,
+                sha=sha,
+                audience=audience,
+                now=self.registry.clock.now(),
+            )
+            return identity.sign(claims)
+
+        project_url = f"{identity.GITLAB_ISSUER}/{project_path}"
+        variables = {
             "CI": "true",
             "GITLAB_CI": "true",
+            "CI_SERVER_URL": identity.GITLAB_ISSUER,
             "CI_PROJECT_PATH": project_path,
+            "CI_PROJECT_URL": project_url,
+            "CI_PROJECT_VISIBILITY": visibility,
             "CI_COMMIT_REF_NAME": ref,
-            "NPM_ID_TOKEN": identity.sign(claims),
+            "CI_COMMIT_SHA": sha,
+            "CI_CONFIG_PATH": config_file,
+            "CI_JOB_NAME": "publish",
+            "CI_JOB_ID": job_id,
+            "CI_JOB_URL": f"{project_url}/-/jobs/{job_id}",
+            "CI_RUNNER_ID": "12270837",  # a GitLab.com shared runner's id: the builder npm names
+            "NPM_ID_TOKEN": id_token(identity.audience(host)),
         }
+        if sigstore_id_token:
+            variables["SIGSTORE_ID_TOKEN"] = id_token(SIGSTORE_AUDIENCE)
+        return variables
 
     def circleci_env(
         self,

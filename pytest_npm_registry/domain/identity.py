@@ -88,6 +88,8 @@ def github_claims(
     environment: str | None = None,
     caller_workflow: str | None = None,
     visibility: str = "private",
+    sha: str | None = None,
+    run_id: str | None = None,
     audience: str,
     now: float,
 ) -> dict[str, Any]:
@@ -106,12 +108,15 @@ def github_claims(
         "exp": int(now + ID_TOKEN_TTL),
         "repository": repository,
         "repository_owner": owner,
-        "repository_id": _stable_id(repository),
-        "repository_owner_id": _stable_id(owner),
+        "repository_id": stable_id(repository),
+        "repository_owner_id": stable_id(owner),
         "repository_visibility": visibility,
         "ref": ref,
         "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
-        "sha": secrets.token_hex(20),
+        # The job's commit and run: every token of one job names the same (a fresh one without).
+        "sha": sha or secrets.token_hex(20),
+        "run_id": run_id or str(secrets.randbelow(10**10)),
+        "run_attempt": "1",
         "workflow": caller.rsplit(".", 1)[0],
         "workflow_ref": f"{repository}/.github/workflows/{caller}@{ref}",
         "job_workflow_ref": f"{repository}/.github/workflows/{workflow}@{ref}",
@@ -131,6 +136,7 @@ def gitlab_claims(
     ref: str = "main",
     environment: str | None = None,
     visibility: str = "private",
+    sha: str | None = None,
     audience: str,
     now: float,
 ) -> dict[str, Any]:
@@ -149,6 +155,7 @@ def gitlab_claims(
         "ref_type": "branch",
         "ci_config_ref_uri": f"gitlab.com/{project_path}//{config_file}@refs/heads/{ref}",
         "runner_environment": "gitlab-hosted",
+        "sha": sha or secrets.token_hex(20),
     }
     if environment:
         claims["environment"] = environment
@@ -205,7 +212,8 @@ def audiences(host: str, port: int | None = None) -> Audiences:
     return Audiences(forms)
 
 
-def _stable_id(name: str) -> str:
+def stable_id(name: str) -> str:
+    """A numeric id that stays the same for a name (GitHub's repository and owner ids)."""
     return str(int(hashlib.sha1(name.encode()).hexdigest()[:8], 16))  # noqa: S324 - an id, not security
 
 
