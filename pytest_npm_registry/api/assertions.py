@@ -8,8 +8,8 @@ that embed a token (``npm logout``, ``npm token revoke``) are shortened here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -18,6 +18,7 @@ from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import UsageError, redact_path
 from pytest_npm_registry.domain.journal import JournalEntry
 from pytest_npm_registry.domain.models import Operation, OtpPath, Outcome
+from pytest_npm_registry.domain.provenance import Provenance, UnreadableProvenance, provenance_of
 from pytest_npm_registry.domain.registry import Registry
 from pytest_npm_registry.wire.faults import FAULT_KEY
 from pytest_npm_registry.wire.server import JOURNAL_SPAN_KEY, JournalSpan, RegistryServer
@@ -175,6 +176,11 @@ class _Expectation:
     by: str | None
     credential: str | None
     otp: OtpPath | None
+    #: True: with a provenance attestation; False: without; a mapping: with one whose
+    #: :class:`Provenance` fields have these values.
+    provenance: bool | Mapping[str, Any] | None = None
+    #: The stored provenance of ``(package, version)`` (looked up only when ``provenance`` is asked).
+    lookup: Callable[[str, str], Provenance | None] | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         what = (self.name or "any package") + (f"@{self.version}" if self.version else "")
@@ -187,6 +193,12 @@ class _Expectation:
             parts.append(f"with a {self.credential} credential")
         if self.otp is not None:
             parts.append(f"otp={self.otp.value}")
+        if self.provenance is True:
+            parts.append("with provenance")
+        elif self.provenance is False:
+            parts.append("without provenance")
+        elif self.provenance is not None:
+            parts.append("with provenance " + ", ".join(f"{k}={v!r}" for k, v in self.provenance.items()))
         return " ".join(parts)
 
     def distance(self, entry: JournalEntry) -> tuple[bool, bool, int]:
@@ -214,7 +226,23 @@ class _Expectation:
             found.append(f"credential is {entry.credential}, not {self.credential}")
         if self.otp is not None and entry.otp is not self.otp:
             found.append(f"otp is {entry.otp.value}, not {self.otp.value}")
+        if self.provenance is not None and self.lookup is not None:
+            found += self._provenance_mismatches(entry)
         return found
+
+    def _provenance_mismatches(self, entry: JournalEntry) -> list[str]:
+        wanted = self.provenance
+        try:
+            stored = self.lookup(entry.package or "", entry.version or "") if self.lookup else None
+        except UnreadableProvenance as exc:
+            return [f"its provenance bundle cannot be read: {exc}"]
+        if stored is None:
+            return [] if wanted is False else ["it has no provenance"]
+        if wanted is False:
+            return [f"it has provenance ({stored})"]
+        if wanted is True or wanted is None:
+            return []
+        return [f"provenance {d}" for d in stored.differences(dict(wanted))]
 
 
 class AssertionsMixin:
@@ -226,14 +254,32 @@ class AssertionsMixin:
     assertion_verbosity: int = 0
 
     def _expect(
-        self, spec: str | None, tag: str | None, by: object, credential: str | None, otp: OtpPath | str | None
+        self,
+        spec: str | None,
+        tag: str | None,
+        by: object,
+        credential: str | None,
+        otp: OtpPath | str | None,
+        *,
+        provenance: bool | Mapping[str, Any] | None = None,
     ) -> _Expectation:
         name, version = parse_spec(spec) if spec else (None, None)
         try:
             otp_path = OtpPath(otp) if otp is not None else None
         except ValueError:
             raise UsageError(f"otp={otp!r}: one of {', '.join(p.value for p in OtpPath)}") from None
-        return _Expectation(name, version, tag, None if by is None else str(by), credential, otp_path)
+        if isinstance(provenance, Mapping):
+            unknown = sorted(set(provenance) - set(Provenance.field_names()))
+            if unknown:
+                known = ", ".join(Provenance.field_names())
+                raise UsageError(f"provenance={{{unknown[0]!r}: ...}}: not a Provenance field (fields: {known})")
+        by_name = None if by is None else str(by)
+        return _Expectation(name, version, tag, by_name, credential, otp_path, provenance, self._stored_provenance)
+
+    def _stored_provenance(self, name: str, version: str) -> Provenance | None:
+        package = self.registry.state.packages.get(name)
+        record = package.versions.get(version) if package is not None else None
+        return None if record is None else provenance_of(dict(record.attachments))
 
     def _publishes(self) -> list[JournalEntry]:
         return self.registry.journal.entries(operation=Operation.PUBLISH)
@@ -257,12 +303,17 @@ class AssertionsMixin:
         by: object = None,
         credential: str | None = None,
         otp: OtpPath | str | None = None,
+        provenance: bool | Mapping[str, Any] | None = None,
     ) -> JournalEntry:
         """Assert the registry accepted a publish of ``spec`` (``"name@1.2.3"`` or ``"name"``) over
         HTTP, with the dist-tag, user, credential kind (``granular``, ``session``, ``automation``
-        ...) and OTP path (``none``, ``totp``, ``recovery-code``, ``web``) given. Returns the entry."""
+        ...) and OTP path (``none``, ``totp``, ``recovery-code``, ``web``) given. Returns the entry.
+
+        ``provenance=True``: the version carries a provenance attestation (``npm publish
+        --provenance``); ``False``: it carries none; a mapping of :class:`Provenance` fields,
+        ``provenance={"repository": "https://github.com/acme/demo"}``: one that says so."""
         __tracebackhide__ = True
-        expected = self._expect(spec, tag, by, credential, otp)
+        expected = self._expect(spec, tag, by, credential, otp, provenance=provenance)
         publishes = self._publishes()
         for entry in publishes:
             if not expected.mismatches(entry):

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_npm_registry.domain.admin import Operator
+from pytest_npm_registry.domain.errors import UsageError
 from pytest_npm_registry.domain.models import Access, Package, PublishRequirement, TokenKind, TwoFactorMode
 from pytest_npm_registry.domain.models import Token as TokenRecord
 from pytest_npm_registry.domain.models import User as UserRecord
+from pytest_npm_registry.domain.provenance import Provenance, UnreadableProvenance, provenance_of
 from pytest_npm_registry.domain.registry import Registry
 
 
@@ -202,6 +204,18 @@ class PackageView:
 
     def publisher(self, version: str) -> str:
         return self.record.versions[version].publisher
+
+    def provenance(self, version: str) -> Provenance | None:
+        """Where ``version`` was built, as its provenance attestation says (the source
+        repository, workflow, commit, builder, transparency-log entry: :class:`Provenance`);
+        None when it was published without ``--provenance``."""
+        record = self.record.versions.get(version)
+        if record is None:
+            raise UsageError(f"{self.name} has no version {version!r} (have: {list(self.record.versions)})")
+        try:
+            return provenance_of(dict(record.attachments))
+        except UnreadableProvenance as exc:
+            raise UsageError(f"{self.name}@{version}'s provenance bundle cannot be read: {exc}") from None
 
     def __repr__(self) -> str:
         # The record holds every tarball: a repr shows what a test compares, never the bytes.

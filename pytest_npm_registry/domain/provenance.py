@@ -1,0 +1,213 @@
+"""A version's provenance as data: what its ``.sigstore`` bundle says about where it was built.
+
+Read from the two signed parts of the bundle npm attaches on ``npm publish --provenance``: the
+Fulcio certificate (its extensions carry the CI job's identity as the issuer attested it; OIDs in
+Fulcio's ``docs/oid-info.md``) and the in-toto statement (what npm wrote about the build:
+``libnpmpublish/lib/provenance.js``, SLSA v1 on GitHub Actions, SLSA v0.2 on GitLab CI). The
+certificate wins where both say something: npm fills the statement from environment variables,
+Fulcio fills the certificate from the id token.
+
+Nothing is verified here (``sigstore.check_bundle`` is the registry's check on publish); this is
+what a test reads back, as npmjs.com's provenance panel shows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .sigstore import provenance_bundle
+
+#: Fulcio's extension arc (``1.3.6.1.4.1.57264.1.<n>``).
+_FULCIO_OID = "1.3.6.1.4.1.57264.1."
+#: Where npm links a log entry (``libnpmpublish/lib/publish.js`` ``TLOG_BASE_URL``).
+TLOG_SEARCH_URL = "https://search.sigstore.dev/"
+_UTF8_STRING = 0x0C
+
+
+class UnreadableProvenance(ValueError):
+    """A ``.sigstore`` attachment that is not a Sigstore bundle with a certificate and a statement."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a version's provenance attestation says (``reg.package(name).provenance(version)``).
+
+    GitHub Actions: ``repository`` ``https://github.com/acme/demo``, ``workflow``
+    ``.github/workflows/release.yml``, ``ref`` ``refs/heads/main``, ``builder``
+    ``https://github.com/actions/runner/github-hosted``. GitLab CI: ``repository``
+    ``https://gitlab.com/group/project``, ``workflow`` ``.gitlab-ci.yml``.
+    """
+
+    #: The in-toto subject, ``pkg:npm/<name>@<version>``, and its sha512 (hex): the tarball.
+    subject: str
+    sha512: str
+    #: ``https://slsa.dev/provenance/v1`` (GitHub) or ``https://slsa.dev/provenance/v0.2`` (GitLab).
+    predicate_type: str
+    #: ``https://in-toto.io/Statement/v1`` or ``.../v0.1``.
+    statement_type: str
+    #: The id token's issuer (Fulcio ``.1.8``): ``https://token.actions.githubusercontent.com``.
+    issuer: str
+    #: The certificate's identity (its SAN URI): the workflow that signed, ``...@<ref>``.
+    identity: str
+    #: The source repository (``.1.12``): what ``repository.url`` in package.json must name.
+    repository: str
+    #: ``public`` or ``private`` at signing time (``.1.22``); None when the token did not say.
+    repository_visibility: str | None
+    #: The workflow file (the build's entry point), relative to the repository, and its ref.
+    workflow: str
+    ref: str
+    #: The commit built (``.1.13``, else the statement's ``gitCommit`` / ``sha1``).
+    commit: str | None
+    #: Who ran it: the statement's builder id (``https://github.com/actions/runner/github-hosted``).
+    builder: str | None
+    #: ``github-hosted`` / ``self-hosted`` / ``gitlab-hosted`` (``.1.11``).
+    runner_environment: str | None
+    #: The event that started the run (``.1.20``: ``push``, ``release``, ``workflow_dispatch``).
+    trigger: str | None
+    #: The run (GitHub ``.../actions/runs/<id>/attempts/<n>``; GitLab the job URL).
+    run_url: str | None
+    #: The Rekor entry: global log index, when it was logged (Unix seconds), npm's search link.
+    log_index: int | None
+    integrated_time: int | None
+
+    @property
+    def log_url(self) -> str | None:
+        """The link npm prints: ``https://search.sigstore.dev/?logIndex=<n>``."""
+        return None if self.log_index is None else f"{TLOG_SEARCH_URL}?logIndex={self.log_index}"
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def differences(self, expected: dict[str, Any]) -> list[str]:
+        """``"<field> is <found>, not <expected>"`` for each field of ``expected`` this differs in."""
+        return [
+            f"{key} is {getattr(self, key)!r}, not {value!r}"
+            for key, value in expected.items()
+            if getattr(self, key) != value
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository} {self.workflow}@{self.ref}" + (f" ({self.commit[:12]})" if self.commit else "")
+
+
+def provenance_of(attachments: dict[str, bytes]) -> Provenance | None:
+    """The provenance of a version from its attachments; None when it was published without."""
+    bundle = provenance_bundle(attachments)
+    return None if bundle is None else read_provenance(bundle)
+
+
+def read_provenance(bundle: bytes) -> Provenance:
+    """The :class:`Provenance` of a ``.sigstore`` bundle; :class:`UnreadableProvenance` if it is none."""
+    from cryptography import x509  # noqa: PLC0415 - lazy, as in sigstore.py
+
+    try:
+        document = json.loads(bundle)
+        material = document["verificationMaterial"]
+        leaf = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+        statement = json.loads(base64.b64decode(document["dsseEnvelope"]["payload"]))
+        subject = statement["subject"][0]
+        entries = material.get("tlogEntries") or [{}]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise UnreadableProvenance(f"not a Sigstore bundle with a certificate and a statement ({exc})") from None
+    ext = _extensions(leaf)
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        identity = next(iter(san.get_values_for_type(x509.UniformResourceIdentifier)), "")
+    except x509.ExtensionNotFound:
+        identity = ""
+    repository = ext.get("12", "")
+    facts = _statement_facts(statement)
+    # The workflow that ran (.1.18, the caller of a reusable workflow), else the signer (SAN).
+    workflow, ref = _workflow(ext.get("18") or identity, repository)
+    entry = entries[0] if isinstance(entries[0], dict) else {}
+    return Provenance(
+        subject=str(subject.get("name", "")),
+        sha512=str((subject.get("digest") or {}).get("sha512", "")),
+        predicate_type=str(statement.get("predicateType", "")),
+        statement_type=str(statement.get("_type", "")),
+        issuer=ext.get("8") or ext.get("1", ""),
+        identity=identity,
+        repository=repository,
+        repository_visibility=ext.get("22"),
+        workflow=workflow or facts.get("workflow", ""),
+        ref=ext.get("14") or ref,
+        commit=ext.get("13") or facts.get("commit"),
+        builder=facts.get("builder"),
+        runner_environment=ext.get("11"),
+        trigger=ext.get("20"),
+        run_url=ext.get("21") or facts.get("run_url"),
+        log_index=_int(entry.get("logIndex")),
+        integrated_time=_int(entry.get("integratedTime")),
+    )
+
+
+def _extensions(leaf: Any) -> dict[str, str]:
+    """Fulcio's extensions by their last arc: ``.1`` is the raw issuer, ``.8`` and up DER UTF8Strings."""
+    found: dict[str, str] = {}
+    for extension in leaf.extensions:
+        oid = extension.oid.dotted_string
+        raw = getattr(extension.value, "value", None)
+        if not oid.startswith(_FULCIO_OID) or not isinstance(raw, bytes):
+            continue
+        arc = oid.removeprefix(_FULCIO_OID)
+        found[arc] = raw.decode(errors="replace") if arc == "1" else _utf8(raw)
+    return found
+
+
+def _utf8(der: bytes) -> str:
+    """The text of a DER ``UTF8String``, or "" for anything else."""
+    if len(der) < 2 or der[0] != _UTF8_STRING:
+        return ""
+    length, start = der[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+    return der[start : start + length].decode(errors="replace")
+
+
+def _statement_facts(statement: dict[str, Any]) -> dict[str, str]:
+    """The workflow, commit, builder and run npm wrote into the statement (SLSA v1 or v0.2)."""
+    predicate = statement.get("predicate") or {}
+    facts: dict[str, Any] = {}
+    if "buildDefinition" in predicate:  # SLSA v1: GitHub Actions
+        definition = predicate.get("buildDefinition") or {}
+        workflow = (definition.get("externalParameters") or {}).get("workflow") or {}
+        dependencies = definition.get("resolvedDependencies") or [{}]
+        details = predicate.get("runDetails") or {}
+        facts = {
+            "workflow": workflow.get("path"),
+            "commit": (dependencies[0].get("digest") or {}).get("gitCommit"),
+            "builder": (details.get("builder") or {}).get("id"),
+            "run_url": (details.get("metadata") or {}).get("invocationId"),
+        }
+    elif "invocation" in predicate:  # SLSA v0.2: GitLab CI
+        invocation = predicate.get("invocation") or {}
+        environment = invocation.get("environment") or {}
+        facts = {
+            "workflow": (environment.get("pipeline") or {}).get("ref"),
+            "commit": ((invocation.get("configSource") or {}).get("digest") or {}).get("sha1"),
+            "builder": (predicate.get("builder") or {}).get("id"),
+            "run_url": (predicate.get("metadata") or {}).get("buildInvocationId"),
+        }
+    return {key: value for key, value in facts.items() if isinstance(value, str) and value}
+
+
+def _workflow(uri: str, repository: str) -> tuple[str, str]:
+    """``(path, ref)`` of a build config URI: ``<repository>/<path>@<ref>`` (GitLab puts ``//``
+    between the project and the file)."""
+    if not uri or not repository or not uri.startswith(repository + "/"):
+        return "", ""
+    rest = uri.removeprefix(repository).lstrip("/")
+    path, _, ref = rest.rpartition("@")
+    return (path, ref) if path else (rest, "")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
