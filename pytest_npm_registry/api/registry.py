@@ -148,7 +148,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
     @property
     def faults(self) -> Faults:
         """Inject failures: ``reg.faults.fail_publishes(2, status=503, retry_after=10)``,
-        ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``."""
+        ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``;
+        in the mock Sigstore ``fulcio(status=403)``, ``rekor(status=503)``, ``rekor_timeout()``."""
         return self.server.faults
 
     @property

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 from pytest_npm_registry.domain.clock import check_span
 from pytest_npm_registry.domain.errors import UsageError
 from pytest_npm_registry.domain.registry import Registry
+from pytest_npm_registry.domain.sigstore import FULCIO_HOST, REKOR_HOST
 
 from .app import RegistryApp
 from .responses import json_response
@@ -83,6 +84,8 @@ class Fault:
     matches: Callable[[Request], bool]
     handle: Callable[[Request, Next], Response]
     hits: int = 0
+    #: A fault of the mock Sigstore's requests (Fulcio, Rekor), not of the registry's.
+    sigstore: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def claim(self, request: Request) -> bool:
@@ -123,16 +126,32 @@ def mark(request: Request, label: str) -> None:
 
 
 def _error(status: int, message: str | None, retry_after: float | None) -> Response:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
+    phrase = _phrase(status)
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return json_response({"error": message or f"{phrase} (fault injected by the test)"}, status, headers)
 
 
 #: The longest ``delay``: an hour is slower than any registry a client would wait for.
 MAX_DELAY = 3600.0
+
+
+@dataclass(frozen=True)
+class SigstoreStep:
+    """A signing step npm's Sigstore client takes: the host and the request a fault acts on."""
+
+    name: str
+    host: str
+    path: str
+
+    def matches(self, request: Request) -> bool:
+        return request.method == "POST" and request.path == self.path and request.host.split(":", 1)[0] == self.host
+
+
+#: Fulcio's certificate and Rekor's log entry (``@sigstore/sign``: ``ca.js``, ``tlog/client.js``).
+FULCIO = SigstoreStep("fulcio", FULCIO_HOST, "/api/v2/signingCert")
+REKOR = SigstoreStep("rekor", REKOR_HOST, "/api/v1/log/entries")
+#: How long a Sigstore timeout fault holds a request by default: longer than a test waits.
+HOLD = 60.0
 
 
 class Faults:
@@ -163,18 +182,30 @@ class Faults:
 
     def _dispatch(self, request: Request) -> Response:
         with self._lock:
-            rules = list(self._rules)
-        return self._run(rules, 0, request)
+            rules = [rule for rule in self._rules if not rule.sigstore]
+        return self._run(rules, 0, request, self._app)
 
-    def _run(self, rules: list[Fault], index: int, request: Request) -> Response:
+    def _dispatch_sigstore(self, request: Request, serve: Next) -> Response:
+        """The Sigstore app's intercept: its own faults, then its routes (``serve``)."""
+        with self._lock:
+            live = self._handler is not None and self._handler in self._server.handlers
+            rules = [rule for rule in self._rules if rule.sigstore] if live else []
+        return self._run(rules, 0, request, serve)
+
+    def _run(self, rules: list[Fault], index: int, request: Request, serve: Next) -> Response:
         for position in range(index, len(rules)):
             rule = rules[position]
             if rule.claim(request):
-                return rule.handle(request, self._next(rules, position + 1))
-        return self._app(request)
+                return rule.handle(request, self._next(rules, position + 1, serve))
+        return serve(request)
 
-    def _next(self, rules: list[Fault], index: int) -> Next:
-        return lambda request: self._run(rules, index, request)
+    def _next(self, rules: list[Fault], index: int, serve: Next) -> Next:
+        return lambda request: self._run(rules, index, request, serve)
+
+    def _in_force(self, fault: Fault) -> bool:
+        """Not cleared, and the registry not reset, since ``fault`` was added."""
+        with self._lock:
+            return fault in self._rules and self._handler is not None and self._handler in self._server.handlers
 
     @property
     def active(self) -> list[Fault]:
@@ -339,6 +370,79 @@ class Faults:
             return is_publish(request) or endpoint_of(request) == "npm.stage_approve"
 
         return self._add(Fault(f"visibility_delay {low:g}-{high:g}s", times, claims, handle))
+
+    # -- the mock Sigstore's steps: Fulcio's certificate, Rekor's log entry ------------------------------
+
+    def fulcio(self, times: int = 1, *, status: int = 500, message: str | None = None) -> Fault:
+        """Fulcio refuses the next ``times`` signing-certificate requests (``POST
+        /api/v2/signingCert``) with ``status`` and a JSON ``message``: npm prints
+        ``error creating signing certificate - (<status>) <message>`` and publishes nothing."""
+        return self._sigstore_error(FULCIO, times, status, message)
+
+    def rekor(self, times: int = 1, *, status: int = 500, message: str | None = None) -> Fault:
+        """Rekor refuses the next ``times`` new log entries (``POST /api/v1/log/entries``): npm
+        prints ``error creating tlog entry - (<status>) <message>`` and publishes nothing."""
+        return self._sigstore_error(REKOR, times, status, message)
+
+    def fulcio_timeout(self, times: int = 1, *, seconds: float = HOLD) -> Fault:
+        """Fulcio does not answer a signing-certificate request for ``seconds`` (see :meth:`rekor_timeout`)."""
+        return self._sigstore_hold(FULCIO, times, seconds)
+
+    def rekor_timeout(self, times: int = 1, *, seconds: float = HOLD) -> Fault:
+        """Rekor does not answer a new log entry for ``seconds``, then says ``504``. npm's Sigstore
+        client waits npm's ``fetch-timeout`` (5 minutes by default) and does not retry with
+        ``fetch-retries=0``: give npm ``--fetch-timeout=1000`` to see its own timeout in a second
+        (``error creating tlog entry``, cause ``network timeout at: ...``). A reset or
+        :meth:`clear` lets a held request go at once."""
+        return self._sigstore_hold(REKOR, times, seconds)
+
+    def _sigstore_error(self, step: SigstoreStep, times: int, status: int, message: str | None) -> Fault:
+        _positive(times, "times")
+        if not 400 <= status <= 599:
+            raise UsageError(f"{step.name}(status={status}): give an error status, 400 to 599")
+        label = f"{step.name} status={status}"
+
+        def handle(request: Request, _forward: Next) -> Response:
+            mark(request, label)
+            # Fulcio's and Rekor's error body: ``@sigstore/sign`` prints its ``message``.
+            text = message[:300] if message else f"{_phrase(status)} (fault injected by the test)"
+            return json_response({"code": status, "message": text}, status)
+
+        return self._add_sigstore(Fault(label, times, step.matches, handle, sigstore=True))
+
+    def _sigstore_hold(self, step: SigstoreStep, times: int, seconds: float) -> Fault:
+        _positive(times, "times")
+        if not (0 <= seconds <= MAX_DELAY):
+            raise UsageError(f"{step.name}_timeout(seconds={seconds}): give a hold from 0 to {MAX_DELAY:g} seconds")
+        label = f"{step.name}_timeout {seconds:g}s"
+        fault: Fault
+
+        def handle(request: Request, _forward: Next) -> Response:
+            mark(request, label)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and self._in_force(fault):
+                time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+            # What a gateway in front of a hung service answers, if the client is still there.
+            return json_response({"code": 504, "message": "Gateway Timeout (fault injected by the test)"}, 504)
+
+        fault = Fault(label, times, step.matches, handle, sigstore=True)
+        return self._add_sigstore(fault)
+
+    def _add_sigstore(self, fault: Fault) -> Fault:
+        # The server builds its egress proxy, whose TLS end serves the mock Sigstore, after its
+        # faults, and server.py imports this module: reach the app through the running server.
+        egress = getattr(self._server, "egress", None)
+        if egress is None:
+            raise UsageError("Sigstore faults need a RegistryServer: its egress proxy serves the mock Sigstore")
+        egress.app.intercept = self._dispatch_sigstore
+        return self._add(fault)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _positive(value: int, name: str) -> None:

@@ -6,6 +6,7 @@ the egress proxy hands both to one TLS server, and the name the client asked for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -31,6 +32,10 @@ ROUTES = Map(
 #: Request bodies beyond this are refused: a signing request or a log entry is a few kilobytes.
 MAX_BODY = 1 << 20
 
+#: What stands in front of the routes when a test injects a Sigstore fault (``reg.faults.fulcio``):
+#: it answers itself or passes the request on to the routes (``wire/faults.py``).
+Intercept = Callable[[Request, Callable[[Request], Response]], Response]
+
 
 class SigstoreApp:
     """The WSGI app of the mock Fulcio and Rekor."""
@@ -39,10 +44,13 @@ class SigstoreApp:
         self.sigstore = sigstore
         #: ``(method, host, path, status)`` of every request, for tests and failure reports.
         self.requests: list[tuple[str, str, str, int]] = []
+        #: Set by the server's faults; None serves every request as is.
+        self.intercept: Intercept | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        response = self.dispatch(request)
+        intercept = self.intercept
+        response = self.dispatch(request) if intercept is None else intercept(request, self.dispatch)
         host = request.host.split(":", 1)[0]
         self.requests.append((request.method, host[:100], request.path[:200], response.status_code))
         del self.requests[:-200]
