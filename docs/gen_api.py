@@ -17,6 +17,7 @@ from pytest_npm_registry import (
     NpmRegistry,
     NpmResult,
     PackageView,
+    Provenance,
     Token,
     User,
     install_tool,
@@ -28,7 +29,7 @@ from pytest_npm_registry.options import SETTINGS
 from pytest_npm_registry.wire.faults import Fault, Faults
 
 FIXTURES = ("npm_registry", "npm_registry_policy", "npm_registry_server")
-CLASSES = (NpmRegistry, User, Token, PackageView, Faults, Fault, NpmResult, Journal, JournalEntry)
+CLASSES = (NpmRegistry, User, Token, PackageView, Provenance, Faults, Fault, NpmResult, Journal, JournalEntry)
 #: Functions a message names (the pnpm/yarn "not on PATH" error names install_tool).
 FUNCTIONS = (install_tool, write_package)
 

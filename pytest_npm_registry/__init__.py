@@ -21,6 +21,7 @@ from .domain.models import (
 )
 from .domain.packaging import make_tarball, publish_document, write_package
 from .domain.policy import Policy
+from .domain.provenance import Provenance
 from .domain.registry import Registry
 from .wire.server import RegistryServer
 
@@ -37,6 +38,7 @@ __all__ = [
     "PackageView",
     "Permission",
     "Policy",
+    "Provenance",
     "PublishRequirement",
     "Registry",
     "RegistryError",

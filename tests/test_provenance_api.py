@@ -330,3 +330,15 @@ def test_sigstore_faults_are_checked_counted_and_dropped_on_reset(npm_registry):
         npm_registry.faults.fulcio(status=200)
     with pytest.raises(UsageError, match=re.escape("rekor_timeout(seconds=-1): give a hold from 0 to 3600 seconds")):
         npm_registry.faults.rekor_timeout(seconds=-1)
+
+
+def test_a_bundle_that_is_not_one_is_named_unreadable():
+    from pytest_npm_registry.domain.provenance import UnreadableProvenance, read_provenance
+
+    with pytest.raises(UnreadableProvenance) as unreadable:
+        read_provenance(b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}')
+    assert str(unreadable.value) == (
+        "not a Sigstore bundle with a certificate and a statement (KeyError: 'verificationMaterial')"
+    )
+    with pytest.raises(UnreadableProvenance, match=r"\(JSONDecodeError: "):
+        read_provenance(b"not json")

@@ -33,43 +33,41 @@ class UnreadableProvenance(ValueError):
 
 @dataclass(frozen=True)
 class Provenance:
-    """What a version's provenance attestation says (``reg.package(name).provenance(version)``).
+    """What a version's provenance attestation says: ``reg.package(name).provenance(version)``.
 
-    GitHub Actions: ``repository`` ``https://github.com/acme/demo``, ``workflow``
-    ``.github/workflows/release.yml``, ``ref`` ``refs/heads/main``, ``builder``
-    ``https://github.com/actions/runner/github-hosted``. GitLab CI: ``repository``
-    ``https://gitlab.com/group/project``, ``workflow`` ``.gitlab-ci.yml``.
+    From the Fulcio certificate (what the CI's id token said), else from npm's statement:
+
+    - ``subject`` (``pkg:npm/<name>@<version>``) and ``sha512`` (hex, the tarball's);
+      ``predicate_type`` (``https://slsa.dev/provenance/v1`` on GitHub Actions, ``.../v0.2``
+      on GitLab CI) and ``statement_type`` (``https://in-toto.io/Statement/v1`` / ``v0.1``);
+    - ``issuer`` (``https://token.actions.githubusercontent.com``, ``https://gitlab.com``) and
+      ``identity``, the certificate's SAN: the workflow that signed, ``...@refs/heads/main``;
+    - ``repository``, the source repository (``https://github.com/acme/demo``: what
+      package.json's ``repository.url`` must name), ``repository_visibility`` (``public`` /
+      ``private``), ``workflow`` (``.github/workflows/release.yml``, ``.gitlab-ci.yml``; the
+      calling workflow of a reusable one), ``ref`` (``refs/heads/main``), ``commit``;
+    - ``builder`` (``https://github.com/actions/runner/github-hosted``), ``runner_environment``
+      (``github-hosted``), ``trigger`` (``push``), ``run_url`` (the run, or GitLab's job);
+    - ``log_index`` and ``integrated_time`` of the Rekor entry (``log_url`` is npm's link).
+
+    ``None`` where the source says nothing.
     """
 
-    #: The in-toto subject, ``pkg:npm/<name>@<version>``, and its sha512 (hex): the tarball.
     subject: str
     sha512: str
-    #: ``https://slsa.dev/provenance/v1`` (GitHub) or ``https://slsa.dev/provenance/v0.2`` (GitLab).
     predicate_type: str
-    #: ``https://in-toto.io/Statement/v1`` or ``.../v0.1``.
     statement_type: str
-    #: The id token's issuer (Fulcio ``.1.8``): ``https://token.actions.githubusercontent.com``.
     issuer: str
-    #: The certificate's identity (its SAN URI): the workflow that signed, ``...@<ref>``.
     identity: str
-    #: The source repository (``.1.12``): what ``repository.url`` in package.json must name.
     repository: str
-    #: ``public`` or ``private`` at signing time (``.1.22``); None when the token did not say.
     repository_visibility: str | None
-    #: The workflow file (the build's entry point), relative to the repository, and its ref.
     workflow: str
     ref: str
-    #: The commit built (``.1.13``, else the statement's ``gitCommit`` / ``sha1``).
     commit: str | None
-    #: Who ran it: the statement's builder id (``https://github.com/actions/runner/github-hosted``).
     builder: str | None
-    #: ``github-hosted`` / ``self-hosted`` / ``gitlab-hosted`` (``.1.11``).
     runner_environment: str | None
-    #: The event that started the run (``.1.20``: ``push``, ``release``, ``workflow_dispatch``).
     trigger: str | None
-    #: The run (GitHub ``.../actions/runs/<id>/attempts/<n>``; GitLab the job URL).
     run_url: str | None
-    #: The Rekor entry: global log index, when it was logged (Unix seconds), npm's search link.
     log_index: int | None
     integrated_time: int | None
 
@@ -80,6 +78,7 @@ class Provenance:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The fields, in order (what ``assert_published(..., provenance={...})`` may name)."""
         return [f.name for f in fields(cls)]
 
     def differences(self, expected: dict[str, Any]) -> list[str]:
@@ -111,8 +110,11 @@ def read_provenance(bundle: bytes) -> Provenance:
         statement = json.loads(base64.b64decode(document["dsseEnvelope"]["payload"]))
         subject = statement["subject"][0]
         entries = material.get("tlogEntries") or [{}]
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise UnreadableProvenance(f"not a Sigstore bundle with a certificate and a statement ({exc})") from None
+        if not isinstance(statement, dict) or not isinstance(subject, dict):
+            raise TypeError("the statement is not an in-toto statement")
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        raise UnreadableProvenance(f"not a Sigstore bundle with a certificate and a statement ({why})") from None
     ext = _extensions(leaf)
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
