@@ -167,7 +167,9 @@ def test_a_github_job_without_id_token_permission_cannot_sign(npm_registry, alic
     assert sigstore_requests(npm_registry) == []  # npm stopped before Sigstore
 
 
-def test_trusted_publishing_without_id_token_permission_finds_no_credential(npm_registry, on_github, package_dir):
+def test_trusted_publishing_without_id_token_permission_finds_no_credential(
+    npm_registry, alice, on_github, package_dir
+):
     """npm's OIDC step skips quietly (``lib/utils/oidc.js`` logs it at ``silly``), then the
     publish has no credential at all."""
     env = npm_registry.github_actions_env(REPO, id_token=False)
@@ -184,6 +186,12 @@ def test_trusted_publishing_without_id_token_permission_finds_no_credential(npm_
     # Nothing reached the registry's id-token or exchange endpoints.
     operations = {e.operation for e in npm_registry.journal.entries()}
     assert not operations & {Operation.OIDC_ID_TOKEN, Operation.OIDC_EXCHANGE, Operation.PUBLISH}
+    # With a token in npm's config as well, npm publishes with that token instead.
+    token = alice.create_token(bypass_2fa=True, packages=["demo-pkg"])
+    cwd = package_dir("demo-pkg", "1.1.0", repository=GITHUB_REPOSITORY)
+    fallback = npm_registry.npm("publish", "--access", "public", token=token, cwd=cwd, env=env)
+    assert fallback.returncode == 0, fallback
+    npm_registry.assert_published("demo-pkg@1.1.0", by="alice", credential="granular", provenance=False)
 
 
 # -- GitLab: SIGSTORE_ID_TOKEN ---------------------------------------------------------------------

@@ -34,6 +34,7 @@ from pytest_npm_registry.domain.sigstore import FULCIO_HOST, REKOR_HOST
 from .app import RegistryApp
 from .responses import json_response
 from .routes import RouteMatcher
+from .sigstore import SigstoreApp
 
 #: ``request.environ`` key naming the fault that acted on a request (read by the failure report).
 FAULT_KEY = "npm_registry.fault"
@@ -430,11 +431,11 @@ class Faults:
 
     def _add_sigstore(self, fault: Fault) -> Fault:
         # The server builds its egress proxy, whose TLS end serves the mock Sigstore, after its
-        # faults, and server.py imports this module: reach the app through the running server.
-        egress = getattr(self._server, "egress", None)
-        if egress is None:
+        # faults, and server.py imports this module: reach the app through the server.
+        app = getattr(getattr(self._server, "egress", None), "app", None)
+        if not isinstance(app, SigstoreApp):
             raise UsageError("Sigstore faults need a RegistryServer: its egress proxy serves the mock Sigstore")
-        egress.app.intercept = self._dispatch_sigstore
+        app.intercept = self._dispatch_sigstore
         return self._add(fault)
 
 
