@@ -209,8 +209,9 @@ def test_provenance_reaches_only_the_mock_sigstore(npm_registry, alice, package_
     """`--provenance` makes npm contact Sigstore's public names; every reg.npm run routes them to
     the egress proxy on loopback, which serves the mock Fulcio and Rekor (tests/test_provenance.py)."""
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
-    env = npm_registry.github_actions_env(REPO)
-    # package.json names the repository the provenance will: the registry checks it (else E422).
+    # A public repository (a private one's provenance is refused), and package.json naming the
+    # repository the provenance will: the registry checks both (else E422).
+    env = npm_registry.github_actions_env(REPO, visibility="public")
     repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
     package = package_dir("demo-pkg", "1.1.0", repository=repository)
     result = npm_registry.npm("publish", "--provenance", "--access", "public", cwd=package, env=env)
