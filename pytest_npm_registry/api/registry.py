@@ -346,8 +346,9 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
 
     @property
     def advertise_public_visibility(self) -> bool:
-        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
-        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
+        """Tell a trusted publish the truth when it asks whether a package is public (on by
+        default): from a public repository npm then signs provenance by itself, through the mock
+        Sigstore. Off, the OIDC token hears "not public" and npm publishes unsigned."""
         return self.server.settings.advertise_public_visibility
 
     @advertise_public_visibility.setter
@@ -414,7 +415,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
 
         npm asks ``ACTIONS_ID_TOKEN_REQUEST_URL`` (this registry) for an id token, then exchanges
         it. ``caller_workflow`` makes ``workflow`` a reusable workflow called from that file;
-        ``visibility="public"`` is what would make npm try provenance (kept off by the registry).
+        ``visibility="public"`` makes npm sign provenance by itself (``npm_registry``'s mock
+        Sigstore; package.json's ``repository.url`` must then name ``repository``).
         Merge the result into ``reg.npm(..., env=...)``.
         """
         return self.operator.github_actions_env(
