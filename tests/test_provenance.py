@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -389,3 +390,30 @@ def test_a_bad_signature_logged_by_our_rekor_still_fails_verification(npm_regist
     answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
     assert (answer.status, answer.json()) == (422, refusal("signature verification failed"))
     assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
+
+
+# -- outside reg.npm: a release script under reg.ci_env ------------------------------------------------
+
+
+def test_a_release_script_under_ci_env_signs_through_the_egress_proxy(npm_registry, alice, package_dir, tmp_path):
+    """`reg.ci_env()` gives a script the proxy variables `reg.env()` gives npm, so a release script
+    that runs `npm publish` in a trusted-publishing job signs offline, and nothing leaves loopback."""
+    package = package_dir("demo-pkg", "1.1.0", repository=REPOSITORY)
+    script = tmp_path / "release.sh"
+    script.write_text("set -e\nnpm publish --provenance --access public\n")
+    env = {**npm_registry.ci_env(), **npm_registry.github_actions_env(REPO, visibility="public"), **trace_env(tmp_path)}
+    assert (env["HTTPS_PROXY"], env["NODE_EXTRA_CA_CERTS"]) == (
+        npm_registry.server.egress.url,
+        str(npm_registry.server.egress.ca_file),
+    )
+    done = subprocess.run(
+        ["bash", str(script)], check=False, env=env, cwd=package, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "npm notice publish Signed provenance statement with source and build information from GitHub Actions" in (
+        done.stderr.splitlines()
+    )
+    assert "demo-pkg-1.1.0.sigstore" in npm_registry.package("demo-pkg").attachments("1.1.0")
+    trace = read_trace(tmp_path)
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}

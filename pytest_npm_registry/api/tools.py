@@ -315,13 +315,20 @@ class ToolsMixin:
         ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
         new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
         delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
-        folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
+        folder come from npm's global config, which the script's ``~/.npmrc`` overrides;
+        ``HTTPS_PROXY`` and ``NODE_EXTRA_CA_CERTS`` lead to the egress proxy, as in :meth:`env`,
+        so ``npm publish --provenance`` in the script signs with the mock Sigstore.
 
         Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
         result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
         environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
+        # The way out, as in env(): the egress proxy (mock Sigstore, every other host refused), so
+        # `npm publish --provenance` in the script signs. Only the variables Node's agents read:
+        # npm_config_* would outrank what the script writes to its ~/.npmrc.
+        egress = self.server.egress.client_env()
+        environment.update({k: v for k, v in egress.items() if not k.startswith("npm_config_")})
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
