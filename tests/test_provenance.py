@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pytest_npm_registry import make_tarball, publish_document
-from pytest_npm_registry.domain import bundles, sigstore
+from pytest_npm_registry.domain import bundles, identity, sigstore
 from pytest_npm_registry.domain.errors import ProvenanceInvalid
 from tests.conftest import http
 
@@ -417,3 +417,99 @@ def test_a_release_script_under_ci_env_signs_through_the_egress_proxy(npm_regist
     trace = read_trace(tmp_path)
     assert [what for kind, what in trace if kind == "dns"] == []
     assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+
+
+# -- the registry's policy, on bundles signed here (claims a simulated job cannot have) ----------------
+
+
+def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
+    """What @sigstore/sign does, with our Fulcio and Rekor: a v0.3 bundle for ``claims``' identity."""
+    store = reg.registry.sigstore
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = str(claims.get("email") or claims["sub"])
+    proof = base64.b64encode(key.sign(subject.encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    leaf_pem = store.fulcio.signing_certificate(identity.sign(claims), sigstore.public_pem(key.public_key()), proof)[0]
+    leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {
+                "name": bundles.purl(manifest["name"], manifest["version"]),
+                "digest": {"sha512": hashlib.sha512(tarball).hexdigest()},
+            }
+        ],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {},
+    }
+    payload, kind = json.dumps(statement).encode(), "application/vnd.in-toto+json"
+    signature = key.sign(sigstore.pae(kind, payload), ec.ECDSA(hashes.SHA256()))
+    envelope = {
+        "payload": base64.b64encode(payload).decode(),
+        "payloadType": kind,
+        "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
+    }
+    content = {"envelope": json.dumps(envelope), "verifiers": [base64.b64encode(leaf_pem.encode()).decode()]}
+    proposed = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": content}}
+    ((_, entry),) = store.rekor.add(proposed).items()
+    tlog = {
+        "logIndex": str(entry["logIndex"]),
+        "logId": {"keyId": base64.b64encode(bytes.fromhex(entry["logID"])).decode()},
+        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+        "integratedTime": str(entry["integratedTime"]),
+        "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
+        "canonicalizedBody": entry["body"],
+    }
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    material = {"certificate": {"rawBytes": base64.b64encode(der).decode()}, "tlogEntries": [tlog]}
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": material,
+        "dsseEnvelope": envelope,
+    }
+    return json.dumps(bundle).encode()
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        pytest.param({}, None, id="a-public-github-hosted-job-passes"),
+        pytest.param({"runner_environment": "self-hosted"},
+                     'Unsupported GitHub Actions runner environment: "self-hosted". Only "github-hosted" runners are'
+                     " supported when publishing with provenance.", id="self-hosted-runner"),
+        pytest.param({"ref": ""}, "Missing SourceRepositoryRef in signing certificate", id="no-ref"),
+        pytest.param({"repository_visibility": "internal"},
+                     'Unsupported GitHub Actions source repository visibility: "internal". Only public source'
+                     " repositories are supported when publishing with provenance.", id="internal-repository"),
+    ],
+)  # fmt: skip
+def test_the_registry_policy_on_github_certificates(npm_registry, claims, why):
+    now = npm_registry.registry.clock.now()
+    job = identity.github_claims(
+        repository=REPO, workflow="release.yml", visibility="public", audience=sigstore.SIGSTORE_AUDIENCE, now=now
+    )
+    manifest = {"name": "demo-pkg", "version": "1.1.0", "repository": REPOSITORY}
+    tarball = make_tarball(manifest)
+    bundle = sign_bundle(npm_registry, {**job, **claims}, manifest, tarball)
+    if why is None:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+        return
+    with pytest.raises(ProvenanceInvalid) as refused:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+    assert refused.value.reason == why
+
+
+def test_a_private_gitlab_project_is_refused_in_the_same_words(npm_registry):
+    """Our wording (no public text known): the GitHub refusal with ci-info's name for GitLab."""
+    now = npm_registry.registry.clock.now()
+    job = identity.gitlab_claims(project_path="acme/demo", audience=sigstore.SIGSTORE_AUDIENCE, now=now)
+    manifest = {"name": "@acme/demo", "version": "1.0.0", "repository": "git+https://gitlab.com/acme/demo.git"}
+    tarball = make_tarball(manifest)
+    bundle = sign_bundle(npm_registry, job, manifest, tarball)
+    with pytest.raises(ProvenanceInvalid) as refused:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+    assert refused.value.reason == (
+        'Unsupported GitLab CI source repository visibility: "private". Only public source repositories are'
+        " supported when publishing with provenance."
+    )
+    public = sign_bundle(npm_registry, {**job, "project_visibility": "public"}, manifest, tarball)
+    bundles.check_bundle(public, tarball, manifest, npm_registry.registry.sigstore)
