@@ -91,7 +91,10 @@ def serve(args: argparse.Namespace) -> int:
     egress = egress_variables(reg.server)
     if args.env_file:
         try:
-            Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in egress.items()))
+            # Whole or not at all (renamed into place): a script may wait for the file to appear.
+            partial = Path(f"{args.env_file}.partial")
+            partial.write_text("".join(f"{k}={v}\n" for k, v in egress.items()))
+            partial.replace(args.env_file)
         except OSError as exc:
             print(f"pytest-npm-registry serve: --env-file {args.env_file}: {exc.strerror}", file=sys.stderr)
             reg.close()

@@ -7,8 +7,10 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -669,3 +671,31 @@ def test_serve_env_file_that_cannot_be_written_stops_serve(tmp_path):
         2,
         f"pytest-npm-registry serve: --env-file {missing}: No such file or directory\n",
     )
+
+
+def test_the_provenance_shell_recipe_runs_as_written(tmp_path, package_dir):
+    """docs/trusted-publishing.md's `serve` recipe, on a free port instead of 4880 (others may be
+    listening there), then the server stopped."""
+    from tests.test_trusted_publishing import provenance_section
+
+    (block,) = re.findall(r"^```bash\n(.*?)^```", provenance_section(), re.MULTILINE | re.DOTALL)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + block.replace("4880", str(port))
+    (tmp_path / "seed.toml").write_text(PROVENANCE_SEED)
+    package = package_dir("demo-pkg", "1.1.0", repository="https://github.com/acme/demo")
+    shutil.copy(tmp_path / "seed.toml", package / "seed.toml")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".npmrc").write_text("fetch-retries=0\nupdate-notifier=false\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "npm_config_cache": str(tmp_path / "cache")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # this venv's pytest-npm-registry
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=package, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "npm notice publish Signed provenance statement with source and build information from GitHub Actions" in (
+        done.stderr.splitlines()
+    )
+    assert "+ demo-pkg@1.1.0" in done.stdout.splitlines()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import http
@@ -251,3 +254,18 @@ def test_provenance_reaches_only_the_mock_sigstore(npm_registry, alice, package_
     assert result.returncode == 0, result
     assert {c.host for c in npm_registry.server.egress.connects()} == {"fulcio.sigstore.dev", "rekor.sigstore.dev"}
     assert result.duration < 30
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def provenance_section() -> str:
+    text = (DOCS / "trusted-publishing.md").read_text()
+    return text[text.index("## Provenance") : text.index("## Staged publishing")]
+
+
+@pytest.mark.npm
+def test_the_provenance_recipe_runs_as_written(pytester: pytest.Pytester) -> None:
+    (block,) = re.findall(r"^```python\n(.*?)^```", provenance_section(), re.MULTILINE | re.DOTALL)
+    pytester.makepyfile(test_release_provenance=block)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
