@@ -1,11 +1,14 @@
 """Command line: ``pytest-npm-registry demo|serve`` and the commands that talk to a running server.
 
-``serve`` prints the URL, the control API's admin token and ready-to-paste ``.npmrc`` lines for
-every seeded token (``--json``: one machine-readable line instead). It listens on port 4880 by
-default (not Verdaccio's 4873, so both can run on one machine). The other commands reach a running
-server through its control API; give them ``--url`` and ``--admin-token`` or the environment
-variables ``NPM_REGISTRY_URL`` and ``NPM_REGISTRY_ADMIN_TOKEN`` (``serve`` reads the same token
-variable, so one ``export`` serves both).
+``serve`` prints the URL, the control API's admin token, ready-to-paste ``.npmrc`` lines for every
+seeded token and the ``export`` lines that lead a script's Node processes through the egress proxy
+(so ``npm publish --provenance`` signs with the mock Sigstore and nothing leaves the machine;
+``--env-file`` writes them as ``KEY=value`` lines too). ``--json``: one machine-readable line
+instead. It listens on port 4880 by default (not Verdaccio's 4873, so both can run on one
+machine). The other commands reach a running server through its control API; give them ``--url``
+and ``--admin-token`` or the environment variables ``NPM_REGISTRY_URL`` and
+``NPM_REGISTRY_ADMIN_TOKEN`` (``serve`` reads the same token variable, so one ``export`` serves
+both).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -25,6 +29,7 @@ from typing import Any
 
 from .api.clients import npmrc_text
 from .api.registry import NpmRegistry
+from .api.tools import egress_variables
 from .demo import demo
 from .domain.errors import UsageError
 from .domain.journal import JournalEntry
@@ -83,6 +88,17 @@ def serve(args: argparse.Namespace) -> int:
     # A control-API reset keeps these (keep=True): they are how this server was started.
     reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, visibility_delay=args.visibility_delay, keep=True)
     reg.start()
+    egress = egress_variables(reg.server)
+    if args.env_file:
+        try:
+            # Whole or not at all (renamed into place): a script may wait for the file to appear.
+            partial = Path(f"{args.env_file}.partial")
+            partial.write_text("".join(f"{k}={v}\n" for k, v in egress.items()))
+            partial.replace(args.env_file)
+        except OSError as exc:
+            print(f"pytest-npm-registry serve: --env-file {args.env_file}: {exc.strerror}", file=sys.stderr)
+            reg.close()
+            return 2
     # Seeded users without a password in the seed got a random one: this is where to read it.
     passwords = [{"user": u.name, "password": u.password} for u in made["users"]]
     tokens = [
@@ -100,6 +116,7 @@ def serve(args: argparse.Namespace) -> int:
                     "users": sorted(reg.registry.state.users),
                     "passwords": passwords,
                     "tokens": tokens,
+                    "env": egress,
                 }
             ),
             flush=True,
@@ -115,6 +132,9 @@ def serve(args: argparse.Namespace) -> int:
             print()
         for user in passwords:
             print(f"User {user['user']}: password {user['password']}")
+        print("\n# For scripts: the way out (mock Sigstore for --provenance; every other host refused):")
+        for name, value in egress.items():
+            print(f"export {name}={shlex.quote(value)}")
         print("\nCtrl-C to stop.", flush=True)
     journal, seen = reg.journal, 0
     while not stop.wait(0.2):
@@ -284,6 +304,11 @@ def _serve_parser(commands: Any) -> None:
         choices=LOG_LEVELS,
         default="warning",
         help="info: refusals and challenges on stderr; debug: every journal entry",
+    )
+    serve_cmd.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the proxy variables there as KEY=value lines (`set -a; . PATH; set +a`, or >> $GITHUB_ENV)",
     )
     serve_cmd.add_argument("--json", action="store_true", help="print one JSON line instead of text")
 

@@ -154,20 +154,22 @@ def test_faults_through_the_control_api(npm_registry):
 
 def test_advertise_public_visibility_setting_reaches_the_publish_time_answer(npm_registry):
     """The publish-time question is the one asked with an OIDC token (npm-command does not matter:
-    pnpm 11 sends none), changed from the npm-command rule in issue 17."""
+    pnpm 11 sends none), changed from the npm-command rule in issue 17. It hears the truth unless
+    the opt-out is set (issue 16: provenance signs offline now)."""
     alice = npm_registry.add_user("alice")
     npm_registry.publish("pkg", by="alice", access="public")
     oidc = alice.create_token("oidc", packages=["pkg"])
+    assert npm_registry.advertise_public_visibility is True
+    assert http(npm_registry, "GET", "/-/package/pkg/visibility", token=oidc).json() == {"public": True}
+    settings = api(npm_registry, "POST", "settings", {"advertise_public_visibility": False}).json()
+    assert settings["advertise_public_visibility"] is False
+    assert npm_registry.advertise_public_visibility is False
     for headers in ({"npm-command": "publish"}, {}):
         answer = http(npm_registry, "GET", "/-/package/pkg/visibility", token=oidc, headers=headers)
         assert answer.json() == {"public": False}
         assert http(npm_registry, "GET", "/-/package/pkg/visibility", headers=headers).json() == {"public": True}
-    settings = api(npm_registry, "POST", "settings", {"advertise_public_visibility": True}).json()
-    assert settings["advertise_public_visibility"] is True
-    assert npm_registry.advertise_public_visibility is True
-    assert http(npm_registry, "GET", "/-/package/pkg/visibility", token=oidc).json() == {"public": True}
     npm_registry.reset()
-    assert npm_registry.advertise_public_visibility is False
+    assert npm_registry.advertise_public_visibility is True
 
 
 def test_settings_max_body_reaches_the_running_server(npm_registry):
@@ -210,7 +212,7 @@ def test_configure_checks_every_value_before_changing_any(npm_registry):
     assert npm_registry.registry.state.auto_approve_web_auth == 1
     npm_registry.configure(client_ip="10.0.0.1", auto_approve_web_auth=True, max_body=5000)
     assert npm_registry.settings() == {
-        "advertise_public_visibility": False,
+        "advertise_public_visibility": True,
         "auto_approve_web_auth": True,
         "auto_approve_web_login": None,
         "client_ip": "10.0.0.1",
@@ -412,7 +414,7 @@ def test_a_kept_setting_survives_a_reset(npm_registry):
     api(npm_registry, "POST", "settings", {"client_ip": "10.0.0.1", "max_body": 1000})  # not kept
     api(npm_registry, "POST", "reset", {})
     assert api(npm_registry, "POST", "settings", {}).json() == {
-        "advertise_public_visibility": False,
+        "advertise_public_visibility": True,
         "auto_approve_web_auth": True,
         "auto_approve_web_login": None,
         "client_ip": None,

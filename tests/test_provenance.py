@@ -6,13 +6,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pytest_npm_registry.domain import sigstore
+from pytest_npm_registry import make_tarball, publish_document
+from pytest_npm_registry.domain import bundles, identity, sigstore
+from pytest_npm_registry.domain.errors import ProvenanceInvalid
 from tests.conftest import http
 
 REPO = "acme/demo"
@@ -47,11 +51,21 @@ def alice(npm_registry):
     return alice
 
 
-def publish_with_provenance(reg, package_dir, tmp_path: Path, **env: str):
-    trace = tmp_path / "egress-trace.jsonl"
+def trace_env(tmp_path: Path) -> dict[str, str]:
+    """``NODE_OPTIONS`` loading :data:`TRACE_JS`, and where it writes."""
     script = tmp_path / "trace.js"
     script.write_text(TRACE_JS)
-    ci = {**reg.github_actions_env(REPO), "NODE_OPTIONS": f"--require={script}", "EGRESS_TRACE": str(trace), **env}
+    return {"NODE_OPTIONS": f"--require={script}", "EGRESS_TRACE": str(tmp_path / "egress-trace.jsonl")}
+
+
+def read_trace(tmp_path: Path) -> list[tuple[str, str]]:
+    trace = tmp_path / "egress-trace.jsonl"
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return [tuple(json.loads(line)) for line in lines]
+
+
+def publish_with_provenance(reg, package_dir, tmp_path: Path, *, visibility: str = "public", **env: str):
+    ci = {**reg.github_actions_env(REPO, visibility=visibility), **trace_env(tmp_path), **env}
     reg.server.egress.clear()
     result = reg.npm(
         "publish",
@@ -61,8 +75,7 @@ def publish_with_provenance(reg, package_dir, tmp_path: Path, **env: str):
         cwd=package_dir("demo-pkg", "1.1.0", repository=REPOSITORY),
         env=ci,
     )
-    lines = trace.read_text().splitlines() if trace.exists() else []
-    return result, [tuple(json.loads(line)) for line in lines]
+    return result, read_trace(tmp_path)
 
 
 def test_provenance_publish_signs_offline_and_stores_the_bundle(npm_registry, alice, package_dir, tmp_path):
@@ -188,18 +201,16 @@ def test_readers_see_the_attestations(npm_registry, alice, package_dir, tmp_path
 def test_bundle_check_accepts_what_npm_signed_and_names_a_repository_mismatch(
     npm_registry, alice, package_dir, tmp_path
 ):
-    """domain/sigstore.check_bundle, on a bundle the real npm made (publish calls it too)."""
-    from pytest_npm_registry.domain.errors import ProvenanceInvalid
-
+    """domain/bundles.check_bundle, on a bundle the real npm made (publish calls it too)."""
     result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
     assert result.returncode == 0, result
     package = npm_registry.package("demo-pkg")
     bundle = package.attachments("1.1.0")["demo-pkg-1.1.0.sigstore"]
     tarball, manifest = package.tarball("1.1.0"), package.manifest("1.1.0")
-    fulcio = npm_registry.registry.sigstore.fulcio
-    sigstore.check_bundle(bundle, tarball, manifest, fulcio)
+    ours = npm_registry.registry.sigstore
+    bundles.check_bundle(bundle, tarball, manifest, ours)
     with pytest.raises(ProvenanceInvalid) as missing:
-        sigstore.check_bundle(bundle, tarball, {**manifest, "repository": None}, fulcio)
+        bundles.check_bundle(bundle, tarball, {**manifest, "repository": None}, ours)
     assert (missing.value.status, missing.value.message) == (
         422,
         "Error verifying sigstore provenance bundle: Failed to validate repository information: package.json:"
@@ -207,16 +218,16 @@ def test_bundle_check_accepts_what_npm_signed_and_names_a_repository_mismatch(
     )
     other = {**manifest, "repository": {"type": "git", "url": "git+https://github.com/acme/fork.git"}}
     with pytest.raises(ProvenanceInvalid) as mismatch:
-        sigstore.check_bundle(bundle, tarball, other, fulcio)
+        bundles.check_bundle(bundle, tarball, other, ours)
     assert mismatch.value.reason == (
         'Failed to validate repository information: package.json: "repository.url" is'
         ' "git+https://github.com/acme/fork.git", expected to match "https://github.com/acme/demo" from provenance'
     )
-    with pytest.raises(ProvenanceInvalid, match="subject does not match the published tarball"):
-        sigstore.check_bundle(bundle, tarball + b"x", manifest, fulcio)
-    stranger = sigstore.Fulcio(npm_registry.registry.clock)
-    with pytest.raises(ProvenanceInvalid, match="not issued by a trusted Fulcio"):
-        sigstore.check_bundle(bundle, tarball, manifest, stranger)
+    # Another registry's Sigstore (its own Fulcio CA and Rekor key) trusts none of it.
+    stranger = sigstore.Sigstore(npm_registry.registry.clock)
+    with pytest.raises(ProvenanceInvalid) as untrusted:
+        bundles.check_bundle(bundle, tarball, manifest, stranger)
+    assert untrusted.value.reason == "Failed to verify certificate chain"
 
 
 @pytest.mark.parametrize(
@@ -231,7 +242,7 @@ def test_a_repository_url_that_does_not_match_the_provenance_is_e422(
     npm_registry, alice, package_dir, tmp_path, repository, shown
 ):
     """The public registry's refusal when package.json's repository.url and the provenance disagree."""
-    ci = npm_registry.github_actions_env(REPO)
+    ci = npm_registry.github_actions_env(REPO, visibility="public")
     fields = {} if repository is None else {"repository": repository}
     result = npm_registry.npm(
         "publish", "--provenance", "--access", "public", cwd=package_dir("demo-pkg", "1.1.0", **fields), env=ci
@@ -245,3 +256,260 @@ def test_a_repository_url_that_does_not_match_the_provenance_is_e422(
     assert npm_registry.package("demo-pkg").versions == ["1.0.0"]  # nothing half-written
     (refused,) = npm_registry.journal.entries(operation="publish")
     assert refused.status == 422
+
+
+def test_a_private_source_repository_is_refused_after_npm_signed(npm_registry, alice, package_dir):
+    """What projen/projen#3866 shows from the public registry: npm signs (Fulcio certifies a
+    private repository too, extension .1.22 = private), logs the entry, then the PUT is refused."""
+    ci = npm_registry.github_actions_env(REPO, visibility="private")
+    result = npm_registry.npm(
+        "publish",
+        "--provenance",
+        "--access",
+        "public",
+        cwd=package_dir("demo-pkg", "1.1.0", repository=REPOSITORY),
+        env=ci,
+    )
+    assert result.notices[-2:] == [
+        "publish Signed provenance statement with source and build information from GitHub Actions",
+        "publish Provenance statement published to transparency log:"
+        f" https://search.sigstore.dev/?logIndex={sigstore.LOG_INDEX_BASE}",
+    ]
+    assert result.error_lines[:2] == [
+        "npm error code E422",
+        f"npm error 422 Unprocessable Entity - PUT {npm_registry.url}demo-pkg - Error verifying sigstore provenance"
+        ' bundle: Unsupported GitHub Actions source repository visibility: "private". Only public source'
+        " repositories are supported when publishing with provenance.",
+    ]
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0"]
+
+
+# -- forged bundles, over HTTP: a bundle npm really made, then altered -----------------------------------
+
+
+@pytest.fixture
+def signed(npm_registry, alice, package_dir, tmp_path):
+    """demo-pkg@1.1.0 published by npm with provenance: its manifest, tarball and bundle (a dict)."""
+    result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
+    assert result.returncode == 0, result
+    package = npm_registry.package("demo-pkg")
+    bundle = json.loads(package.attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
+    return package.manifest("1.1.0"), package.tarball("1.1.0"), bundle
+
+
+def put_with_bundle(reg, token, manifest, tarball, bundle):
+    """``PUT /<name>`` as libnpmpublish sends it: the tarball, and the bundle as JSON text."""
+    document = publish_document(manifest, tarball, access="public", registry_url=reg.url)
+    text = json.dumps(bundle)
+    key = f"{manifest['name']}-{manifest['version']}.sigstore"
+    document["_attachments"][key] = {"content_type": bundle["mediaType"], "data": text, "length": len(text)}
+    return http(reg, "PUT", f"/{manifest['name']}", token=token, json_body=document)
+
+
+def refusal(why: str) -> dict[str, str]:
+    return {"error": f"Error verifying sigstore provenance bundle: {why}"}
+
+
+def test_the_unaltered_bundle_passes_every_check(npm_registry, alice, signed):
+    """The control for the forgeries below: the same PUT again gets past the provenance checks
+    to the version rule (the bytes just accepted: a retried PUT, the public registry's 409)."""
+    manifest, tarball, bundle = signed
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (409, {"error": 'Cannot publish over previously staged version "1.1.0".'})
+
+
+def test_another_tarball_under_the_bundle_is_a_subject_digest_mismatch(npm_registry, alice, signed):
+    manifest, _, bundle = signed
+    other = make_tarball({**manifest, "description": "not what was signed"})
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, other, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("Provenance subject digest does not match the package"))
+
+
+def test_the_bundle_of_another_version_is_a_subject_mismatch(npm_registry, alice, signed):
+    manifest, tarball, bundle = signed
+    answer = put_with_bundle(
+        npm_registry, alice.create_token(bypass_2fa=True), {**manifest, "version": "1.2.0"}, tarball, bundle
+    )
+    assert (answer.status, answer.json()) == (
+        422,
+        refusal("Provenance subject pkg:npm/demo-pkg@1.1.0 does not match the package: pkg:npm/demo-pkg@1.2.0"),
+    )
+
+
+def test_an_edited_statement_no_longer_matches_its_log_entry(npm_registry, alice, signed):
+    """Re-pointing the statement at other bytes breaks the payload hash Rekor logged."""
+    manifest, _, bundle = signed
+    other = make_tarball({**manifest, "description": "not what was signed"})
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    statement["subject"][0]["digest"]["sha512"] = hashlib.sha512(other).hexdigest()
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, other, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("DSSE payload hash mismatch"))
+
+
+def test_a_signature_other_than_the_logged_one_is_a_tlog_mismatch(npm_registry, alice, signed):
+    manifest, tarball, bundle = signed
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(b"0" * 70).decode()
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("tlog entry signature mismatch"))
+
+
+def test_a_signed_entry_timestamp_not_from_our_rekor_is_refused(npm_registry, alice, signed):
+    manifest, tarball, bundle = signed
+    (entry,) = bundle["verificationMaterial"]["tlogEntries"]
+    entry["integratedTime"] = str(int(entry["integratedTime"]) + 1)  # the SET no longer covers it
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("inclusion promise could not be verified"))
+    stranger = ec.generate_private_key(ec.SECP256R1())  # a log we do not trust, with a good SET
+    entry["inclusionPromise"]["signedEntryTimestamp"] = base64.b64encode(
+        stranger.sign(b"anything", ec.ECDSA(hashes.SHA256()))
+    ).decode()
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("inclusion promise could not be verified"))
+
+
+def test_a_bad_signature_logged_by_our_rekor_still_fails_verification(npm_registry, alice, signed):
+    """A log entry that agrees with a bad signature (our Rekor refuses to log one, so the test signs
+    the entry with the log's key): the envelope's signature is then what fails."""
+    manifest, tarball, bundle = signed
+    bad = base64.b64encode(b"0" * 70).decode()
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = bad
+    (entry,) = bundle["verificationMaterial"]["tlogEntries"]
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    body["spec"]["signatures"][0]["signature"] = bad
+    entry["canonicalizedBody"] = base64.b64encode(sigstore.canonical_json(body)).decode()
+    rekor = npm_registry.registry.sigstore.rekor
+    stamp = {
+        "body": entry["canonicalizedBody"],
+        "integratedTime": int(entry["integratedTime"]),
+        "logID": rekor.log_id,
+        "logIndex": int(entry["logIndex"]),
+    }
+    forged = rekor.key.sign(sigstore.canonical_json(stamp), ec.ECDSA(hashes.SHA256()))
+    entry["inclusionPromise"]["signedEntryTimestamp"] = base64.b64encode(forged).decode()
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("signature verification failed"))
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
+
+
+# -- outside reg.npm: a release script under reg.ci_env ------------------------------------------------
+
+
+def test_a_release_script_under_ci_env_signs_through_the_egress_proxy(npm_registry, alice, package_dir, tmp_path):
+    """`reg.ci_env()` gives a script the proxy variables `reg.env()` gives npm, so a release script
+    that runs `npm publish` in a trusted-publishing job signs offline, and nothing leaves loopback."""
+    package = package_dir("demo-pkg", "1.1.0", repository=REPOSITORY)
+    script = tmp_path / "release.sh"
+    script.write_text("set -e\nnpm publish --provenance --access public\n")
+    env = {**npm_registry.ci_env(), **npm_registry.github_actions_env(REPO, visibility="public"), **trace_env(tmp_path)}
+    assert (env["HTTPS_PROXY"], env["NODE_EXTRA_CA_CERTS"]) == (
+        npm_registry.server.egress.url,
+        str(npm_registry.server.egress.ca_file),
+    )
+    done = subprocess.run(
+        ["bash", str(script)], check=False, env=env, cwd=package, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "npm notice publish Signed provenance statement with source and build information from GitHub Actions" in (
+        done.stderr.splitlines()
+    )
+    assert "demo-pkg-1.1.0.sigstore" in npm_registry.package("demo-pkg").attachments("1.1.0")
+    trace = read_trace(tmp_path)
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+
+
+# -- the registry's policy, on bundles signed here (claims a simulated job cannot have) ----------------
+
+
+def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
+    """What @sigstore/sign does, with our Fulcio and Rekor: a v0.3 bundle for ``claims``' identity."""
+    store = reg.registry.sigstore
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = str(claims.get("email") or claims["sub"])
+    proof = base64.b64encode(key.sign(subject.encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    leaf_pem = store.fulcio.signing_certificate(identity.sign(claims), sigstore.public_pem(key.public_key()), proof)[0]
+    leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {
+                "name": bundles.purl(manifest["name"], manifest["version"]),
+                "digest": {"sha512": hashlib.sha512(tarball).hexdigest()},
+            }
+        ],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {},
+    }
+    payload, kind = json.dumps(statement).encode(), "application/vnd.in-toto+json"
+    signature = key.sign(sigstore.pae(kind, payload), ec.ECDSA(hashes.SHA256()))
+    envelope = {
+        "payload": base64.b64encode(payload).decode(),
+        "payloadType": kind,
+        "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
+    }
+    content = {"envelope": json.dumps(envelope), "verifiers": [base64.b64encode(leaf_pem.encode()).decode()]}
+    proposed = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": content}}
+    ((_, entry),) = store.rekor.add(proposed).items()
+    tlog = {
+        "logIndex": str(entry["logIndex"]),
+        "logId": {"keyId": base64.b64encode(bytes.fromhex(entry["logID"])).decode()},
+        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+        "integratedTime": str(entry["integratedTime"]),
+        "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
+        "canonicalizedBody": entry["body"],
+    }
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    material = {"certificate": {"rawBytes": base64.b64encode(der).decode()}, "tlogEntries": [tlog]}
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": material,
+        "dsseEnvelope": envelope,
+    }
+    return json.dumps(bundle).encode()
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        pytest.param({}, None, id="a-public-github-hosted-job-passes"),
+        pytest.param({"runner_environment": "self-hosted"},
+                     'Unsupported GitHub Actions runner environment: "self-hosted". Only "github-hosted" runners are'
+                     " supported when publishing with provenance.", id="self-hosted-runner"),
+        pytest.param({"ref": ""}, "Missing SourceRepositoryRef in signing certificate", id="no-ref"),
+        pytest.param({"repository_visibility": "internal"},
+                     'Unsupported GitHub Actions source repository visibility: "internal". Only public source'
+                     " repositories are supported when publishing with provenance.", id="internal-repository"),
+    ],
+)  # fmt: skip
+def test_the_registry_policy_on_github_certificates(npm_registry, claims, why):
+    now = npm_registry.registry.clock.now()
+    job = identity.github_claims(
+        repository=REPO, workflow="release.yml", visibility="public", audience=sigstore.SIGSTORE_AUDIENCE, now=now
+    )
+    manifest = {"name": "demo-pkg", "version": "1.1.0", "repository": REPOSITORY}
+    tarball = make_tarball(manifest)
+    bundle = sign_bundle(npm_registry, {**job, **claims}, manifest, tarball)
+    if why is None:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+        return
+    with pytest.raises(ProvenanceInvalid) as refused:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+    assert refused.value.reason == why
+
+
+def test_a_private_gitlab_project_is_refused_in_the_same_words(npm_registry):
+    """Our wording (no public text known): the GitHub refusal with ci-info's name for GitLab."""
+    now = npm_registry.registry.clock.now()
+    job = identity.gitlab_claims(project_path="acme/demo", audience=sigstore.SIGSTORE_AUDIENCE, now=now)
+    manifest = {"name": "@acme/demo", "version": "1.0.0", "repository": "git+https://gitlab.com/acme/demo.git"}
+    tarball = make_tarball(manifest)
+    bundle = sign_bundle(npm_registry, job, manifest, tarball)
+    with pytest.raises(ProvenanceInvalid) as refused:
+        bundles.check_bundle(bundle, tarball, manifest, npm_registry.registry.sigstore)
+    assert refused.value.reason == (
+        'Unsupported GitLab CI source repository visibility: "private". Only public source repositories are'
+        " supported when publishing with provenance."
+    )
+    public = sign_bundle(npm_registry, {**job, "project_visibility": "public"}, manifest, tarball)
+    bundles.check_bundle(public, tarball, manifest, npm_registry.registry.sigstore)

@@ -7,8 +7,10 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +48,22 @@ name = "ci"
 key = "npm_ci0000000000000000000000000000000000"
 bypass_2fa = true
 packages = ["fauxauth"]
+"""
+
+
+PROXY_NAMES = ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
+PROVENANCE_SEED = """
+[[users]]
+name = "alice"
+
+[[packages]]
+name = "demo-pkg"
+versions = ["1.0.0"]
+maintainers = ["alice"]
+
+[[trust]]
+package = "demo-pkg"
+github = { repository = "acme/demo", workflow = "release.yml" }
 """
 
 
@@ -160,6 +178,15 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     assert head[1].startswith("Control API: http://127.0.0.1:")
     assert "admin token: " in head[1]
     assert head[3] == "# .npmrc for bot (ci):\n"
+    rest = []
+    while not rest or rest[-1] != "Ctrl-C to stop.\n":
+        rest.append(proc.stdout.readline())
+    block = rest.index("# For scripts: the way out (mock Sigstore for --provenance; every other host refused):\n")
+    exports = dict(line.removeprefix("export ").rstrip("\n").split("=", 1) for line in rest[block + 1 : block + 8])
+    assert list(exports) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NO_PROXY", "no_proxy"]
+    assert exports["HTTPS_PROXY"].startswith("http://127.0.0.1:")
+    assert Path(exports["NODE_EXTRA_CA_CERTS"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert rest[block + 8 :] == ["\n", "Ctrl-C to stop.\n"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
 
@@ -590,3 +617,85 @@ def test_a_server_restarted_from_storage_still_resets_to_its_seed(serve, seed_fi
     assert second.control("POST", "users", {"name": "carol"}).status == 201
     assert second.control("POST", "reset", {}).status == 200
     assert second.control("GET", "state").json()["users"] == ["bot", "maintainer"]
+
+
+def test_serve_exports_the_way_out_so_a_script_signs_provenance_offline(serve, tmp_path, package_dir):
+    """A script outside Python with only what `serve --env-file` wrote (and the job's variables
+    from `POST ci/github`): a trusted publish from a public repository signs with the mock
+    Sigstore, and no Node process resolves a name or opens a socket beyond loopback."""
+    from tests.test_provenance import read_trace, trace_env
+
+    seed = tmp_path / "seed.toml"
+    seed.write_text(PROVENANCE_SEED)
+    env_file = tmp_path / "registry.env"
+    served = serve("--seed", str(seed), "--env-file", str(env_file))
+    exported = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert exported == served.info["env"]
+    assert list(exported) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NO_PROXY", "no_proxy"]
+    assert exported["NO_PROXY"] == "127.0.0.1,localhost,::1"
+    job = served.control(
+        "POST", "ci/github", {"repository": "acme/demo", "workflow": "release.yml", "visibility": "public"}
+    ).json()["env"]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".npmrc").write_text(f"registry={served.url}\nfetch-retries=0\nupdate-notifier=false\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "npm_config_cache": str(tmp_path / "cache")}
+    env |= exported | job | trace_env(tmp_path)
+    package = package_dir("demo-pkg", "1.1.0", repository="https://github.com/acme/demo")
+    published = run_npm(["publish"], env=env, cwd=package)
+    assert published.returncode == 0, published
+    assert "publish Signed provenance statement with source and build information from GitHub Actions" in (
+        published.notices
+    )
+    packument = served.http("GET", "/demo-pkg").json()
+    assert packument["versions"]["1.1.0"]["dist"]["attestations"]["provenance"] == {
+        "predicateType": "https://slsa.dev/provenance/v1"
+    }
+    trace = read_trace(tmp_path)
+    assert trace, "the trace preload did not run"
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert served.stop() == 0
+
+
+def test_serve_env_file_that_cannot_be_written_stops_serve(tmp_path):
+    missing = tmp_path / "no-such-folder" / "registry.env"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_npm_registry", "serve", "--port", "0", "--env-file", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"pytest-npm-registry serve: --env-file {missing}: No such file or directory\n",
+    )
+
+
+def test_the_provenance_shell_recipe_runs_as_written(tmp_path, package_dir):
+    """docs/trusted-publishing.md's `serve` recipe, on a free port instead of 4880 (others may be
+    listening there), then the server stopped."""
+    from tests.test_trusted_publishing import provenance_section
+
+    (block,) = re.findall(r"^```bash\n(.*?)^```", provenance_section(), re.MULTILINE | re.DOTALL)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + block.replace("4880", str(port))
+    (tmp_path / "seed.toml").write_text(PROVENANCE_SEED)
+    package = package_dir("demo-pkg", "1.1.0", repository="https://github.com/acme/demo")
+    shutil.copy(tmp_path / "seed.toml", package / "seed.toml")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".npmrc").write_text("fetch-retries=0\nupdate-notifier=false\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "npm_config_cache": str(tmp_path / "cache")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # this venv's pytest-npm-registry
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=package, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "npm notice publish Signed provenance statement with source and build information from GitHub Actions" in (
+        done.stderr.splitlines()
+    )
+    assert "+ demo-pkg@1.1.0" in done.stdout.splitlines()

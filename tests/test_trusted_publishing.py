@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import http
@@ -161,15 +164,48 @@ def test_oidc_publishes_under_mfa_publish_where_a_bypass_token_cannot(npm_regist
     assert oidc.returncode == 0, oidc
 
 
-def test_public_repository_does_not_make_npm_contact_sigstore(npm_registry, alice, package_dir):
+def test_a_public_repository_signs_provenance_by_itself(npm_registry, alice, package_dir):
+    """npm's oidc.js turns provenance on when the id token says the repository is public and the
+    registry says the package is: no --provenance, and the version gets an attestation."""
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
     env = npm_registry.github_actions_env(REPO, visibility="public")
-    result = npm_registry.npm("publish", "--loglevel=verbose", cwd=package_dir("demo-pkg", "1.1.0"), env=env)
+    repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
+    package = package_dir("demo-pkg", "1.1.0", repository=repository)
+    result = npm_registry.npm("publish", "--loglevel=verbose", cwd=package, env=env)
+    assert result.returncode == 0, result
+    assert "npm verbose oidc Enabling provenance" in result.stderr.splitlines()
+    assert [line for line in result.notices if line.startswith("publish ")] == [
+        "publish Signed provenance statement with source and build information from GitHub Actions",
+        "publish Provenance statement published to transparency log: https://search.sigstore.dev/?logIndex=700000000",
+    ]
+    # Asked twice with the exchanged token (oidc.js, then libnpmpublish), told the truth both times.
+    asked = npm_registry.journal.entries(operation="visibility")
+    assert [(e.credential, e.status, e.reason) for e in asked] == [("oidc", 200, None)] * 2
+    answers = [response.get_json() for request, response in npm_registry.server.log if "/visibility" in request.path]
+    assert answers == [{"public": True}] * 2
+    assert npm_registry.package("demo-pkg").publisher("1.1.0") == "GitHub Actions"
+    assert "demo-pkg-1.1.0.sigstore" in npm_registry.package("demo-pkg").attachments("1.1.0")
+    view = npm_registry.npm("view", "demo-pkg@1.1.0", "dist.attestations.provenance.predicateType")
+    assert view.stdout == "https://slsa.dev/provenance/v1\n"
+
+
+def test_a_private_repository_or_the_opt_out_publishes_unsigned(npm_registry, alice, package_dir):
+    """A private repository's id token never turns provenance on; nor does a public one when
+    ``advertise_public_visibility`` is off (the registry then tells the OIDC token "not public")."""
+    npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
+    private = npm_registry.github_actions_env(REPO)
+    result = npm_registry.npm("publish", "--loglevel=verbose", cwd=package_dir("demo-pkg", "1.1.0"), env=private)
+    assert result.returncode == 0, result
+    assert "sigstore" not in result.stderr.lower()
+    npm_registry.advertise_public_visibility = False
+    public = npm_registry.github_actions_env(REPO, visibility="public")
+    result = npm_registry.npm("publish", "--loglevel=verbose", cwd=package_dir("demo-pkg", "1.2.0"), env=public)
     assert result.returncode == 0, result
     assert "Enabling provenance" not in result.stderr
     assert "sigstore" not in result.stderr.lower()
-    visibility = npm_registry.journal.entries(operation="visibility")
-    assert visibility  # npm asked, and was told the package is not public
+    told = npm_registry.journal.entries(operation="visibility")[-1]
+    assert told.reason == "public, but told an OIDC publish it is not (advertise_public_visibility is off)"
+    assert npm_registry.server.egress.connects() == []
 
 
 def test_npm_trust_cli_needs_2fa_and_refuses_bypass_tokens(npm_registry, alice):
@@ -209,11 +245,27 @@ def test_provenance_reaches_only_the_mock_sigstore(npm_registry, alice, package_
     """`--provenance` makes npm contact Sigstore's public names; every reg.npm run routes them to
     the egress proxy on loopback, which serves the mock Fulcio and Rekor (tests/test_provenance.py)."""
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
-    env = npm_registry.github_actions_env(REPO)
-    # package.json names the repository the provenance will: the registry checks it (else E422).
+    # A public repository (a private one's provenance is refused), and package.json naming the
+    # repository the provenance will: the registry checks both (else E422).
+    env = npm_registry.github_actions_env(REPO, visibility="public")
     repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
     package = package_dir("demo-pkg", "1.1.0", repository=repository)
     result = npm_registry.npm("publish", "--provenance", "--access", "public", cwd=package, env=env)
     assert result.returncode == 0, result
     assert {c.host for c in npm_registry.server.egress.connects()} == {"fulcio.sigstore.dev", "rekor.sigstore.dev"}
     assert result.duration < 30
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def provenance_section() -> str:
+    text = (DOCS / "trusted-publishing.md").read_text()
+    return text[text.index("## Provenance") : text.index("## Staged publishing")]
+
+
+@pytest.mark.npm
+def test_the_provenance_recipe_runs_as_written(pytester: pytest.Pytester) -> None:
+    (block,) = re.findall(r"^```python\n(.*?)^```", provenance_section(), re.MULTILINE | re.DOTALL)
+    pytester.makepyfile(test_release_provenance=block)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -347,8 +347,9 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
 
     @property
     def advertise_public_visibility(self) -> bool:
-        """Tell npm the truth when it asks during ``publish`` whether a package is public (npm
-        then turns on provenance and contacts Sigstore's public servers, so off by default)."""
+        """Tell a trusted publish the truth when it asks whether a package is public (on by
+        default): from a public repository npm then signs provenance by itself, through the mock
+        Sigstore. Off, the OIDC token hears "not public" and npm publishes unsigned."""
         return self.server.settings.advertise_public_visibility
 
     @advertise_public_visibility.setter
@@ -417,7 +418,8 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
 
         npm asks ``ACTIONS_ID_TOKEN_REQUEST_URL`` (this registry) for an id token, then exchanges
         it. ``caller_workflow`` makes ``workflow`` a reusable workflow called from that file;
-        ``visibility="public"`` is what would make npm try provenance (kept off by the registry).
+        ``visibility="public"`` makes npm sign provenance by itself (``npm_registry``'s mock
+        Sigstore; package.json's ``repository.url`` must then name ``repository``).
         ``id_token=False`` is a job without ``permissions: id-token: write``: no id-token URL, so
         npm's trusted publishing finds no credential and ``--provenance`` stops with npm's
         ``EUSAGE``. ``sha``: the commit the job builds (random unless given; the provenance

@@ -28,6 +28,7 @@ from pytest_npm_registry.domain.models import secret_hash
 from . import versions
 from .clients import (
     BASE_CONFIG,
+    LOOPBACK,
     NPM_ERROR_CODE,
     NpmResult,
     Reply,
@@ -53,6 +54,18 @@ PUBLIC_REGISTRY = "https://registry.npmjs.org/"
 
 _PNPM_ERROR = re.compile(r"\b(ERR_PNPM_[A-Z0-9_]+)")
 _YARN_ERROR = re.compile(r"➤ (YN(?!0000)\d{4}): (.*)")
+
+
+def egress_variables(server: RegistryServer) -> dict[str, str]:
+    """The environment that leads a process's Node clients out through the server's egress proxy
+    (the mock Sigstore; every other host a 403) and keeps the registry direct: ``HTTPS_PROXY`` and
+    ``HTTP_PROXY`` in both cases, ``NO_PROXY`` and ``NODE_EXTRA_CA_CERTS`` (the egress CA's file).
+    What ``reg.ci_env()`` and ``serve`` give scripts; ``reg.env()`` also sets npm's own
+    ``npm_config_*proxy``, which would outrank a script's ``~/.npmrc``."""
+    host = server.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    direct = LOOPBACK if host in LOOPBACK.split(",") else f"{LOOPBACK},{host}"
+    standard = {k: v for k, v in server.egress.client_env().items() if not k.startswith("npm_config_")}
+    return {**standard, "NO_PROXY": direct, "no_proxy": direct}
 
 
 # -- installing tools -------------------------------------------------------------------------------
@@ -315,13 +328,17 @@ class ToolsMixin:
         ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
         new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
         delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
-        folder come from npm's global config, which the script's ``~/.npmrc`` overrides.
+        folder come from npm's global config, which the script's ``~/.npmrc`` overrides;
+        ``HTTPS_PROXY`` and ``NODE_EXTRA_CA_CERTS`` lead to the egress proxy, as in :meth:`env`,
+        so ``npm publish --provenance`` in the script signs with the mock Sigstore.
 
         Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
         result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
         environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
+        # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
+        environment.update(egress_variables(self.server))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

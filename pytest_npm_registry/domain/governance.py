@@ -121,10 +121,12 @@ class Governance:
         """Whether ``name`` is public, as ``npm access get status`` shows it.
 
         Asked with an OIDC exchange token, the question comes from a trusted publish deciding
-        whether to turn on provenance (npm's oidc.js, pnpm 11's provenance check, libnpmpublish),
-        which contacts Sigstore's public servers: that answer is "not public" unless
-        :attr:`advertise_public_visibility` is set. The credential, not ``npm-command``, decides:
-        pnpm 11 asks twice in one publish, once without ``npm-command``, and both must agree.
+        whether to turn on provenance (npm's ``lib/utils/oidc.js``: an id token whose
+        ``repository_visibility`` is public, then this answer; pnpm 11's own check; libnpmpublish).
+        The answer is the truth, so a trusted publish from a public repository signs through the
+        mock Sigstore, unless the opt-out ``advertise_public_visibility`` is off: then "not
+        public". The credential, not ``npm-command``, decides: pnpm 11 asks twice in one publish,
+        once without ``npm-command``, and both must agree.
         """
         with self.state.recording(Operation.VISIBILITY, call, name) as rec:
             rec.principal, bad_token = self.accounts.reader(call)
@@ -132,7 +134,7 @@ class Governance:
             token = rec.principal.token if rec.principal else None
             publishing = token is not None and token.kind is TokenKind.OIDC
             if public and publishing and not self.state.advertise_public_visibility:
-                rec.reason = "public, but told an OIDC publish it is not: provenance cannot be made offline"
+                rec.reason = "public, but told an OIDC publish it is not (advertise_public_visibility is off)"
                 return False
             return public
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from .accounts import Accounts
+from .bundles import check_bundle
 from .challenges import Challenges
 from .clock import iso
 from .errors import (
@@ -25,7 +26,7 @@ from .governance import REPUBLISH_BLOCK, Governance
 from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .orgs import Orgs
 from .policy import CREATE_PACKAGE, Gate
-from .sigstore import Sigstore, check_bundle
+from .sigstore import Sigstore
 from .state import RegistryState
 from .validation import PublishRequest, parse_publish
 
@@ -52,7 +53,7 @@ class Publishing:
         self.challenges = challenges
         self.orgs = orgs
         self.governance = governance
-        self.sigstore = sigstore  # provenance bundles are checked against its Fulcio
+        self.sigstore = sigstore  # provenance bundles are checked against its Fulcio and Rekor
 
     # -- publish -----------------------------------------------------------------------------------
 
@@ -97,11 +98,12 @@ class Publishing:
             return self.state.packages[name]
 
     def _check_provenance(self, request: PublishRequest) -> None:
-        """A ``.sigstore`` attachment must verify against our Fulcio, name this tarball and the
-        package's ``repository.url`` (the public registry's E422 otherwise)."""
+        """A ``.sigstore`` attachment must verify against our Sigstore (Fulcio's CA, Rekor's key),
+        name this version and tarball, and pass the registry's policy: a public source repository,
+        a hosted runner, ``repository.url`` naming it (the public registry's E422 otherwise)."""
         bundle = next((v for k, v in request.extra_attachments.items() if k.endswith(".sigstore")), None)
         if bundle is not None:
-            check_bundle(bundle, request.tarball, request.manifest, self.sigstore.fulcio)
+            check_bundle(bundle, request.tarball, request.manifest, self.sigstore)
 
     def _check_writer(self, principal: Principal, name: str, existing: Package | None) -> None:
         """Who may add a version: a writer of the package, or for a new one the owner of its scope."""

@@ -74,8 +74,9 @@ class Registry:
         return self.state.journal
 
     def reset(self, policy: Policy | str | None = None) -> None:
-        """Forget everything: users, tokens, packages, journal, clock offset."""
+        """Forget everything: users, tokens, packages, journal, clock offset, the log's entries."""
         self.state.reset(policy)
+        self.sigstore.reset()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

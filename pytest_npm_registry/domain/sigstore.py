@@ -458,68 +458,7 @@ def provenance_bundle(attachments: dict[str, bytes]) -> bytes | None:
     return next((data for key, data in attachments.items() if key.endswith(".sigstore")), None)
 
 
-def _repository_url(manifest: dict[str, Any]) -> str:
-    repository = manifest.get("repository")
-    url = repository.get("url") if isinstance(repository, dict) else repository
-    return url if isinstance(url, str) else ""
-
-
-def _comparable(url: str) -> str:
-    # npm itself rewrites "https://github.com/o/r" to "git+https://github.com/o/r.git" on publish
-    # (its "auto-corrected" warning), and the public registry accepts that; case counts.
-    url = url.removeprefix("git+")
-    return url.removesuffix(".git")
-
-
-def check_bundle(bundle: bytes, tarball: bytes, manifest: dict[str, Any], fulcio: Fulcio) -> None:
-    """What the registry checks of a publish's provenance bundle; raises :class:`ProvenanceInvalid`.
-
-    The leaf certificate must come from our Fulcio, the DSSE signature must verify with it, the
-    statement's subject must be this tarball, and ``repository.url`` must name the source
-    repository the certificate carries (Fulcio extension ``.1.12``).
-    """
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
-    from cryptography.x509.oid import ObjectIdentifier  # noqa: PLC0415
-
-    from .errors import ProvenanceInvalid  # noqa: PLC0415 - errors are the registry's, not Sigstore's
-
-    try:
-        document = json.loads(bundle)
-        envelope = document["dsseEnvelope"]
-        payload = base64.b64decode(envelope["payload"])
-        signature = base64.b64decode(envelope["signatures"][0]["sig"])
-        raw = base64.b64decode(document["verificationMaterial"]["certificate"]["rawBytes"])
-        leaf = x509.load_der_x509_certificate(raw)
-        statement = json.loads(payload)
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise ProvenanceInvalid("the bundle could not be parsed") from None
-    try:
-        leaf.verify_directly_issued_by(fulcio.authority.cert)
-    except (ValueError, TypeError, InvalidSignature):
-        raise ProvenanceInvalid("the signing certificate was not issued by a trusted Fulcio") from None
-    if not ecdsa_verify(leaf.public_key(), signature, pae(str(envelope.get("payloadType")), payload)):
-        raise ProvenanceInvalid("the DSSE signature does not verify")
-    subjects = statement.get("subject") if isinstance(statement, dict) else None
-    digest = hashlib.sha512(tarball).hexdigest()
-    if not isinstance(subjects, list) or not any(
-        isinstance(s, dict) and (s.get("digest") or {}).get("sha512") == digest for s in subjects
-    ):
-        raise ProvenanceInvalid("the provenance subject does not match the published tarball")
-    try:
-        source = leaf.extensions.get_extension_for_oid(ObjectIdentifier(_FULCIO_OID + "12")).value
-    except x509.ExtensionNotFound:
-        raise ProvenanceInvalid("the signing certificate names no source repository") from None
-    expected = _der_utf8_value(getattr(source, "value", b""))
-    actual = _repository_url(manifest)
-    if _comparable(actual) != expected:
-        raise ProvenanceInvalid(
-            f'Failed to validate repository information: package.json: "repository.url" is "{actual[:200]}",'
-            f' expected to match "{expected[:200]}" from provenance'
-        )
-
-
-def _der_utf8_value(der: bytes) -> str:
+def der_utf8_value(der: bytes) -> str:
     """The text of a DER ``UTF8String`` (what :func:`der_utf8` writes)."""
     if len(der) < 2 or der[0] != 0x0C:
         return ""
@@ -528,6 +467,20 @@ def _der_utf8_value(der: bytes) -> str:
         count = length & 0x7F
         length, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
     return der[start : start + length].decode(errors="replace")
+
+
+def fulcio_extension(cert: x509.Certificate, arc: str) -> str | None:
+    """The value of Fulcio's extension ``1.3.6.1.4.1.57264.1.<arc>`` in ``cert``, or None when
+    the certificate has none (``.1.1`` to ``.1.6`` are raw strings, ``.1.8`` and up UTF8Strings)."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.x509.oid import ObjectIdentifier  # noqa: PLC0415
+
+    try:
+        value = cert.extensions.get_extension_for_oid(ObjectIdentifier(_FULCIO_OID + arc)).value
+    except x509.ExtensionNotFound:
+        return None
+    raw = bytes(getattr(value, "value", b""))
+    return der_utf8_value(raw) if int(arc) >= 8 else raw.decode(errors="replace")
 
 
 class Sigstore:
@@ -553,3 +506,12 @@ class Sigstore:
             if self._rekor is None:
                 self._rekor = Rekor(self.clock)
             return self._rekor
+
+    def reset(self) -> None:
+        """Empty the log (a registry reset): each test's first entry is ``LOG_INDEX_BASE`` again.
+        The keys stay, so the egress proxy and a bundle signed before still verify."""
+        with self._lock:
+            rekor = self._rekor
+        if rekor is not None:
+            with rekor.lock:
+                rekor.entries.clear()

@@ -95,9 +95,10 @@ class RegistryState:
         #: week had 300 or more, so the newest 300 are all it needs.
         self.downloads: dict[str, deque[float]] = {}
         self.auto_approve_web_auth = False
-        #: Whether ``GET /-/package/<name>/visibility`` tells npm the truth during a publish (it
-        #: then turns on provenance and contacts Sigstore's public servers).
-        self.advertise_public_visibility = False
+        #: Whether ``GET /-/package/<name>/visibility`` tells a trusted publish the truth: a public
+        #: package from a public repository then signs provenance (with the mock Sigstore behind
+        #: the egress proxy), as on the public registry. False is the opt-out: "not public".
+        self.advertise_public_visibility = True
         #: Bumped when a user's e-mail changes: served documents that name people are then stale.
         self.people_rev = 0
         #: Complete every web login as this user as soon as it starts.

@@ -1,6 +1,7 @@
 """The registry's switches a test (or the control API's ``settings``) may flip: web-auth
-auto-approval, the visibility npm sees during publish, the pretend client address and the body
-limit. Every value is checked on the way in; ``configure`` checks them all before changing any.
+auto-approval, whether a trusted publish hears the truth about visibility (and so signs
+provenance), the pretend client address and the body limit. Every value is checked on the way
+in; ``configure`` checks them all before changing any.
 
 The server owns one :class:`Settings` (``server.settings``); the Python facade and the control API
 both change it there, and ``server.reset()`` puts it back to its defaults. A seed kept here
@@ -43,7 +44,7 @@ def check_max_body(value: object) -> int:
 
 #: Each setting's value after a ``reset`` (unless ``configure(..., keep=True)`` said otherwise).
 SETTING_DEFAULTS: dict[str, Any] = {
-    "advertise_public_visibility": False,
+    "advertise_public_visibility": True,  # the truth; False keeps trusted publishing unsigned
     "auto_approve_web_auth": False,
     "auto_approve_web_login": None,
     "client_ip": None,

@@ -76,19 +76,27 @@ def test_pnpm11_web_2fa_completes_with_credential_less_polls(npm_registry: NpmRe
 def test_pnpm11_oidc_publish_from_a_public_repository(npm_registry: NpmRegistry, tmp_path: Path) -> None:
     """pnpm asks the visibility without ``npm-command`` (its provenance check); answered "public"
     it turned provenance on, asked again with ``npm-command`` (libnpmpublish), got "not public" and
-    failed with EUSAGE. Now the exchanged token gets one answer, and no provenance is attempted."""
+    failed with EUSAGE. Now the exchanged token gets one answer, the truth (issue 16), and pnpm
+    signs provenance by itself through the mock Sigstore."""
     alice = npm_registry.add_user("alice")
     npm_registry.publish("pn-lib", "1.0.0", by=alice, access="public")
     npm_registry.trust("pn-lib", github={"repository": REPO, "workflow": "release.yml"})
-    package = write_package(tmp_path / "lib", "pn-lib", "1.1.0")
+    repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
+    package = write_package(tmp_path / "lib", "pn-lib", "1.1.0", repository=repository)
     env = npm_registry.github_actions_env(REPO, visibility="public")
     result = npm_registry.pnpm("publish", "--no-git-checks", cwd=package, env=env, version=PNPM)
     assert result.returncode == 0, result
     assert "Can't generate provenance" not in result.output
     assert npm_registry.package("pn-lib").versions == ["1.0.0", "1.1.0"]
+    assert "pn-lib-1.1.0.sigstore" in npm_registry.package("pn-lib").attachments("1.1.0")
+    assert npm_registry.server.egress.app.requests == [
+        ("POST", "fulcio.sigstore.dev", "/api/v2/signingCert", 201),
+        ("POST", "rekor.sigstore.dev", "/api/v1/log/entries", 201),
+    ]
     log = npm_registry.server.log
     answers = [response.get_json() for request, response in log if request.path.endswith("/visibility")]
-    assert answers == [{"public": False}]
+    assert answers
+    assert all(answer == {"public": True} for answer in answers)
 
 
 def test_pnpm11_failed_oidc_exchange_then_publishes_without_a_token(npm_registry: NpmRegistry, tmp_path: Path) -> None:
