@@ -49,7 +49,7 @@ def sigstore_requests(reg):
 
 
 def test_the_provenance_of_a_github_actions_publish_reads_as_data(npm_registry, on_github, package_dir):
-    env = npm_registry.github_actions_env(REPO, sha=SHA)
+    env = npm_registry.github_actions_env(REPO, sha=SHA, visibility="public")
     result = publish(npm_registry, package_dir, env)
     assert result.returncode == 0, result
     package = npm_registry.package("demo-pkg")
@@ -62,7 +62,7 @@ def test_the_provenance_of_a_github_actions_publish_reads_as_data(npm_registry, 
         issuer="https://token.actions.githubusercontent.com",
         identity="https://github.com/acme/demo/.github/workflows/release.yml@refs/heads/main",
         repository="https://github.com/acme/demo",
-        repository_visibility="private",
+        repository_visibility="public",
         workflow=".github/workflows/release.yml",
         ref="refs/heads/main",
         commit=SHA,
@@ -86,7 +86,9 @@ def test_the_provenance_of_a_github_actions_publish_reads_as_data(npm_registry, 
 
 def test_a_reusable_workflow_names_the_caller_as_the_workflow_and_signs_as_itself(npm_registry, alice, package_dir):
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
-    env = npm_registry.github_actions_env(REPO, "publish-reusable.yml", caller_workflow="release.yml")
+    env = npm_registry.github_actions_env(
+        REPO, "publish-reusable.yml", caller_workflow="release.yml", visibility="public"
+    )
     result = publish(npm_registry, package_dir, env)
     assert result.returncode == 0, result
     provenance = npm_registry.package("demo-pkg").provenance("1.1.0")
@@ -101,11 +103,16 @@ def test_a_reusable_workflow_names_the_caller_as_the_workflow_and_signs_as_itsel
 
 
 def test_assert_published_checks_the_provenance(npm_registry, on_github, package_dir):
-    signed = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO, sha=SHA))
+    signed = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO, sha=SHA, visibility="public"))
     assert signed.returncode == 0, signed
     # 1.2.0 by trusted publishing without --provenance (a private repository: npm does not turn it on).
     plain = publish(
-        npm_registry, package_dir, npm_registry.github_actions_env(REPO), "--access", "public", version="1.2.0"
+        npm_registry,
+        package_dir,
+        npm_registry.github_actions_env(REPO, visibility="private"),
+        "--access",
+        "public",
+        version="1.2.0",
     )
     assert plain.returncode == 0, plain
 
@@ -199,7 +206,7 @@ def test_trusted_publishing_without_id_token_permission_finds_no_credential(
 
 def test_a_gitlab_job_with_sigstore_id_token_signs_for_the_project(npm_registry, alice, package_dir):
     npm_registry.trust("demo-pkg", gitlab={"project_path": REPO})
-    env = npm_registry.gitlab_env(REPO, sigstore_id_token=True, sha=SHA)
+    env = npm_registry.gitlab_env(REPO, sigstore_id_token=True, sha=SHA, visibility="public")
     claims = identity.verify(env["SIGSTORE_ID_TOKEN"], audience="sigstore", now=npm_registry.clock.now())
     assert (claims["iss"], claims["aud"], claims["project_path"]) == ("https://gitlab.com", "sigstore", REPO)
     result = publish(npm_registry, package_dir, env, repository=GITLAB_REPOSITORY)
@@ -215,7 +222,7 @@ def test_a_gitlab_job_with_sigstore_id_token_signs_for_the_project(npm_registry,
         issuer="https://gitlab.com",
         identity="https://gitlab.com/acme/demo//.gitlab-ci.yml@refs/heads/main",
         repository="https://gitlab.com/acme/demo",
-        repository_visibility="private",
+        repository_visibility="public",
         workflow=".gitlab-ci.yml",
         ref="refs/heads/main",
         commit=SHA,
@@ -256,7 +263,7 @@ def test_a_gitlab_job_without_sigstore_id_token_is_npms_eusage(npm_registry, ali
 )
 def test_fulcio_refuses(npm_registry, on_github, package_dir, status, message, shown):
     fault = npm_registry.faults.fulcio(status=status, message=message)
-    result = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO))
+    result = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO, visibility="public"))
     assert result.returncode == 1
     said = message or shown
     assert result.error_lines == [
@@ -273,7 +280,7 @@ def test_fulcio_refuses(npm_registry, on_github, package_dir, status, message, s
 
 def test_rekor_refuses_after_fulcio_signed(npm_registry, on_github, package_dir):
     npm_registry.faults.rekor(status=503, message="the log is read-only for maintenance")
-    result = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO))
+    result = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO, visibility="public"))
     assert result.returncode == 1
     assert result.error_lines == [
         "npm error code TLOG_CREATE_ENTRY_ERROR",
@@ -291,7 +298,7 @@ def test_rekor_times_out_and_the_next_publish_signs(npm_registry, on_github, pac
     """npm's Sigstore client waits npm's ``fetch-timeout`` (``flatOptions.timeout``, handed to
     ``sigstore.attest``); one second keeps the test fast."""
     fault = npm_registry.faults.rekor_timeout()
-    env = {**npm_registry.github_actions_env(REPO), "npm_config_fetch_timeout": "1000"}
+    env = {**npm_registry.github_actions_env(REPO, visibility="public"), "npm_config_fetch_timeout": "1000"}
     began = time.monotonic()
     result = publish(npm_registry, package_dir, env)
     took = time.monotonic() - began
@@ -310,7 +317,7 @@ def test_rekor_times_out_and_the_next_publish_signs(npm_registry, on_github, pac
     while ("POST", "rekor.sigstore.dev", "/api/v1/log/entries", 504) not in sigstore_requests(npm_registry):
         assert time.monotonic() < deadline, sigstore_requests(npm_registry)
         time.sleep(0.05)
-    retried = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO))
+    retried = publish(npm_registry, package_dir, npm_registry.github_actions_env(REPO, visibility="public"))
     assert retried.returncode == 0, retried
     npm_registry.assert_published("demo-pkg@1.1.0", provenance=True)
 
