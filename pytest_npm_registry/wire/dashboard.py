@@ -23,7 +23,7 @@ from pytest_npm_registry.domain.models import Call, Outcome, Token, TokenKind
 from pytest_npm_registry.domain.otp import totp_code
 
 from .host import CSRF_FIELD, AdminToken
-from .pages import _ago, _card_page, _clock, _page, _redirect, _span, _table, _tag, e
+from .html import ago, card_page, clock, e, page, redirect, span, table, tag
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
@@ -71,7 +71,7 @@ class DashboardViews:
             "<div class=actions style='margin-top:14px'><button class=primary id=sign-in>Open the dashboard</button>"
             "</div></form>"
         )
-        return _card_page("Registry dashboard", "sign in", inner, status=401)
+        return card_page("Registry dashboard", "sign in", inner, status=401)
 
     def show(self, request: Request, call: Call, origin: str) -> Response:
         given = request.form.get("token") if request.method == "POST" else request.args.get("token")
@@ -82,7 +82,7 @@ class DashboardViews:
                 return self._sign_in(request, origin, failed=True)
             # Swap the token for a cookie and drop it from the address bar and the history. The
             # cookie is this origin's (its name carries the port, its value is bound to the origin).
-            response = _redirect(DASHBOARD_PATH)
+            response = redirect(DASHBOARD_PATH)
             self.admin.set_cookie(response, origin, DASHBOARD_PATH)
             return response
         if not self.admin.is_admin(request, origin):
@@ -102,7 +102,7 @@ class DashboardViews:
             f"<main id=live>{main}</main>"
         )
         script = _LIVE_SCRIPT % {"ms": _REFRESH_MS, "path": DASHBOARD_PATH}
-        return _page("Registry dashboard", body, script=script)
+        return page("Registry dashboard", body, script=script)
 
 
 # -- dashboard sections ---------------------------------------------------------------------------------
@@ -148,22 +148,22 @@ def _accounts(registry: Registry, now: float) -> str:
             )
         else:
             otp = "—"
-        extras = [_tag("paid")] if user.paid else []
+        extras = [tag("paid")] if user.paid else []
         if user.security_key:
-            extras.append(_tag("security key"))
+            extras.append(tag("security key"))
         if user.pending_mode is not None:
-            extras.append(_tag(f"2FA set-up pending ({user.pending_mode.value})", "warn"))
+            extras.append(tag(f"2FA set-up pending ({user.pending_mode.value})", "warn"))
         rows.append(
             (
                 f"<b>{e(user.name)}</b><br><span class=hint>{e(user.email)}</span>",
-                _tag(user.tfa.value, "ok" if user.tfa_enabled else "warn") + " ".join(extras),
+                tag(user.tfa.value, "ok" if user.tfa_enabled else "warn") + " ".join(extras),
                 e(user.challenge.value),
                 otp,
                 e(f"{len(user.recovery_codes)} left") if user.tfa_enabled else "—",
                 e(f"{len(user.outbox)} sent") if user.outbox else "—",
             )
         )
-    return _table(
+    return table(
         ("Account", "2FA", "Challenge", "Current OTP", "Recovery codes", "Emailed codes"), rows, "No accounts yet."
     )
 
@@ -175,16 +175,16 @@ def _tokens(tokens: list[Token], now: float) -> str:
         kind = token.kind.value
         if token.kind is TokenKind.GRANULAR or token.kind is TokenKind.OIDC:
             kind += f" · {token.permission.value}"
-        bypass = _tag("bypasses 2FA", "warn") if token.bypasses_2fa else "—"
+        bypass = tag("bypasses 2FA", "warn") if token.bypasses_2fa else "—"
         scope = [f"packages: {', '.join(token.packages)}"] if token.packages else []
         scope += [f"scopes: {', '.join(token.scopes)}"] if token.scopes else []
         scope += [f"orgs: {', '.join(token.orgs)}"] if token.orgs else []
         if token.expires is None:
             expiry = "never"
         elif now < token.expires:
-            expiry = f"in {_span(token.expires - now)}"
+            expiry = f"in {span(token.expires - now)}"
         else:
-            expiry = f"expired {_ago(token.expires, now)}"
+            expiry = f"expired {ago(token.expires, now)}"
         last = token.last_used
         rows.append(
             (
@@ -195,12 +195,12 @@ def _tokens(tokens: list[Token], now: float) -> str:
                 e("; ".join(scope) or "all the user's packages"),
                 e(expiry),
                 e(", ".join(str(n) for n in token.cidr)) if token.cidr else "any address",
-                e(_ago(last, now)),
-                _tag(state, "ok" if state == "active" else "bad"),
+                e(ago(last, now)),
+                tag(state, "ok" if state == "active" else "bad"),
             )
         )
     headers = ("Key", "Owner", "Kind", "Bypass", "Scope", "Expires", "CIDR", "Last used", "State")
-    return _table(headers, rows, "No tokens yet.")
+    return table(headers, rows, "No tokens yet.")
 
 
 _RULES = {
@@ -224,7 +224,7 @@ def _claims(claims: Mapping[str, object], prefix: str = "") -> list[str]:
 def _packages(registry: Registry, now: float) -> str:
     rows = []
     for package in sorted(registry.state.packages.values(), key=lambda p: p.name):
-        versions = " ".join(_tag(v) for v in package.versions)
+        versions = " ".join(tag(v) for v in package.versions)
         tags = "<br>".join(f"{e(t)} → {e(v)}" for t, v in package.dist_tags.items())
         trust = "<br>".join(
             e(f"{c.type}: {', '.join(_claims(c.claims))} ({', '.join(c.permissions)})")
@@ -233,7 +233,7 @@ def _packages(registry: Registry, now: float) -> str:
         rows.append(
             (
                 f"<b>{e(package.name)}</b><br><span class=hint>{e(package.access.value)} · modified "
-                f"{_ago(package.modified, now)}</span>",
+                f"{ago(package.modified, now)}</span>",
                 versions,
                 tags or "—",
                 e(", ".join(package.maintainers)),
@@ -242,39 +242,39 @@ def _packages(registry: Registry, now: float) -> str:
             )
         )
     headers = ("Package", "Versions", "Dist-tags", "Maintainers", "Publishing rule", "Trusted publishers")
-    table = _table(headers, rows, "No packages yet.")
+    shown = table(headers, rows, "No packages yet.")
     orgs = [
         (
-            f"<b>{e(org.name)}</b>" + (" " + _tag("paid") if org.paid else ""),
+            f"<b>{e(org.name)}</b>" + (" " + tag("paid") if org.paid else ""),
             e(", ".join(f"{u} ({r.value})" for u, r in sorted(org.members.items()))),
             e(", ".join(sorted(org.teams))),
         )
         for org in sorted(registry.state.orgs.values(), key=lambda o: o.name)
     ]
     if orgs:
-        table += "<h2 id=orgs>Orgs</h2>" + _table(("Org", "Members", "Teams"), orgs, "")
-    return table
+        shown += "<h2 id=orgs>Orgs</h2>" + table(("Org", "Members", "Teams"), orgs, "")
+    return shown
 
 
 def _pending(registry: Registry, now: float) -> str:
     rows = []
     for session in sorted(registry.state.web_auth.values(), key=lambda s: s.created, reverse=True):
         if session.expired(now):
-            state = _tag("expired", "bad")
+            state = tag("expired", "bad")
         elif session.approved or session.denied:
-            state = _tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
+            state = tag("approved" if session.approved else "denied", "ok" if session.approved else "bad")
         else:
-            state = f"<a href='{e(session.auth_path)}'>{_tag('waiting: open', 'warn')}</a>"
-        rows.append(("web 2FA", e(session.user), e(session.description), e(_ago(session.created, now)), state))
+            state = f"<a href='{e(session.auth_path)}'>{tag('waiting: open', 'warn')}</a>"
+        rows.append(("web 2FA", e(session.user), e(session.description), e(ago(session.created, now)), state))
     for login in sorted(registry.state.web_logins.values(), key=lambda w: w.created, reverse=True):
         what = "npm adduser" if login.create else "npm login"
         if login.user is not None:
-            state = _tag(f"logged in as {login.user}", "ok")
+            state = tag(f"logged in as {login.user}", "ok")
         elif login.expired(now):
-            state = _tag("expired", "bad")
+            state = tag("expired", "bad")
         else:
-            state = f"<a href='{e(login.login_path)}'>{_tag('waiting: open', 'warn')}</a>"
-        rows.append(("web login", "—", e(what), e(_ago(login.created, now)), state))
+            state = f"<a href='{e(login.login_path)}'>{tag('waiting: open', 'warn')}</a>"
+        rows.append(("web login", "—", e(what), e(ago(login.created, now)), state))
     for invitation in registry.orgs.pending_invitations():
         role = f" as {invitation.role.value}" if invitation.role else ""
         rows.append(
@@ -282,8 +282,8 @@ def _pending(registry: Registry, now: float) -> str:
                 "invitation",
                 e(invitation.user),
                 e(f"maintain {invitation.target}{role} (invited by {invitation.inviter})"),
-                e(_ago(invitation.created, now)),
-                _tag(f"expires in {_span(invitation.expires - now)}", "warn"),
+                e(ago(invitation.created, now)),
+                tag(f"expires in {span(invitation.expires - now)}", "warn"),
             )
         )
     for stage in registry.state.stages.values():
@@ -292,11 +292,11 @@ def _pending(registry: Registry, now: float) -> str:
                 "staged version",
                 e(stage.actor),
                 e(f"{stage.package}@{stage.version.version} tag={stage.tag}"),
-                e(_ago(stage.created, now)),
-                _tag("awaiting approval", "warn"),
+                e(ago(stage.created, now)),
+                tag("awaiting approval", "warn"),
             )
         )
-    return _table(("Kind", "Account", "What", "Started", "State"), rows, "Nothing is waiting for a person.")
+    return table(("Kind", "Account", "What", "Started", "State"), rows, "Nothing is waiting for a person.")
 
 
 def _timeline(entries: list[JournalEntry]) -> str:
@@ -312,9 +312,9 @@ def _timeline(entries: list[JournalEntry]) -> str:
         otp = f" · otp {entry.otp.value}" if entry.otp.value != "none" else ""
         reason = f"<p class=reason>{e(entry.reason)}</p>" if entry.reason else ""
         items.append(
-            f"<li class={e(entry.outcome.value)}><time>{_clock(entry.time)}</time><b>{e(entry.operation.value)}</b> "
+            f"<li class={e(entry.outcome.value)}><time>{clock(entry.time)}</time><b>{e(entry.operation.value)}</b> "
             f"{e(target)} <span class=hint>by {e(who)}{e(otp)}</span> "
-            f"{_tag(f'{entry.status} {entry.outcome.value}')}{reason}</li>"
+            f"{tag(f'{entry.status} {entry.outcome.value}')}{reason}</li>"
         )
     more = (
         f"<p class=hint>The newest {_TIMELINE_LIMIT} of {len(entries)}.</p>" if len(entries) > _TIMELINE_LIMIT else ""

@@ -20,14 +20,10 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Sequence
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import (
     CrossSiteRequest,
     MalformedBody,
@@ -38,149 +34,12 @@ from pytest_npm_registry.domain.errors import (
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, Operation, WebAuthSession, WebLogin
 
 from .host import CSRF_FIELD, AdminToken, Host, foreign_origin
+from .html import ago, card_page, clock, e, is_form, redirect, span
 from .parsing import json_body
 from .responses import json_response
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
-
-_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-_CSS = """
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f4f7}
-main{max-width:1180px;margin:0 auto;padding:16px}
-main.narrow{max-width:560px}
-header.bar{background:#cb3837;color:#fff;padding:10px 16px;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
-header.bar b{font-size:17px}
-header.bar .live{margin-left:auto;font-size:13px;opacity:.9}
-header.bar button{font-size:13px;padding:3px 10px;width:auto}
-h1{font-size:22px;margin:4px 0 14px;overflow-wrap:anywhere}
-h2{font-size:17px;margin:22px 0 8px}
-.card{background:#fff;border:1px solid #dde0e6;border-radius:8px;padding:18px;margin:12px 0}
-.eyebrow{margin:0;color:#6a7180;font-size:13px;text-transform:uppercase;letter-spacing:.04em}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;margin:0 0 16px}
-dt{color:#6a7180}dd{margin:0;overflow-wrap:anywhere}
-.actions{display:flex;gap:10px;flex-wrap:wrap}
-.actions form{flex:1 1 140px}
-button{font:inherit;border:1px solid #b9bec8;background:#fff;border-radius:6px;padding:9px 16px;width:100%}
-button{cursor:pointer}
-button.primary{background:#1f7a3f;border-color:#1f7a3f;color:#fff}
-button.danger{color:#a4161a;border-color:#d9a0a2}
-label{display:block;margin:10px 0 4px;color:#3b4252}
-input{font:inherit;width:100%;padding:9px;border:1px solid #b9bec8;border-radius:6px}
-.hint{color:#6a7180;font-size:13px}
-.state{padding:12px 14px;border-radius:6px;margin:0 0 14px}
-.ok{background:#e4f4e9;color:#14532d}.bad{background:#fbe6e6;color:#7f1d1d}.info{background:#eef1f6}
-.error{background:#fbe6e6;color:#7f1d1d;padding:8px 10px;border-radius:6px}
-.summary{display:flex;gap:10px;flex-wrap:wrap}
-.summary span{background:#fff;border:1px solid #dde0e6;border-radius:6px;padding:6px 10px}
-.scroll{overflow-x:auto;background:#fff;border:1px solid #dde0e6;border-radius:8px}
-table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
-th{background:#f7f8fa;font-weight:600;white-space:nowrap}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
-.otp{font-size:17px;letter-spacing:.08em;font-weight:600}
-.tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;background:#eef1f6;margin:1px 2px 1px 0}
-.tag.warn{background:#fff1d6}.tag.bad{background:#fbe6e6}.tag.ok{background:#e4f4e9}
-.empty{color:#6a7180;margin:4px 0}
-ol.timeline{list-style:none;margin:0;padding:0;background:#fff;border:1px solid #dde0e6;border-radius:8px}
-ol.timeline li{padding:7px 12px;border-bottom:1px solid #eceef2;border-left:4px solid #9aa3b2}
-ol.timeline li.accepted{border-left-color:#2f9e57}
-ol.timeline li.challenged{border-left-color:#e0a100}
-ol.timeline li.rejected{border-left-color:#cb3837;background:#fff8f8}
-ol.timeline time{color:#6a7180;font-size:13px;margin-right:6px}
-.reason{margin:2px 0 0;color:#7f1d1d;overflow-wrap:anywhere}
-ol.timeline li.challenged .reason{color:#6b4e00}
-@media (max-width:640px){
- main{padding:10px}
- .scroll{background:none;border:0}
- table,thead,tbody,tr,td{display:block}
- thead{display:none}
- tr{background:#fff;border:1px solid #dde0e6;border-radius:8px;margin:0 0 8px;padding:6px 0}
- td{border:0;padding:3px 12px;overflow-wrap:anywhere}
- td::before{content:attr(data-label);display:block;color:#6a7180;font-size:12px}
- dl{grid-template-columns:1fr}dd{margin-bottom:6px}
-}
-"""
-
-
-def e(value: object) -> str:
-    """Escape anything for HTML text or a quoted attribute."""
-    return escape(str(value), quote=True)
-
-
-def _span(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
-
-
-def _ago(at: float | None, now: float) -> str:
-    return "—" if at is None else f"{_span(now - at)} ago"
-
-
-def _clock(at: float) -> str:
-    return iso(at)[11:19] + " UTC"
-
-
-def _tag(text: str, kind: str = "") -> str:
-    return f'<span class="tag {kind}">{e(text)}</span>'
-
-
-def _page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
-    nonce = secrets.token_urlsafe(12)
-    # same-origin, not no-referrer: under no-referrer browsers send ``Origin: null`` with our own
-    # form posts, and the Origin check (``host.foreign_origin``) could not tell them from a forgery.
-    scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
-    document = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<meta name=referrer content=same-origin><title>{e(title)} · mock npm registry</title>"
-        f"<style>{_CSS}</style></head><body>{body}{scripts}</body></html>"
-    )
-    response = Response(document, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    # The approve buttons must not be framed by another page (clickjacking).
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
-
-
-def _card_page(title: str, eyebrow: str, inner: str, *, status: int = 200) -> Response:
-    body = (
-        "<header class=bar><b>mock npm registry</b></header><main class=narrow><div class=card>"
-        f"<p class=eyebrow>{e(eyebrow)}</p><h1>{e(title)}</h1>{inner}</div></main>"
-    )
-    return _page(title, body, status=status)
-
-
-def _redirect(location: str) -> Response:
-    return Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
-
-
-def _is_form(request: Request) -> bool:
-    return request.mimetype in _FORMS
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
-    """Cells are HTML already escaped by the caller; ``data-label`` feeds the phone layout."""
-    body = "".join(
-        "<tr>" + "".join(f'<td data-label="{e(h)}">{cell}</td>' for h, cell in zip(headers, row, strict=True)) + "</tr>"
-        for row in rows
-    )
-    if not body:
-        return f"<p class=empty>{e(empty)}</p>"
-    head = "".join(f"<th scope=col>{e(h)}</th>" for h in headers)
-    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 class PageViews:
@@ -210,7 +69,7 @@ class PageViews:
     # -- web 2FA: the authUrl page ---------------------------------------------------------------------
 
     def _missing(self, what: str, ident: str) -> Response:
-        return _card_page(
+        return card_page(
             f"No such {what}",
             "mock npm registry",
             f"<p>Nothing is waiting at this address ({e(ident)}). The link may be mistyped, or the registry "
@@ -222,10 +81,10 @@ class PageViews:
         now = self.registry.clock.now()
         if now <= expires:
             return None
-        return _card_page(
+        return card_page(
             f"This {what} expired",
             "mock npm registry",
-            f"<p class='state bad'>It expired {_ago(expires, now)} (links last "
+            f"<p class='state bad'>It expired {ago(expires, now)} (links last "
             f"{WEB_AUTH_TTL / 60:.0f} minutes). Run the npm command again for a new link.</p>",
             status=410,
         )
@@ -274,7 +133,7 @@ class PageViews:
         details = (
             f"<dl><dt>Account</dt><dd>{account}</dd><dt>Operation</dt><dd>{e(session.description)}</dd>"
             f"<dt>Client</dt><dd>{client}</dd>"
-            f"<dt>Requested</dt><dd>{_clock(session.created)} ({_ago(session.created, now)})</dd></dl>"
+            f"<dt>Requested</dt><dd>{clock(session.created)} ({ago(session.created, now)})</dd></dl>"
         )
         if session.denied:
             state = (
@@ -296,10 +155,10 @@ class PageViews:
                 "<div class=actions style='margin-top:14px'><button class=primary id=approve>Approve</button></div>"
                 f"</form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
                 f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-                f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+                f"<p class=hint>npm is polling and waits for this answer; this link expires in {span(left)}.</p>"
             )
         inner = (f"<p class=error id=error>{e(note)}</p>" if note else "") + details + state
-        return _card_page(
+        return card_page(
             f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
         )
 
@@ -324,7 +183,7 @@ class PageViews:
     def _answer_web_auth(
         self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool
     ) -> Response:
-        if not _is_form(request):
+        if not is_form(request):
             _refuse_other_sites(request, origin)
             # A script's JSON post: the admin only by its bearer token (a browser's cookie rides
             # along on any cross-site post, so it proves nothing here).
@@ -341,7 +200,7 @@ class PageViews:
         except RegistryError as error:
             self.registry.state.refuse(Operation.WEB_AUTH_APPROVE, call, None, error)
             return self._auth_page(request, origin, found, status=error.status, note=error.message)
-        return _redirect(found.auth_path)
+        return redirect(found.auth_path)
 
     def _cross_site(
         self, request: Request, call: Call, origin: str, operation: Operation, found: WebAuthSession | WebLogin
@@ -377,14 +236,14 @@ class PageViews:
         details = (
             f"<dl><dt>Operation</dt><dd>{command}: {'create an account and log in' if login.create else 'log in'}"
             f"</dd><dt>Client</dt><dd>{e(self._client_of(login.id, path='/-/v1/login'))}</dd>"
-            f"<dt>Requested</dt><dd>{_clock(login.created)} ({_ago(login.created, now)})</dd></dl>"
+            f"<dt>Requested</dt><dd>{clock(login.created)} ({ago(login.created, now)})</dd></dl>"
         )
         if login.user is not None:
             inner = details + (
                 f"<p class='state ok' id=state>Logged in as <b>{e(login.user)}</b>. npm receives a session "
                 "token on its next poll; you can close this tab.</p>"
             )
-            return _card_page(title, command, inner, status=status)
+            return card_page(title, command, inner, status=status)
         names = sorted(self.registry.state.users)
         options = "".join(f"<option value='{e(n)}'>" for n in names)
         known = ", ".join(names) if names else "none yet"
@@ -408,12 +267,12 @@ class PageViews:
             f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
             f"</div></form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
             f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-            f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+            f"<p class=hint>npm is polling and waits for this answer; this link expires in {span(left)}.</p>"
         )
-        return _card_page(title, command, inner, status=status)
+        return card_page(title, command, inner, status=status)
 
     def web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        if not _is_form(request):
+        if not is_form(request):
             _refuse_other_sites(request, origin)
             body = json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
@@ -452,10 +311,10 @@ class PageViews:
             return self._login_page(
                 request, origin, found, status=error.status, typed=name, note=f"{name}: {error.message}"
             )
-        return _redirect(found.login_path)
+        return redirect(found.login_path)
 
     def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        if not _is_form(request):
+        if not is_form(request):
             _refuse_other_sites(request, origin)
             login = self.registry.logins.cancel_web_login(login_id)
             return json_response({"id": login.id, "denied": True})
@@ -468,7 +327,7 @@ class PageViews:
             self.registry.logins.cancel_web_login(found.id)
         except WebLoginAnswered as error:
             return self._login_page(request, origin, found, status=error.status, note=error.message)
-        return _card_page(
+        return card_page(
             "Login denied",
             "npm adduser" if found.create else "npm login",
             "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
