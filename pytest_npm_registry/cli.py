@@ -1,7 +1,8 @@
 """Command line: ``pytest-npm-registry demo|serve`` and the commands that talk to a running server.
 
-``serve`` prints the URL, the control API's admin token and ready-to-paste ``.npmrc`` lines for
-every seeded token (``--json``: one machine-readable line instead). It listens on port 4880 by
+``serve`` prints the URL, the control API's admin token, the dashboard's URL (under its secret
+path) and ready-to-paste ``.npmrc`` lines for every seeded token (``--json``: one
+machine-readable line instead). It listens on port 4880 by
 default (not Verdaccio's 4873, so both can run on one machine). The other commands reach a running
 server through its control API; give them ``--url`` and ``--admin-token`` or the environment
 variables ``NPM_REGISTRY_URL`` and ``NPM_REGISTRY_ADMIN_TOKEN`` (``serve`` reads the same token
@@ -97,6 +98,7 @@ def serve(args: argparse.Namespace) -> int:
                     "admin_token": reg.admin_token,
                     "policy": reg.policy.name,
                     "control": reg.url + CONTROL_PREFIX[1:],
+                    "dashboard": reg.dashboard_url,
                     "users": sorted(reg.registry.state.users),
                     "passwords": passwords,
                     "tokens": tokens,
@@ -108,6 +110,7 @@ def serve(args: argparse.Namespace) -> int:
         restored = f" (restored from {args.storage})" if reg.restored else ""
         print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
         print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
+        print(f"Dashboard: {reg.dashboard_url}  (sign in with the admin token)")
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -157,9 +158,14 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     assert proc.stdout is not None
     head = [proc.stdout.readline() for _ in range(7)]
     assert head[0].startswith("Mock npm registry listening on http://127.0.0.1:")
+    url = head[0].split()[5]
     assert head[1].startswith("Control API: http://127.0.0.1:")
     assert "admin token: " in head[1]
-    assert head[3] == "# .npmrc for bot (ci):\n"
+    # The dashboard's address carries its secret path (the admin cookie's Path); it needs the token.
+    assert re.fullmatch(
+        rf"Dashboard: {re.escape(url)}-/_mock/[0-9a-f]{{32}}/  \(sign in with the admin token\)\n", head[2]
+    )
+    assert head[4] == "# .npmrc for bot (ci):\n"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
 

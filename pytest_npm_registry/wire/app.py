@@ -70,6 +70,7 @@ _OPERATIONS = {
     ("npm.stage_tarball", "GET"): Operation.VIEW_STAGE,
     ("npm.web_auth_done", "GET"): Operation.WEB_AUTH_POLL,
     ("pages.web_auth_approve", "POST"): Operation.WEB_AUTH_APPROVE,
+    ("pages.web_auth_deny", "POST"): Operation.WEB_AUTH_APPROVE,
     ("npm.web_login", "POST"): Operation.LOGIN,
     ("npm.web_login_done", "GET"): Operation.LOGIN_POLL,
     ("npm.couch_user", "GET"): Operation.READ_USER,

@@ -102,23 +102,33 @@ def tag(text: str, kind: str = "") -> str:
 
 def page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
     nonce = secrets.token_urlsafe(12)
-    # same-origin, not no-referrer: under no-referrer browsers send ``Origin: null`` with our own
-    # form posts, and the Origin check (``host.foreign_origin``) could not tell them from a forgery.
     scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
     document = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<meta name=referrer content=same-origin><title>{e(title)} · mock npm registry</title>"
+        f"<title>{e(title)} · mock npm registry</title>"
         f"<style>{CSS}</style></head><body>{body}{scripts}</body></html>"
     )
     response = Response(document, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
+    # A header, not <meta name=referrer>: ``admin_page`` must be able to replace it. same-origin
+    # sends our address to no other site (another port included) and keeps ``Origin`` on our
+    # own form posts, which the Origin check (``host.foreign_origin``) reads.
+    response.headers["Referrer-Policy"] = "same-origin"
     # The approve buttons must not be framed by another page (clickjacking).
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
+    return response
+
+
+def admin_page(response: Response) -> Response:
+    """A page (or redirect) under the admin's secret path: its address must not travel in a
+    ``Referer``, not even to our own server's request log, so ``no-referrer``. Browsers then post
+    its forms with ``Origin: null``, which ``host.foreign_origin(null_ok=True)`` accepts there."""
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -27,14 +27,16 @@ from werkzeug.wrappers import Request, Response
 from pytest_npm_registry.domain.errors import (
     CrossSiteRequest,
     MalformedBody,
+    NotFound,
     RegistryError,
     WebLoginAnswered,
     cut,
+    redact_path,
 )
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, Operation, WebAuthSession, WebLogin
 
-from .host import CSRF_FIELD, AdminToken, Host, foreign_origin
-from .html import ago, card_page, clock, e, is_form, redirect, span
+from .host import CSRF_FIELD, SIGN_IN_PATH, AdminToken, Host, foreign_origin
+from .html import admin_page, ago, card_page, clock, e, is_form, redirect, span
 from .parsing import json_body
 from .responses import json_response
 
@@ -43,9 +45,13 @@ if TYPE_CHECKING:
 
 
 class PageViews:
-    """The approval pages behind npm's ``loginUrl`` and ``authUrl``. A login is approved with the
-    account's password, or by the registry's admin (``Authorization: Bearer <admin token>`` or the
-    dashboard's cookie)."""
+    """The approval pages behind npm's ``loginUrl`` and ``authUrl``, and their admin variants.
+
+    On the public pages a login or a web-2FA request is answered (approved or denied) with the
+    account's password and, for a 2FA account, its code, or by a script holding the admin token
+    (``Authorization: Bearer``). The admin in a browser answers on the same pages under the secret
+    path (``/-/_mock/<secret>/login/<id>``, ``.../auth/<id>``), where the dashboard's cookie is
+    sent and accepted; the public pages never see it."""
 
     def __init__(self, registry: Registry, host: Host, admin: AdminToken) -> None:
         self.registry = registry
@@ -65,6 +71,30 @@ class PageViews:
             agent = request.headers.get("user-agent", "unknown client")
             return f"npm {command} · {agent}" if command else agent
         return "unknown (the request is no longer in the server's log)"
+
+    # -- the admin's variants: who may use them ------------------------------------------------------
+
+    def _page_path(self, origin: str, public: str, *, admin: bool) -> str:
+        """``/-/_mock/auth/<id>``, or for the admin ``/-/_mock/<secret>/auth/<id>``."""
+        return self.admin.home(origin) + public[len(SIGN_IN_PATH) :] if admin else public
+
+    def _admin_gate(self, request: Request, origin: str, secret: str, *, post: bool) -> Response | None:
+        """None when the admin may use this page; else the answer: a wrong secret is 404 (JSON, as
+        any unknown address), a browser without the cookie is sent to sign in."""
+        if not self.admin.is_secret(secret, origin):
+            raise NotFound(reason="an admin page under a wrong secret path")
+        if post and not is_form(request):
+            raise MalformedBody(
+                "The admin's pages take their own forms; a script answers with the admin token as "
+                "`Authorization: Bearer` on the public approve and deny endpoints"
+            )
+        if self.admin.is_admin(request, origin):
+            return None
+        inner = (
+            "<p class='state bad' id=state>This page is the admin's: sign in first.</p>"
+            f"<p><a href='{SIGN_IN_PATH}'>Sign in with the admin token</a></p>"
+        )
+        return admin_page(card_page("Sign in", "mock npm registry", inner, status=401))
 
     # -- web 2FA: the authUrl page ---------------------------------------------------------------------
 
@@ -101,12 +131,21 @@ class PageViews:
             return found
         return self._auth_page(request, origin, found)
 
-    def _csrf(self, request: Request, origin: str, action: str) -> str:
-        token = self.admin.csrf_token(request, origin, action)
+    def admin_auth_page(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=False)
+        if refused is not None:
+            return refused
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return admin_page(found)
+        return self._auth_page(request, origin, found, admin=True)
+
+    def _csrf(self, request: Request, origin: str, scope: str) -> str:
+        token = self.admin.csrf_token(request, origin, scope)
         return f"<input type=hidden name={CSRF_FIELD} value='{e(token)}'>"
 
     def _proof_fields(self, *, user: str = "", otp: bool = True) -> str:
-        """What a person types to prove they are the account (the admin's cookie needs none)."""
+        """What a person types to prove they are the account (the admin's pages need none)."""
         fields = (
             "<label for=password>Password</label>"
             "<input id=password name=password type=password autocomplete=current-password>"
@@ -120,8 +159,24 @@ class PageViews:
             )
         return fields
 
+    def _answer_form(self, request: Request, origin: str, page: str, fields: str, approve_label: str) -> str:
+        """One form: the fields, then Approve (its action) and Deny (``formaction``): both answers
+        need the same proof, typed once; the CSRF token is the page's (``host.csrf_scope``)."""
+        return (
+            f"<form method=post action='{e(page)}/approve'>{self._csrf(request, origin, page)}{fields}"
+            f"<div class=actions style='margin-top:14px'><button class=primary id=approve>{e(approve_label)}</button>"
+            f"<button class=danger id=deny formaction='{e(page)}/deny'>Deny</button></div></form>"
+        )
+
     def _auth_page(
-        self, request: Request, origin: str, session: WebAuthSession, *, status: int = 200, note: str = ""
+        self,
+        request: Request,
+        origin: str,
+        session: WebAuthSession,
+        *,
+        admin: bool = False,
+        status: int = 200,
+        note: str = "",
     ) -> Response:
         now = self.registry.clock.now()
         user = self.registry.state.users.get(session.user)
@@ -146,21 +201,21 @@ class PageViews:
                 "and carries on; you can close this tab.</p>"
             )
         else:
-            left = session.expires - now
-            approve, deny = f"{session.auth_path}/approve", f"{session.auth_path}/deny"
-            admin = self.admin.has_cookie(request, origin)
-            proof = "" if admin else self._proof_fields(user=session.user)
-            state = (
-                f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{proof}"
-                "<div class=actions style='margin-top:14px'><button class=primary id=approve>Approve</button></div>"
-                f"</form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
-                f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-                f"<p class=hint>npm is polling and waits for this answer; this link expires in {span(left)}.</p>"
+            page = self._page_path(origin, session.auth_path, admin=admin)
+            proof = (
+                "<p class=hint>As the admin: no password needed.</p>"
+                if admin
+                else self._proof_fields(user=session.user)
+            )
+            state = self._answer_form(request, origin, page, proof, "Approve") + (
+                "<p class=hint>npm is polling and waits for this answer; this link expires in "
+                f"{span(session.expires - now)}.</p>"
             )
         inner = (f"<p class=error id=error>{e(note)}</p>" if note else "") + details + state
-        return card_page(
+        response = card_page(
             f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
         )
+        return _mark(response, admin=admin)
 
     def web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, call, origin, session_id, approve=True)
@@ -168,50 +223,67 @@ class PageViews:
     def web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, call, origin, session_id, approve=False)
 
-    def _answer(self, request: Request, origin: str, session_id: str, *, approve: bool, cookie: bool) -> WebAuthSession:
-        """Approve (the admin, or a person who proves they are the account) or deny."""
+    def admin_auth_approve(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_web_auth(request, call, origin, session_id, approve=True, admin=True)
+
+    def admin_auth_deny(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_web_auth(request, call, origin, session_id, approve=False, admin=True)
+
+    def _answer(self, request: Request, session_id: str, *, approve: bool, admin: bool, form: bool) -> WebAuthSession:
+        """Answer as the admin (``admin``: the caller checked), or as a person who proves they are
+        the account: the same proof for approve and deny."""
         challenges = self.registry.challenges
-        if not approve:
-            return challenges.deny_web_auth(session_id, by="in the browser")
-        if self.admin.is_admin(request, origin, cookie=cookie):
-            return challenges.approve_web_auth(session_id, by="by the admin in the browser")
-        fields = request.form if cookie else _json_object(request)
-        return challenges.approve_web_auth_as_person(
-            session_id, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
+        if admin:
+            by = "by the admin in the browser" if form else "by the admin"
+            if approve:
+                return challenges.approve_web_auth(session_id, by=by)
+            return challenges.deny_web_auth(session_id, by=by)
+        fields = request.form if form else _json_object(request)
+        return challenges.answer_web_auth_as_person(
+            session_id, approve=approve, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
         )
 
     def _answer_web_auth(
-        self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool
+        self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool, admin: bool = False
     ) -> Response:
         if not is_form(request):
             _refuse_other_sites(request, origin)
-            # A script's JSON post: the admin only by its bearer token (a browser's cookie rides
-            # along on any cross-site post, so it proves nothing here).
-            session = self._answer(request, origin, session_id, approve=approve, cookie=False)
+            # A script's JSON post: the admin only by its bearer token (no cookie reaches this path).
+            bearer_admin = self.admin.is_admin(request, origin, cookie=False)
+            session = self._answer(request, session_id, approve=approve, admin=bearer_admin, form=False)
             return json_response({"id": session.id, "approved" if approve else "denied": True})
         found = self._auth_session(session_id)
         if isinstance(found, Response):
-            return found
+            return _mark(found, admin=admin)
         answered = found.approved or found.denied  # nothing left to change: the answer says so (409)
         if not answered and not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.WEB_AUTH_APPROVE, found)
+            return self._cross_site(request, call, origin, Operation.WEB_AUTH_APPROVE, found, admin=admin)
         try:
-            self._answer(request, origin, found.id, approve=approve, cookie=True)
+            self._answer(request, found.id, approve=approve, admin=admin, form=True)
         except RegistryError as error:
             self.registry.state.refuse(Operation.WEB_AUTH_APPROVE, call, None, error)
-            return self._auth_page(request, origin, found, status=error.status, note=error.message)
-        return redirect(found.auth_path)
+            return self._auth_page(request, origin, found, admin=admin, status=error.status, note=error.message)
+        return _mark(redirect(self._page_path(origin, found.auth_path, admin=admin)), admin=admin)
 
     def _cross_site(
-        self, request: Request, call: Call, origin: str, operation: Operation, found: WebAuthSession | WebLogin
+        self,
+        request: Request,
+        call: Call,
+        origin: str,
+        operation: Operation,
+        found: WebAuthSession | WebLogin,
+        *,
+        admin: bool,
     ) -> Response:
-        sender = foreign_origin(request, origin)
+        sender = foreign_origin(request, origin, null_ok=admin)
         why = f"a form posted from {sender}" if sender else "a form without this page's CSRF token"
-        error = CrossSiteRequest(reason=f"{why} to {request.path}")
+        error = CrossSiteRequest(reason=f"{why} to {redact_path(request.path)}")
         self.registry.state.refuse(operation, call, None, error)
         if isinstance(found, WebAuthSession):
-            return self._auth_page(request, origin, found, status=error.status, note=error.message)
-        return self._login_page(request, origin, found, status=error.status, note=error.message)
+            return self._auth_page(request, origin, found, admin=admin, status=error.status, note=error.message)
+        return self._login_page(request, origin, found, admin=admin, status=error.status, note=error.message)
 
     # -- web login: the loginUrl page ------------------------------------------------------------------
 
@@ -227,8 +299,25 @@ class PageViews:
             return found
         return self._login_page(request, origin, found)
 
+    def admin_login_page(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=False)
+        if refused is not None:
+            return refused
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return admin_page(found)
+        return self._login_page(request, origin, found, admin=True)
+
     def _login_page(
-        self, request: Request, origin: str, login: WebLogin, *, status: int = 200, note: str = "", typed: str = ""
+        self,
+        request: Request,
+        origin: str,
+        login: WebLogin,
+        *,
+        admin: bool = False,
+        status: int = 200,
+        note: str = "",
+        typed: str = "",
     ) -> Response:
         now = self.registry.clock.now()
         command = "npm adduser" if login.create else "npm login"
@@ -243,7 +332,8 @@ class PageViews:
                 f"<p class='state ok' id=state>Logged in as <b>{e(login.user)}</b>. npm receives a session "
                 "token on its next poll; you can close this tab.</p>"
             )
-            return card_page(title, command, inner, status=status)
+            response = card_page(title, command, inner, status=status)
+            return _mark(response, admin=admin)
         names = sorted(self.registry.state.users)
         options = "".join(f"<option value='{e(n)}'>" for n in names)
         known = ", ".join(names) if names else "none yet"
@@ -252,24 +342,26 @@ class PageViews:
             f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
             f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
         )
-        field += self._proof_fields(otp=not login.create)
+        if admin:
+            field += "<p class=hint>As the admin: no password needed; Deny needs no name either.</p>"
+        else:
+            field += self._proof_fields(otp=not login.create)
+            field += "<p class=hint>Deny takes the same proof: whoever has this link cannot end the login alone.</p>"
         if login.create:
             field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
         else:
             field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
-        left = login.expires - now
-        approve, deny = f"{login.login_path}/approve", f"{login.login_path}/deny"
+        page = self._page_path(origin, login.login_path, admin=admin)
+        label = "Create account and log in" if login.create else "Log in"
         inner = (
             (f"<p class=error id=error>{e(note)}</p>" if note else "")
             + details
-            + f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{field}"
-            "<div class=actions style='margin-top:14px'>"
-            f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
-            f"</div></form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
-            f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-            f"<p class=hint>npm is polling and waits for this answer; this link expires in {span(left)}.</p>"
+            + self._answer_form(request, origin, page, field, label)
+            + "<p class=hint>npm is polling and waits for this answer; this link expires in "
+            f"{span(login.expires - now)}.</p>"
         )
-        return card_page(title, command, inner, status=status)
+        response = card_page(title, command, inner, status=status)
+        return _mark(response, admin=admin)
 
     def web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not is_form(request):
@@ -286,53 +378,83 @@ class PageViews:
                 by="in the browser",
             )
             return json_response({"id": login.id, "user": login.user})
-        found = self._login(login_id)
-        if isinstance(found, Response):
-            return found
-        if found.user is not None:
-            return self._login_page(request, origin, found)
-        if not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.LOGIN, found)
-        name = request.form.get("user", "").strip()
-        if not name:
-            return self._login_page(request, origin, found, status=400, note="Type the user name to log in as.")
-        try:
-            self.registry.logins.approve_web_login(
-                found.id,
-                name,
-                password=request.form.get("password") or None,
-                otp=request.form.get("otp") or None,
-                trusted=self.admin.is_admin(request, origin),
-                by="in the browser",
-            )
-        except RegistryError as error:
-            self.registry.state.refuse(Operation.ADDUSER if found.create else Operation.LOGIN, call, None, error)
-            name = cut(name, 100)  # echoed into the page: a form field must not make a megabyte answer
-            return self._login_page(
-                request, origin, found, status=error.status, typed=name, note=f"{name}: {error.message}"
-            )
-        return redirect(found.login_path)
+        return self._answer_login(request, call, origin, login_id, approve=True, admin=False)
+
+    def admin_login_approve(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_login(request, call, origin, login_id, approve=True, admin=True)
 
     def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
         if not is_form(request):
             _refuse_other_sites(request, origin)
-            login = self.registry.logins.cancel_web_login(login_id)
+            body = _json_object(request)
+            user = body.get("user")
+            if user is not None and not isinstance(user, str):
+                raise MalformedBody('Deny a login with {"user": "<name>", "password": "<password>"}')
+            trusted = self.admin.is_admin(request, origin, cookie=False)
+            login = self.registry.logins.cancel_web_login(
+                login_id,
+                user,
+                password=body.get("password"),
+                otp=body.get("otp"),
+                trusted=trusted,
+                by="by the admin" if trusted else "in the browser",
+            )
             return json_response({"id": login.id, "denied": True})
+        return self._answer_login(request, call, origin, login_id, approve=False, admin=False)
+
+    def admin_login_deny(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_login(request, call, origin, login_id, approve=False, admin=True)
+
+    def _answer_login(
+        self, request: Request, call: Call, origin: str, login_id: str, *, approve: bool, admin: bool
+    ) -> Response:
+        """A form post on a login page: approve or deny, by a person with proof or by the admin."""
         found = self._login(login_id)
         if isinstance(found, Response):
-            return found
+            return _mark(found, admin=admin)
+        if found.user is not None:
+            if approve:
+                return self._login_page(request, origin, found, admin=admin)
+            error = WebLoginAnswered(found.id, found.user)
+            return self._login_page(request, origin, found, admin=admin, status=error.status, note=error.message)
         if not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.LOGIN, found)
+            return self._cross_site(request, call, origin, Operation.LOGIN, found, admin=admin)
+        name = request.form.get("user", "").strip()
+        if not name and (approve or not admin):
+            what = "log in as" if approve else "deny this login as (with its password)"
+            return self._login_page(
+                request, origin, found, admin=admin, status=400, note=f"Type the user name to {what}."
+            )
+        by = "by the admin in the browser" if admin else "in the browser"
+        password, otp = request.form.get("password") or None, request.form.get("otp") or None
         try:
-            self.registry.logins.cancel_web_login(found.id)
-        except WebLoginAnswered as error:
-            return self._login_page(request, origin, found, status=error.status, note=error.message)
-        return card_page(
+            if approve:
+                self.registry.logins.approve_web_login(found.id, name, password=password, otp=otp, trusted=admin, by=by)
+            else:
+                self.registry.logins.cancel_web_login(
+                    found.id, name or None, password=password, otp=otp, trusted=admin, by=by
+                )
+        except RegistryError as error:
+            self.registry.state.refuse(Operation.ADDUSER if found.create else Operation.LOGIN, call, None, error)
+            name = cut(name, 100)  # echoed into the page: a form field must not make a megabyte answer
+            note = f"{name}: {error.message}" if name else error.message
+            return self._login_page(request, origin, found, admin=admin, status=error.status, typed=name, note=note)
+        if approve:
+            return _mark(redirect(self._page_path(origin, found.login_path, admin=admin)), admin=admin)
+        response = card_page(
             "Login denied",
             "npm adduser" if found.create else "npm login",
             "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
             "username and password prompt (or fails without a terminal).</p>",
         )
+        return _mark(response, admin=admin)
+
+
+def _mark(response: Response, *, admin: bool) -> Response:
+    """An answer of an admin page carries its referrer policy; a public page's keeps its own."""
+    return admin_page(response) if admin else response
 
 
 def _refuse_other_sites(request: Request, origin: str) -> None:
