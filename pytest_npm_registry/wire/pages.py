@@ -80,9 +80,13 @@ class PageViews:
 
     def _admin_gate(self, request: Request, origin: str, secret: str, *, post: bool) -> Response | None:
         """None when the admin may use this page; else the answer: a wrong secret is 404 (JSON, as
-        any unknown address), a browser without the cookie is sent to sign in."""
+        any unknown address), a post another site sent 403, a browser without the cookie is sent
+        to sign in."""
         if not self.admin.is_secret(secret, origin):
             raise NotFound(reason="an admin page under a wrong secret path")
+        sender = foreign_origin(request, origin, null_ok=True)
+        if post and sender is not None:  # before the cookie check, which ignores such requests
+            raise CrossSiteRequest(reason=f"a form posted from {sender} to {redact_path(request.path)}")
         if post and not is_form(request):
             raise MalformedBody(
                 "The admin's pages take their own forms; a script answers with the admin token as "
