@@ -120,7 +120,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"User {user['user']}: password {user['password']}")
         print("\nCtrl-C to stop.", flush=True)
     journal, seen = reg.journal, 0
-    while not stop.wait(0.2):
+    stopping = False
+    while not stopping:
+        stopping = stop.wait(0.2)  # one more pass after the stop: the last 0.2 s are printed too
         if args.log_level != "warning":  # follow the journal on stderr
             if reg.journal is not journal:  # a reset made a new journal
                 journal, seen = reg.journal, 0

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -596,3 +597,33 @@ def test_a_server_restarted_from_storage_still_resets_to_its_seed(serve, seed_fi
     assert second.control("POST", "users", {"name": "carol"}).status == 201
     assert second.control("POST", "reset", {}).status == 200
     assert second.control("GET", "state").json()["users"] == ["bot", "maintainer"]
+
+
+def test_the_dashboard_secret_path_outlives_a_restart_and_stays_out_of_the_log(serve):
+    # The secret is an HMAC of the admin token and the origin: the same token and port after a
+    # restart give the same address, and the browser's cookie still works there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "ci-admin-token-0123456789"
+    first = serve("--port", str(port), "--log-level", "debug", env={"NPM_REGISTRY_ADMIN_TOKEN": token})
+    dashboard = first.info["dashboard"]
+    secret = dashboard.split("/")[-2]
+    assert dashboard == f"{first.url}-/_mock/{secret}/"
+    assert re.fullmatch(r"[0-9a-f]{32}", secret)
+    signed_in = first.http("GET", f"/-/_mock/?token={token}")
+    assert signed_in.headers["Location"] == f"/-/_mock/{secret}/"
+    cookie = {"cookie": signed_in.headers["Set-Cookie"].split(";", 1)[0]}
+    home = f"/-/_mock/{secret}/"
+    assert first.http("GET", f"{home}?part=main", headers=cookie).status == 200
+    forged = first.http("POST", f"{home}login/0000000000000000/approve", raw=b"user=x", headers={"origin": "http://x"})
+    assert forged.status == 403
+    assert first.http("GET", f"{home}nope", headers=cookie).status == 501
+    assert first.stop() == 0
+    assert first.proc.stderr is not None
+    log = first.proc.stderr.read()
+    assert "/-/_mock/.../login/0000000000000000/approve" in log  # the refusal is logged, redacted
+    assert secret not in log
+    second = serve("--port", str(port), env={"NPM_REGISTRY_ADMIN_TOKEN": token})
+    assert second.info["dashboard"] == dashboard
+    assert second.http("GET", f"{home}?part=main", headers=cookie).status == 200
