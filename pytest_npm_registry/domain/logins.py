@@ -153,7 +153,7 @@ class Logins:
             if login.user is not None:
                 raise WebLoginAnswered(login_id, login.user)
             if not trusted:
-                if not user:
+                if user is None:
                     raise BadRequest("Type the user name (and its password) to deny this login")
                 self._check_proof(login, user, password, otp, trusted=False)
             del self.state.web_logins[login_id]
