@@ -238,9 +238,14 @@ def test_the_admin_approves_npm_login_from_the_dashboard(npm_registry: NpmRegist
     from selenium.webdriver.support import expected_conditions as ec
 
     npm_registry.add_user("alice", tfa="auth-and-writes")
-    browser.get(f"{npm_registry.url}-/_mock/?token={npm_registry.admin_token}")
+    home = npm_registry.dashboard_url  # what `serve` prints: it sends a new browser to sign in
+    browser.get(home)
+    _wait(browser).until(ec.element_to_be_clickable((By.ID, "token")))
+    assert browser.current_url == f"{npm_registry.url}-/_mock/"
+    browser.find_element(By.ID, "token").send_keys(npm_registry.admin_token)
+    browser.find_element(By.ID, "sign-in").click()
     _wait(browser).until(ec.presence_of_element_located((By.ID, "journal")))
-    home = npm_registry.dashboard_url
+    assert browser.current_url == home
     cookies = browser.get_cookies()
     assert [(c["path"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
         (home[len(npm_registry.url) - 1 :], True, "Strict")

@@ -199,6 +199,10 @@ def test_dashboard_needs_the_admin_token(npm_registry):
     assert "name=token type=password" in _text(signed_out)
     assert http(npm_registry, "GET", "/-/_mock/?part=main").status == 401
     assert http(npm_registry, "GET", f"{home}?part=main").status == 401
+    # The dashboard's address without the cookie: to the sign-in page, the secret not in a Referer.
+    sent_away = http(npm_registry, "GET", home)
+    assert (sent_away.status, sent_away.headers["location"]) == (303, "/-/_mock/")
+    assert sent_away.headers["referrer-policy"] == "no-referrer"
     wrong = http(npm_registry, "GET", "/-/_mock/?token=nope")
     assert wrong.status == 401
     assert "That is not the admin token." in _text(wrong)

@@ -103,7 +103,10 @@ class DashboardViews:
         if not self.admin.is_admin(request, origin):
             if request.args.get("part"):
                 return Response("sign in again", status=401, content_type="text/plain")
-            return admin_page(self._sign_in_page(request, origin, failed=False))
+            # To the sign-in page, not a form here: a no-referrer page posts with ``Origin: null``,
+            # which the sign-in (outside the secret path) refuses; the redirect itself is
+            # no-referrer, so the secret does not follow in a Referer.
+            return admin_page(redirect(SIGN_IN_PATH))
         with self.registry.exclusive():  # the live dicts must not change while they are walked
             main = render_dashboard(self.registry, home)
         if request.args.get("part") == "main":

@@ -3,12 +3,12 @@ the same helpers, is in ``dashboard.py``).
 
 Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
 reachable only with the session's one-time id (16 hex digits) in the URL, which is no proof (whoever
-started the login or triggered the challenge knows it): approving needs the account's password and,
-for a 2FA account, a code from its authenticator app, or the admin. Every form carries a CSRF token
-and a post another site sent (``Origin``/``Referer`` not ours, port included) is refused; the dashboard
-(``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
-as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
-(never the token itself) keeps the browser signed in.
+started the login or triggered the challenge knows it): approving, and denying, needs the account's
+password and, for a 2FA account, a code from its authenticator app or a recovery code. Every form
+carries a CSRF token and a post another site sent (``Origin``/``Referer`` not ours, port included)
+is refused. The admin answers on copies of these pages under the dashboard's secret path
+(``/-/_mock/<secret>/login/<id>``, ``.../auth/<id>``), the only place its cookie is sent to and
+accepted (``host.AdminToken``); a script answers with the admin token as a bearer token.
 
 No secret appears on any page: tokens show their 8-character prefix, passwords, recovery codes,
 TOTP secrets and web OTPs never appear; the dashboard deliberately shows each account's current
