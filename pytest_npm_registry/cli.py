@@ -1,14 +1,14 @@
 """Command line: ``pytest-npm-registry demo|serve`` and the commands that talk to a running server.
 
-``serve`` prints the URL, the control API's admin token, ready-to-paste ``.npmrc`` lines for every
-seeded token and the ``export`` lines that lead a script's Node processes through the egress proxy
-(so ``npm publish --provenance`` signs with the mock Sigstore and nothing leaves the machine;
-``--env-file`` writes them as ``KEY=value`` lines too). ``--json``: one machine-readable line
-instead. It listens on port 4880 by default (not Verdaccio's 4873, so both can run on one
-machine). The other commands reach a running server through its control API; give them ``--url``
-and ``--admin-token`` or the environment variables ``NPM_REGISTRY_URL`` and
-``NPM_REGISTRY_ADMIN_TOKEN`` (``serve`` reads the same token variable, so one ``export`` serves
-both).
+``serve`` prints the URL, the control API's admin token, the dashboard's URL (under its secret
+path), ready-to-paste ``.npmrc`` lines for every seeded token and the ``export`` lines that lead a
+script's Node processes through the egress proxy (so ``npm publish --provenance`` signs with the
+mock Sigstore and nothing leaves the machine; ``--env-file`` writes them as ``KEY=value`` lines
+too). ``--json``: one machine-readable line instead. It listens on port 4880 by default (not
+Verdaccio's 4873, so both can run on one machine). The other commands reach a running server
+through its control API; give them ``--url`` and ``--admin-token`` or the environment variables
+``NPM_REGISTRY_URL`` and ``NPM_REGISTRY_ADMIN_TOKEN`` (``serve`` reads the same token variable, so
+one ``export`` serves both).
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
                     "admin_token": reg.admin_token,
                     "policy": reg.policy.name,
                     "control": reg.url + CONTROL_PREFIX[1:],
+                    "dashboard": reg.dashboard_url,
                     "users": sorted(reg.registry.state.users),
                     "passwords": passwords,
                     "tokens": tokens,
@@ -125,6 +126,7 @@ def serve(args: argparse.Namespace) -> int:
         restored = f" (restored from {args.storage})" if reg.restored else ""
         print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
         print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
+        print(f"Dashboard: {reg.dashboard_url}  (sign in with the admin token)")
         for token in tokens:
             print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
             print(token["npmrc"], end="")
@@ -137,7 +139,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"export {name}={shlex.quote(value)}")
         print("\nCtrl-C to stop.", flush=True)
     journal, seen = reg.journal, 0
-    while not stop.wait(0.2):
+    stopping = False
+    while not stopping:
+        stopping = stop.wait(0.2)  # one more pass after the stop: the last 0.2 s are printed too
         if args.log_level != "warning":  # follow the journal on stderr
             if reg.journal is not journal:  # a reset made a new journal
                 journal, seen = reg.journal, 0

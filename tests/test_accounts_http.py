@@ -188,7 +188,12 @@ def test_a_web_2fa_answer_cannot_be_reversed(npm_registry, alice, session):
         headers={"npm-auth-type": "web"},
     )
     (pending,) = npm_registry.web_auth_sessions(pending=True)
-    assert http(npm_registry, "POST", f"{pending.auth_path}/deny", json_body={}).status == 200
+    # Denying takes the same proof as approving: the account's password and code.
+    proofless = http(npm_registry, "POST", f"{pending.auth_path}/deny", json_body={})
+    assert (proofless.status, proofless.json()) == (401, {"error": "incorrect username or password"})
+    assert pending.pending(npm_registry.clock.now())
+    proof = {"password": "s3cret", "otp": alice.otp()}
+    assert http(npm_registry, "POST", f"{pending.auth_path}/deny", json_body=proof).status == 200
     again = http(npm_registry, "POST", f"{pending.auth_path}/approve", json_body={})
     assert (again.status, again.json()) == (409, {"error": "This request was already denied."})
     assert not pending.approved

@@ -165,7 +165,7 @@ def test_dashboard_shows_a_failed_publish_as_it_happens(
 
     browser.get(f"{npm_registry.url}-/_mock/?token={npm_registry.admin_token}")
     _wait(browser).until(ec.presence_of_element_located((By.ID, "journal")))
-    assert browser.current_url == f"{npm_registry.url}-/_mock/"  # the token left the address bar
+    assert browser.current_url == npm_registry.dashboard_url  # the token left the address bar
     browser.execute_script("window.notReloaded = true")
     shown = browser.find_element(By.ID, "live").text
     assert any(alice.otp(offset_steps=step) in shown for step in (-1, 0))  # the current OTP, on purpose
@@ -228,3 +228,51 @@ def test_publish_approved_on_the_auth_page(
     assert result.stdout.rstrip().endswith("+ demo-pkg@1.0.0")
     assert npm_registry.journal.entries(operation="publish")[-1].otp.value == "web"
     assert npm_registry.package("demo-pkg").versions == ["1.0.0"]
+
+
+def test_the_admin_approves_npm_login_from_the_dashboard(npm_registry: NpmRegistry, browser: Any) -> None:
+    """The public login page never sees the admin's cookie (its Path is the dashboard's secret
+    path): the admin answers from the dashboard's own approval page, whose form Chromium posts with
+    ``Origin: null`` (the page is ``Referrer-Policy: no-referrer``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    npm_registry.add_user("alice", tfa="auth-and-writes")
+    home = npm_registry.dashboard_url  # what `serve` prints: it sends a new browser to sign in
+    browser.get(home)
+    _wait(browser).until(ec.element_to_be_clickable((By.ID, "token")))
+    assert browser.current_url == f"{npm_registry.url}-/_mock/"
+    browser.find_element(By.ID, "token").send_keys(npm_registry.admin_token)
+    browser.find_element(By.ID, "sign-in").click()
+    _wait(browser).until(ec.presence_of_element_located((By.ID, "journal")))
+    assert browser.current_url == home
+    cookies = browser.get_cookies()
+    assert [(c["path"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
+        (home[len(npm_registry.url) - 1 :], True, "Strict")
+    ]
+
+    def approve_from_the_dashboard(match: Any) -> None:
+        browser.get(match.group(1))  # the public page: it asks the admin for alice's password too
+        _wait(browser).until(ec.element_to_be_clickable((By.ID, "password")))
+        browser.get(home)
+        link = _wait(browser).until(ec.element_to_be_clickable((By.LINK_TEXT, "waiting: answer")))
+        link.click()
+        _wait(browser).until(ec.element_to_be_clickable((By.ID, "user")))
+        assert browser.current_url.startswith(f"{home}login/")
+        assert not browser.find_elements(By.ID, "password")  # the admin needs none
+        browser.find_element(By.ID, "user").send_keys("alice")
+        browser.find_element(By.ID, "approve").click()
+        _wait(browser).until(ec.text_to_be_present_in_element((By.ID, "state"), "Logged in as alice"))
+
+    result = npm_registry.npm(
+        "login",
+        tty=True,
+        answers=[(r"Login at:\s*\n(\S+/-/_mock/login/[0-9a-f]{16})", approve_from_the_dashboard)],
+        timeout=60,
+    )
+    assert result.returncode == 0, result
+    assert npm_registry.npm("whoami").stdout == "alice\n"
+    entry = npm_registry.journal.entries(operation="login")[-1]
+    assert entry.reason == "web login approved by the admin in the browser as alice"
+    (posted,) = [r for r, _ in npm_registry.server.log if r.method == "POST" and r.path.endswith("/approve")]
+    assert (posted.headers.get("Origin"), posted.headers.get("Referer")) == ("null", None)  # no-referrer

@@ -16,6 +16,12 @@ After each example (``check_invariants``): every version has its tarball with ma
 shasum and packument ``dist``; every dist-tag points at an existing version; no package without
 maintainers or versions; and the packument served over HTTP says the same.
 
+Requests may carry the admin cookie and an ``Origin``, and paths include the admin's pages under
+``/-/_mock/<secret>/`` (the real secret or a wrong one). The issue-19 probes at the end are fixed:
+hostile JSON, framing, a deny without the account's proof (refused as an approve is, the session
+left waiting), and the admin cookie's secret Path (``http.cookiejar`` sends it nowhere else, on any
+port; sent elsewhere by hand it changes no answer).
+
 A third test sends the control API (``/-/_mock/api/``, with the admin token) JSON bodies whose
 fields are the ones each endpoint takes, valued with JSON of any type or plausible values: never a
 5xx, every 4xx an ``{"error"}``, a refused call leaves the registry exactly as it was, and the reads
@@ -41,9 +47,11 @@ import json
 import os
 import socket
 import sys
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -55,8 +63,11 @@ from pytest_npm_registry import NpmRegistry, User
 from pytest_npm_registry.domain.packaging import make_tarball, manifest_for, publish_document
 from pytest_npm_registry.wire.control import FAULT_KINDS
 from pytest_npm_registry.wire.faults import Faults
+from pytest_npm_registry.wire.host import cookie_name
 from pytest_npm_registry.wire.routes import url_map
 from pytest_npm_registry.wire.settings import SETTINGS
+
+from .conftest import http as http_call
 
 # -- profiles ---------------------------------------------------------------------------------------
 
@@ -83,6 +94,7 @@ PROFILE = settings.get_profile(f"npm-registry-fuzz-{os.environ.get('NPM_REGISTRY
 
 ALICE_PASSWORD = "alice-Pa55word"
 #: Placeholders the strategies use; ``Seeded.resolve`` swaps in this example's secrets.
+#: Also ``@SECRET@``: the admin pages' secret path segment; ``@ADMIN_COOKIE@``: the admin cookie (``name=value``).
 SECRETS = ("@ALICE_TOKEN@", "@ALICE_RO_TOKEN@", "@BOB_TOKEN@", "@REVOKED_TOKEN@", "@ALICE_OTP@", "@ALICE_KEY@")
 
 
@@ -119,8 +131,15 @@ def seed(reg: NpmRegistry) -> Seeded:
             "@REVOKED_TOKEN@": revoked.key,
             "@ALICE_OTP@": alice.otp(),
             "@ALICE_KEY@": write.id,
+            "@SECRET@": reg.server.app.admin.secret(_origin(reg)),
+            "@ADMIN_COOKIE@": f"{cookie_name(_origin(reg))}={reg.server.app.admin.cookie_value(_origin(reg))}",
         },
     )
+
+
+def _origin(reg: NpmRegistry) -> str:
+    """What the server sees as its origin: ``send_raw`` sends ``Host: 127.0.0.1:<port>``."""
+    return f"http://127.0.0.1:{reg.server.port}"
 
 
 # -- raw HTTP ---------------------------------------------------------------------------------------
@@ -198,6 +217,7 @@ SEGMENTS = {
     "tag": TAGS,
     "id": IDS,
     "user": st.sampled_from(["alice", "bob", "zed"]),
+    "secret": st.one_of(st.just("@SECRET@"), st.just("@SECRET@"), st.sampled_from(["0" * 32, "api", "login"]), IDS),
     "org": st.sampled_from(["acme", "other", "@acme"]),
     "team": st.sampled_from(["developers", "ops"]),
 }
@@ -258,6 +278,14 @@ TEMPLATES = [
     "/-/v1/search?text={name}",
     "/-/_mock/{id}",
     "/-/_mock/",
+    "/-/_mock/{secret}/",
+    "/-/_mock/{secret}/?part=main",
+    "/-/_mock/{secret}/login/{id}",
+    "/-/_mock/{secret}/login/{id}/approve",
+    "/-/_mock/{secret}/login/{id}/deny",
+    "/-/_mock/{secret}/auth/{id}",
+    "/-/_mock/{secret}/auth/{id}/approve",
+    "/-/_mock/{secret}/auth/{id}/deny",
     "/-/_mock/login/{id}/deny",
     "/-/_mock/api/state",
     "/-/_mock/api/reset",
@@ -324,6 +352,10 @@ AUTH = st.one_of(
     HEADER_VALUE,
 )
 OTP = st.one_of(st.none(), st.sampled_from([b"@ALICE_OTP@", b"000000", b"1234567890123456", b""]), HEADER_VALUE)
+COOKIE = st.one_of(
+    st.none(), st.none(), st.sampled_from([b"@ADMIN_COOKIE@", b"npm_registry_dashboard_1=x"]), HEADER_VALUE
+)
+ORIGIN = st.one_of(st.none(), st.none(), st.sampled_from([b"null", b"http://127.0.0.1:1", b"http://evil.example"]))
 ACCEPT = st.sampled_from(
     [None, b"application/json", b"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", b"*/*"]
 )
@@ -342,6 +374,11 @@ def header_sets(draw: st.DrawFn) -> tuple[tuple[str, bytes], ...]:
     headers.append(("npm-command", draw(st.sampled_from([b"publish", b"install", b"dist-tag", b""]))))
     if draw(st.booleans()):
         headers.append(("Content-Type", draw(st.sampled_from([b"application/json", b"text/plain", b"\x00"]))))
+    # The admin's cookie (valid here only under the secret path) and a browser's Origin.
+    for name, strategy in (("Cookie", COOKIE), ("Origin", ORIGIN)):
+        value = draw(strategy)
+        if value is not None:
+            headers.append((name, value))
     if draw(st.integers(0, 4)) == 0:
         headers.append((draw(st.sampled_from(["X-Odd", "Expect", "Transfer-Encoding-X"])), draw(HEADER_VALUE)))
     return tuple(headers)
@@ -460,7 +497,8 @@ def _is_browser_page(path: bytes) -> bool:
     """The pages a person opens (approval pages, the dashboard) answer HTML, errors included; the
     control API and the mock OIDC provider under the same prefix answer JSON like the rest."""
     path = path.split(b"?", 1)[0]
-    return path == b"/-/_mock/" or path.startswith((b"/-/_mock/auth/", b"/-/_mock/login/"))
+    admin = b"/-/_mock/@SECRET@/"  # the admin's pages, when the example used the real secret
+    return path in (b"/-/_mock/", admin) or path.startswith((b"/-/_mock/auth/", b"/-/_mock/login/", admin))
 
 
 def _allowed_without_error(req: Req, answer: Answer, body: Any) -> bool:
@@ -839,3 +877,118 @@ def test_ambiguous_framing_gets_one_json_400_and_a_closed_connection(
     assert status == 400, where
     assert json.loads(data.partition(b"\r\n\r\n")[2])["error"], where
     assert not fuzz_registry.server.handler_errors
+
+
+# -- issue 19: the admin cookie's secret Path, and no answer without proof, kept fixed ----------------
+
+
+def _pending(reg: NpmRegistry) -> tuple[str, str]:
+    """A fresh pending web login and web-2FA session (alice's publish): their page paths."""
+    base = reg.url.rstrip("/")
+    login = http_call(reg, "POST", "/-/v1/login", json_body={}).json()["loginUrl"][len(base) :]
+    doc = publish_document(manifest_for("demo-pkg", "3.0.0"))
+    token = reg.user("alice").create_token("session")
+    challenged = http_call(reg, "PUT", "/demo-pkg", token=token, json_body=doc, headers={"npm-auth-type": "web"})
+    return login, challenged.json()["authUrl"][len(base) :]
+
+
+_NO_PROOF = st.fixed_dictionaries(
+    {},
+    optional={
+        "user": st.sampled_from(["", "alice", "bob", "zed", "x" * 300]),
+        "password": st.sampled_from(["", "wrong", ALICE_PASSWORD]),
+        "otp": st.sampled_from(["", "00000", "1234567890123456", "not-a-code"]),  # never alice's current code
+    },
+)
+
+
+@_PROBES
+@given(
+    kind=st.sampled_from(["login", "auth"]),
+    fields=_NO_PROOF,
+    encoding=st.sampled_from(["form", "form without csrf", "json", "text/plain"]),
+    cookie=st.booleans(),
+    origin=st.sampled_from([None, "ours", "null", "another port"]),
+)
+def test_a_deny_without_proof_is_refused_as_an_approve_is(
+    fuzz_registry: NpmRegistry, kind: str, fields: dict[str, str], encoding: str, cookie: bool, origin: str | None
+) -> None:
+    """Whoever holds an approval link (who started the login, who triggered the challenge) must not
+    end it: deny takes the proof approve takes, with or without the admin's cookie riding along."""
+    seeded = seed(fuzz_registry)
+    login_path, auth_path = _pending(fuzz_registry)
+    page = login_path if kind == "login" else auth_path
+    headers: list[tuple[str, bytes]] = []
+    if cookie:
+        headers.append(("Cookie", seeded.resolve(b"@ADMIN_COOKIE@")))
+    port = fuzz_registry.server.port
+    sender = {"ours": f"http://127.0.0.1:{port}", "null": "null", "another port": f"http://127.0.0.1:{port + 1}"}
+    if origin is not None:
+        headers.append(("Origin", sender[origin].encode()))
+    if encoding.startswith("form"):
+        html = http_call(fuzz_registry, "GET", page).body.decode()
+        csrf = html.split("name=csrf value='", 1)[1].split("'", 1)[0]
+        sent = fields if encoding == "form without csrf" else {"csrf": csrf, **fields}
+        body = "&".join(f"{quote(k)}={quote(v)}" for k, v in sent.items()).encode()
+        headers.append(("Content-Type", b"application/x-www-form-urlencoded"))
+    else:
+        body = json.dumps(fields).encode()
+        headers.append(("Content-Type", encoding.replace("json", "application/json").encode()))
+    answers = {}
+    for answer in ("approve", "deny"):
+        req = Req("POST", f"{page}/{answer}".encode(), tuple(headers), body)
+        answers[answer] = send_raw(port, req, seeded)
+        assert not fuzz_registry.server.handler_errors
+        check_answer(req, answers[answer])
+    where = f"{kind} {encoding} {fields} cookie={cookie} origin={origin}: " + ", ".join(
+        f"{k} {a.status} {a.body[-200:]!r}" for k, a in answers.items()
+    )
+    assert answers["deny"].status == answers["approve"].status, where
+    assert answers["deny"].status in (400, 401, 403), where
+    state, now = fuzz_registry.registry.state, fuzz_registry.clock.now()
+    ident = page.rsplit("/", 1)[1]
+    if kind == "login":
+        assert state.web_logins[ident].pending(now), where
+    else:
+        assert state.web_auth[ident].pending(now), where
+
+
+_COOKIE_JARS: dict[int, tuple[CookieJar, str]] = {}
+
+
+def _signed_in(reg: NpmRegistry) -> tuple[CookieJar, str]:
+    """A cookie jar holding the admin cookie, as a browser's after signing in; the dashboard path."""
+    if reg.server.port not in _COOKIE_JARS:
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(f"{reg.url}-/_mock/?token={reg.admin_token}") as answer:
+            assert answer.status == 200
+        _COOKIE_JARS[reg.server.port] = jar, reg.dashboard_url[len(reg.url) - 1 :]
+    return _COOKIE_JARS[reg.server.port]
+
+
+@_PROBES
+@given(path=paths(), another_port=st.booleans())
+def test_the_admin_cookie_is_sent_and_taken_only_under_the_secret_path(
+    fuzz_registry: NpmRegistry, path: bytes, another_port: bool
+) -> None:
+    """A browser (``http.cookiejar``'s standard policy) attaches the admin cookie to no URL outside
+    ``/-/_mock/<secret>/``, on this port or another (cookies ignore ports: the path is the guard);
+    and a client that sends it anyway elsewhere gets the same answer as without it."""
+    seeded = seed(fuzz_registry)
+    jar, home = _signed_in(fuzz_registry)
+    resolved = seeded.resolve(path).decode("latin-1")
+    target = "".join(c if 0x20 < ord(c) < 0x7F else quote(c.encode("latin-1")) for c in resolved)
+    port = fuzz_registry.server.port + (1 if another_port else 0)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{target}")
+    jar.add_cookie_header(request)
+    assert request.has_header("Cookie") == target.startswith(home), target
+    if another_port or target.startswith(home):
+        return
+    with_cookie = Req("GET", path, (("Cookie", b"@ADMIN_COOKIE@"),), None)
+    without = Req("GET", path, (), None)
+    answers = [send_raw(fuzz_registry.server.port, req, seeded) for req in (without, with_cookie)]
+    assert not fuzz_registry.server.handler_errors
+    for req, answer in zip((without, with_cookie), answers, strict=True):
+        check_answer(req, answer)
+    assert answers[0].status == answers[1].status, f"{target}: {answers[0].status} without, {answers[1].status} with"

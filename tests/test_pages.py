@@ -24,7 +24,9 @@ def _post_form(reg: NpmRegistry, path: str, **fields: str) -> HttpAnswer:
     """Post a page's form as a browser would: with the CSRF token the page that holds it carries."""
     page = re.sub(r"/(approve|deny)$", "", path)
     html = _text(http(reg, "GET", page))
-    found = re.search(rf"action='{re.escape(path)}'[^>]*><input type=hidden name=csrf value='(\w+)'>", html)
+    # Approve is the form's action, Deny its second button's formaction: one CSRF token for both.
+    action = re.escape(path if page == path else f"{page}/approve")
+    found = re.search(rf"action='{action}'[^>]*><input type=hidden name=csrf value='(\w+)'>", html)
     if found and "csrf" not in fields:
         fields = {"csrf": found.group(1), **fields}
     return http(reg, "POST", path, data=urlencode(fields).encode(), headers=FORM)
@@ -49,7 +51,13 @@ def challenge(npm_registry, alice):
 
 def test_routes_of_the_pages():
     adapter = url_map.bind("registry")
-    assert adapter.match("/-/_mock/", method="GET") == ("dashboard.show", {})
+    assert adapter.match("/-/_mock/", method="GET") == ("dashboard.sign_in", {})
+    assert adapter.match("/-/_mock/0123abcd/", method="GET") == ("dashboard.show", {"secret": "0123abcd"})
+    assert adapter.match("/-/_mock/0123abcd/auth/0123456789abcdef/deny", method="POST") == (
+        "pages.admin_auth_deny",
+        {"secret": "0123abcd", "session_id": "0123456789abcdef"},
+    )
+    assert adapter.match("/-/_mock/api/state", method="GET")[0] == "control.state"
     assert adapter.match("/-/_mock/auth/0123456789abcdef/deny", method="POST") == (
         "pages.web_auth_deny",
         {"session_id": "0123456789abcdef"},
@@ -69,7 +77,8 @@ def test_auth_page_names_account_operation_and_client(npm_registry, challenge):
     assert "npm publish · npm/11.6.2 node/v20.19.5 linux x64" in html
     assert re.search(r"with session npm_\w{4}\.\.\.", html)
     assert f"action='{auth_path}/approve'" in html
-    assert f"action='{auth_path}/deny'" in html
+    assert f"formaction='{auth_path}/deny'" in html
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_approving_in_the_page_completes_the_done_url(npm_registry, alice, challenge):
@@ -93,9 +102,9 @@ def test_approving_in_the_page_completes_the_done_url(npm_registry, alice, chall
     assert event.reason == "alice approved publish demo-pkg@1.0.0 in the browser"
 
 
-def test_denying_in_the_page_ends_the_poll_with_404(npm_registry, challenge):
+def test_denying_in_the_page_ends_the_poll_with_404(npm_registry, alice, challenge):
     session, token, auth_path, done_path = challenge
-    assert _post_form(npm_registry, f"{auth_path}/deny").status == 303
+    assert _post_form(npm_registry, f"{auth_path}/deny", password="alice-pw-123", otp=alice.otp()).status == 303
     done = http(npm_registry, "GET", done_path, token=token)
     assert (done.status, done.json()) == (404, {"error": "Web authentication was denied"})
     assert "Denied." in _text(http(npm_registry, "GET", auth_path))
@@ -171,35 +180,51 @@ def test_adduser_page_creates_the_account(npm_registry):
 
 def test_denying_a_login_ends_its_poll(npm_registry, alice):
     login_path, done_path = _start_login(npm_registry)
-    answer = _post_form(npm_registry, f"{login_path}/deny")
+    proof = {"user": "alice", "password": "alice-pw-123", "otp": alice.otp()}
+    answer = _post_form(npm_registry, f"{login_path}/deny", **proof)
     assert answer.status == 200
     assert "Denied." in _text(answer)
     assert http(npm_registry, "GET", done_path).status == 404
     assert http(npm_registry, "GET", login_path).status == 404
     event = npm_registry.journal.entries(operation="login")[-1]
-    assert event.outcome.value == "rejected"
+    assert (event.user, event.outcome.value) == ("alice", "rejected")
+    assert event.reason == "web login denied in the browser; its done poll now answers 404"
 
 
 def test_dashboard_needs_the_admin_token(npm_registry):
+    home = npm_registry.dashboard_url[len(npm_registry.url) - 1 :]
+    assert re.fullmatch(r"/-/_mock/[0-9a-f]{32}/", home)
     signed_out = http(npm_registry, "GET", "/-/_mock/")
     assert signed_out.status == 401
     assert "name=token type=password" in _text(signed_out)
     assert http(npm_registry, "GET", "/-/_mock/?part=main").status == 401
+    assert http(npm_registry, "GET", f"{home}?part=main").status == 401
+    # The dashboard's address without the cookie: to the sign-in page, the secret not in a Referer.
+    sent_away = http(npm_registry, "GET", home)
+    assert (sent_away.status, sent_away.headers["location"]) == (303, "/-/_mock/")
+    assert sent_away.headers["referrer-policy"] == "no-referrer"
     wrong = http(npm_registry, "GET", "/-/_mock/?token=nope")
     assert wrong.status == 401
     assert "That is not the admin token." in _text(wrong)
-    bearer = http(npm_registry, "GET", "/-/_mock/", headers={"authorization": f"Bearer {npm_registry.admin_token}"})
+    # A script with the bearer token is sent to the secret path, and is served there.
+    admin = {"authorization": f"Bearer {npm_registry.admin_token}"}
+    redirected = http(npm_registry, "GET", "/-/_mock/", headers=admin)
+    assert (redirected.status, redirected.headers["location"]) == (303, home)
+    bearer = http(npm_registry, "GET", home, headers=admin)
     assert bearer.status == 200
     assert "<main id=live>" in _text(bearer)
+    assert bearer.headers["referrer-policy"] == "no-referrer"
 
     signed_in = _post_form(npm_registry, "/-/_mock/", token=npm_registry.admin_token)
-    assert (signed_in.status, signed_in.headers["location"]) == (303, "/-/_mock/")
+    assert (signed_in.status, signed_in.headers["location"]) == (303, home)
+    assert signed_in.headers["referrer-policy"] == "no-referrer"
     cookie = signed_in.headers["set-cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
+    assert f"Path={home}" in cookie
     assert npm_registry.admin_token not in cookie  # an HMAC of it, useless for the control API
     value = cookie.split(";", 1)[0]
-    fragment = http(npm_registry, "GET", "/-/_mock/?part=main", headers={"cookie": value})
+    fragment = http(npm_registry, "GET", f"{home}?part=main", headers={"cookie": value})
     assert fragment.status == 200
     assert _text(fragment).startswith("<div class=summary>")
     assert http(npm_registry, "GET", "/-/_mock/api/state", headers={"cookie": value}).status == 401
@@ -218,7 +243,8 @@ def test_dashboard_shows_the_registry_and_no_secret(npm_registry, alice, challen
     refused = http(npm_registry, "PUT", "/lib", token=ci, json_body=publish_document(manifest_for("lib", "1.1.0")))
     assert refused.status == 403
 
-    answer = http(npm_registry, "GET", "/-/_mock/", headers={"authorization": f"Bearer {npm_registry.admin_token}"})
+    admin = {"authorization": f"Bearer {npm_registry.admin_token}"}
+    answer = http(npm_registry, "GET", npm_registry.dashboard_url[len(npm_registry.url) - 1 :], headers=admin)
     html = _text(answer)
     assert answer.status == 200
     assert any(alice.otp(offset_steps=step) in html for step in (-1, 0))

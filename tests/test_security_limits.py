@@ -158,7 +158,8 @@ def test_a_surrogate_email_cannot_break_the_dashboard(npm_registry: NpmRegistry)
     assert answer.status == 400
     assert "eve" not in npm_registry.registry.state.users
     admin = {"authorization": f"Bearer {npm_registry.admin_token}"}
-    assert http(npm_registry, "GET", "/-/_mock/", headers=admin).status == 200
+    home = npm_registry.dashboard_url[len(npm_registry.url) - 1 :]
+    assert http(npm_registry, "GET", home, headers=admin).status == 200
 
 
 def test_non_ascii_bytes_in_a_basic_header_are_a_json_400(npm_registry: NpmRegistry) -> None:
@@ -244,11 +245,14 @@ def test_one_100_continue_and_none_before_a_413(npm_registry: NpmRegistry) -> No
 
 def test_a_query_string_token_is_not_echoed(npm_registry: NpmRegistry) -> None:
     secret = npm_registry.admin_token
-    answer = http(npm_registry, "GET", f"/-/_mock/dashboard?token={secret}&x=1")
+    answer = http(npm_registry, "GET", f"/-/_mock/api/dashboard?token={secret}&x=1")
     assert (answer.status, answer.json()) == (
         501,
-        {"error": "not implemented by the mock registry: GET /-/_mock/dashboard?token=...&x=..."},
+        {"error": "not implemented by the mock registry: GET /-/_mock/api/dashboard?token=...&x=..."},
     )
+    # Under a wrong secret path (``/-/_mock/<secret>/``): a 404 that quotes nothing.
+    wrong = http(npm_registry, "GET", f"/-/_mock/dashboard/?token={secret}")
+    assert (wrong.status, wrong.json()) == (404, {"error": "Not found"})
     assert secret not in npm_registry.journal.format()
     assert secret not in json.dumps([e.as_dict() for e in npm_registry.journal])
 

@@ -175,9 +175,14 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     assert proc.stdout is not None
     head = [proc.stdout.readline() for _ in range(7)]
     assert head[0].startswith("Mock npm registry listening on http://127.0.0.1:")
+    url = head[0].split()[5]
     assert head[1].startswith("Control API: http://127.0.0.1:")
     assert "admin token: " in head[1]
-    assert head[3] == "# .npmrc for bot (ci):\n"
+    # The dashboard's address carries its secret path (the admin cookie's Path); it needs the token.
+    assert re.fullmatch(
+        rf"Dashboard: {re.escape(url)}-/_mock/[0-9a-f]{{32}}/  \(sign in with the admin token\)\n", head[2]
+    )
+    assert head[4] == "# .npmrc for bot (ci):\n"
     rest = []
     while not rest or rest[-1] != "Ctrl-C to stop.\n":
         rest.append(proc.stdout.readline())
@@ -699,3 +704,33 @@ def test_the_provenance_shell_recipe_runs_as_written(tmp_path, package_dir):
         done.stderr.splitlines()
     )
     assert "+ demo-pkg@1.1.0" in done.stdout.splitlines()
+
+
+def test_the_dashboard_secret_path_outlives_a_restart_and_stays_out_of_the_log(serve):
+    # The secret is an HMAC of the admin token and the origin: the same token and port after a
+    # restart give the same address, and the browser's cookie still works there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "ci-admin-token-0123456789"
+    first = serve("--port", str(port), "--log-level", "debug", env={"NPM_REGISTRY_ADMIN_TOKEN": token})
+    dashboard = first.info["dashboard"]
+    secret = dashboard.split("/")[-2]
+    assert dashboard == f"{first.url}-/_mock/{secret}/"
+    assert re.fullmatch(r"[0-9a-f]{32}", secret)
+    signed_in = first.http("GET", f"/-/_mock/?token={token}")
+    assert signed_in.headers["Location"] == f"/-/_mock/{secret}/"
+    cookie = {"cookie": signed_in.headers["Set-Cookie"].split(";", 1)[0]}
+    home = f"/-/_mock/{secret}/"
+    assert first.http("GET", f"{home}?part=main", headers=cookie).status == 200
+    forged = first.http("POST", f"{home}login/0000000000000000/approve", raw=b"user=x", headers={"origin": "http://x"})
+    assert forged.status == 403
+    assert first.http("GET", f"{home}nope", headers=cookie).status == 501
+    assert first.stop() == 0
+    assert first.proc.stderr is not None
+    log = first.proc.stderr.read()
+    assert "/-/_mock/.../login/0000000000000000/approve" in log  # the refusal is logged, redacted
+    assert secret not in log
+    second = serve("--port", str(port), env={"NPM_REGISTRY_ADMIN_TOKEN": token})
+    assert second.info["dashboard"] == dashboard
+    assert second.http("GET", f"{home}?part=main", headers=cookie).status == 200

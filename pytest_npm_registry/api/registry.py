@@ -146,6 +146,15 @@ class NpmRegistry(ToolsMixin, AssertionsMixin):
         return self.server.url
 
     @property
+    def dashboard_url(self) -> str:
+        """The dashboard, ``http://127.0.0.1:<port>/-/_mock/<secret>/``: the admin's pages live
+        under a secret path derived from :attr:`admin_token` (so another port of the host, which
+        receives the browser's cookies, cannot know it). A browser signs in once with the admin
+        token (the page asks; or open ``<url>-/_mock/?token=<admin token>``)."""
+        origin = self.url.rstrip("/")
+        return origin + self.server.app.admin.home(origin)
+
+    @property
     def faults(self) -> Faults:
         """Inject failures: ``reg.faults.fail_publishes(2, status=503, retry_after=10)``,
         ``delay``, ``drop_connection``, ``throttle_otp_failures``, ``advance_clock_after_publish``;

@@ -100,20 +100,22 @@ class Challenges:
                 why = "no one-time password" if not code else "a wrong or used one-time password"
                 raise ProofRequired(user.name, reason=f"approval page for {user.name} with {why}")
 
-    def approve_web_auth_as_person(
-        self, session_id: str, *, password: object, otp: object, by: str = "in the browser"
+    def answer_web_auth_as_person(
+        self, session_id: str, *, approve: bool, password: object, otp: object, by: str = "in the browser"
     ) -> WebAuthSession:
-        """``POST <authUrl>/approve`` by someone who is not the admin: they must prove they are the
-        account (whoever triggered the challenge knows the URL, so the URL is no proof)."""
+        """``POST <authUrl>/approve`` or ``/deny`` by someone who is not the admin: they must prove
+        they are the account either way (whoever triggered the challenge knows the URL, so the URL
+        is no proof, and a deny by anyone would let them cancel the account's publish). A session
+        answered already says so first (409, or the same answer): nothing changes then."""
         with self.state.lock:
             session = self.web_session(session_id)
             if session.denied or session.approved:
-                return self._answer_web_auth(session_id, approve=True, by=by)  # 409, or the same answer
+                return self._answer_web_auth(session_id, approve=approve, by=by)
             user = self.state.users.get(session.user)
             if user is None:
                 raise NotFound(reason=f"web-auth session {session_id} of a deleted account")
             self.prove(user, password, otp)
-            return self._answer_web_auth(session_id, approve=True, by=by)
+            return self._answer_web_auth(session_id, approve=approve, by=by)
 
     def deny_web_auth(self, session_id: str, *, by: str = "by the test") -> WebAuthSession:
         """Refuse on the ``authUrl`` page: npm's next poll of ``doneUrl`` answers 404."""

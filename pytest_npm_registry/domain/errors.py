@@ -27,6 +27,9 @@ TOKEN_EXPIRED_NOTICE = "Access token expired or revoked. Please try logging in a
 
 _SECRET_PATHS = re.compile(r"^(/-/user/token/|/-/npm/v1/tokens/token/)(.+)$")
 _TOKEN_LIKE = re.compile(r"npm_[A-Za-z0-9]{8,}")
+#: ``/-/_mock/<secret>/...``: the admin's pages live under a per-server secret path segment (the
+#: dashboard cookie's Path); any segment there that is not a public page's is cut, wrong ones too.
+_ADMIN_SPACE = re.compile(r"^/-/_mock/(?!(?:api|auth|login|oidc)(?:/|$))[^/]+")
 
 
 #: The most characters of request content one journal field, reason or error text carries: a
@@ -43,11 +46,13 @@ def cut(text: str, limit: int = MAX_TEXT) -> str:
 
 def redact_path(path: str) -> str:
     """A request path fit to print: token secrets in it are cut to a prefix, query values dropped
-    (``?token=<admin token>`` on the dashboard's address must not reach an answer or the journal)."""
+    (``?token=<admin token>`` on the dashboard's address must not reach an answer or the journal),
+    the admin pages' secret segment replaced by ``...``."""
     path, mark, query = path.partition("?")
     match = _SECRET_PATHS.match(path)
     if match:
         path = f"{match.group(1)}{match.group(2)[:8]}..."
+    path = _ADMIN_SPACE.sub("/-/_mock/...", path)
     if mark:
         names = (item.partition("=")[0] for item in query.split("&") if item)
         path += "?" + "&".join(f"{name}=..." for name in names)

@@ -101,15 +101,8 @@ class Logins:
         """
         with self.state.lock:
             login = self.web_login(login_id)
-            if user not in self.state.users:
-                if not login.create:
-                    raise NoSuchUser(user)
-                check_package_name(user.lower())  # user names follow the package-name URL rules
-                if not trusted and not password:
-                    raise BadRequest("A new account needs a password")
+            if self._check_proof(login, user, password, otp, trusted=trusted):
                 self.accounts.add_user(user, password=password or new_password())
-            elif not trusted:
-                self.challenges.prove(self.state.users[user], password, otp)
             if login.user is None:
                 # The session token is minted when npm polls, not now: an approved login that was
                 # never polled holds no secret (in memory or in a storage file).
@@ -123,19 +116,53 @@ class Logins:
                 )
             return login
 
-    def cancel_web_login(self, login_id: str) -> WebLogin:
-        """What closing the browser tab amounts to: the next poll of ``doneUrl`` answers 404."""
+    def _check_proof(self, login: WebLogin, user: str, password: str | None, otp: str | None, *, trusted: bool) -> bool:
+        """What the ``loginUrl`` page asks before it answers as ``user`` (approve or deny): an
+        existing account's password and, with 2FA, its code; for ``npm adduser`` a new name needs
+        a valid name and a password. True when ``user`` is a new account to create."""
+        if user not in self.state.users:
+            if not login.create:
+                raise NoSuchUser(user)
+            check_package_name(user.lower())  # user names follow the package-name URL rules
+            if not trusted and not password:
+                raise BadRequest("A new account needs a password")
+            return True
+        if not trusted:
+            self.challenges.prove(self.state.users[user], password, otp)
+        return False
+
+    def cancel_web_login(
+        self,
+        login_id: str,
+        user: str | None = None,
+        *,
+        password: str | None = None,
+        otp: str | None = None,
+        trusted: bool = False,
+        by: str = "in the browser",
+    ) -> WebLogin:
+        """What closing the browser tab amounts to: the next poll of ``doneUrl`` answers 404.
+
+        On the page this is "Deny", and it needs what approving needs (``approve_web_login``):
+        the login id is no proof, and whoever started ``npm login`` could otherwise end the login
+        of whoever they hand the link to. ``trusted`` callers (the fixture, the admin) need none.
+        A login approved already answers 409 before any proof is asked.
+        """
         with self.state.lock:
             login = self.web_login(login_id)
             if login.user is not None:
                 raise WebLoginAnswered(login_id, login.user)
+            if not trusted:
+                if user is None:
+                    raise BadRequest("Type the user name (and its password) to deny this login")
+                self._check_proof(login, user, password, otp, trusted=False)
             del self.state.web_logins[login_id]
             self.state.journal_event(
                 Operation.ADDUSER if login.create else Operation.LOGIN,
-                user="",
+                user=user or "",
                 package=None,
                 accepted=False,
-                reason="web login denied in the browser; its done poll now answers 404",
+                reason=f"web login denied {by}; its done poll now answers 404",
             )
             return login
 

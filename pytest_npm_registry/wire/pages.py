@@ -3,12 +3,12 @@ the same helpers, is in ``dashboard.py``).
 
 Plain server-rendered HTML with a little CSS; every value is escaped. The approval pages are
 reachable only with the session's one-time id (16 hex digits) in the URL, which is no proof (whoever
-started the login or triggered the challenge knows it): approving needs the account's password and,
-for a 2FA account, a code from its authenticator app, or the admin. Every form carries a CSRF token
-and a post another site sent (``Origin``/``Referer`` not ours, port included) is refused; the dashboard
-(``/-/_mock/``) needs the admin token, as the control API does: ``Authorization: Bearer``, or once
-as ``?token=`` / the sign-in form, after which an HttpOnly cookie holding an HMAC of the token
-(never the token itself) keeps the browser signed in.
+started the login or triggered the challenge knows it): approving, and denying, needs the account's
+password and, for a 2FA account, a code from its authenticator app or a recovery code. Every form
+carries a CSRF token and a post another site sent (``Origin``/``Referer`` not ours, port included)
+is refused. The admin answers on copies of these pages under the dashboard's secret path
+(``/-/_mock/<secret>/login/<id>``, ``.../auth/<id>``), the only place its cookie is sent to and
+accepted (``host.AdminToken``); a script answers with the admin token as a bearer token.
 
 No secret appears on any page: tokens show their 8-character prefix, passwords, recovery codes,
 TOTP secrets and web OTPs never appear; the dashboard deliberately shows each account's current
@@ -20,173 +20,38 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Sequence
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import (
     CrossSiteRequest,
     MalformedBody,
+    NotFound,
     RegistryError,
     WebLoginAnswered,
     cut,
+    redact_path,
 )
 from pytest_npm_registry.domain.models import WEB_AUTH_TTL, Call, Operation, WebAuthSession, WebLogin
 
-from .host import CSRF_FIELD, AdminToken, Host, foreign_origin
+from .host import CSRF_FIELD, SIGN_IN_PATH, AdminToken, Host, foreign_origin
+from .html import admin_page, ago, card_page, clock, e, is_form, redirect, span
 from .parsing import json_body
 from .responses import json_response
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
 
-_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-_CSS = """
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f4f7}
-main{max-width:1180px;margin:0 auto;padding:16px}
-main.narrow{max-width:560px}
-header.bar{background:#cb3837;color:#fff;padding:10px 16px;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
-header.bar b{font-size:17px}
-header.bar .live{margin-left:auto;font-size:13px;opacity:.9}
-header.bar button{font-size:13px;padding:3px 10px;width:auto}
-h1{font-size:22px;margin:4px 0 14px;overflow-wrap:anywhere}
-h2{font-size:17px;margin:22px 0 8px}
-.card{background:#fff;border:1px solid #dde0e6;border-radius:8px;padding:18px;margin:12px 0}
-.eyebrow{margin:0;color:#6a7180;font-size:13px;text-transform:uppercase;letter-spacing:.04em}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 14px;margin:0 0 16px}
-dt{color:#6a7180}dd{margin:0;overflow-wrap:anywhere}
-.actions{display:flex;gap:10px;flex-wrap:wrap}
-.actions form{flex:1 1 140px}
-button{font:inherit;border:1px solid #b9bec8;background:#fff;border-radius:6px;padding:9px 16px;width:100%}
-button{cursor:pointer}
-button.primary{background:#1f7a3f;border-color:#1f7a3f;color:#fff}
-button.danger{color:#a4161a;border-color:#d9a0a2}
-label{display:block;margin:10px 0 4px;color:#3b4252}
-input{font:inherit;width:100%;padding:9px;border:1px solid #b9bec8;border-radius:6px}
-.hint{color:#6a7180;font-size:13px}
-.state{padding:12px 14px;border-radius:6px;margin:0 0 14px}
-.ok{background:#e4f4e9;color:#14532d}.bad{background:#fbe6e6;color:#7f1d1d}.info{background:#eef1f6}
-.error{background:#fbe6e6;color:#7f1d1d;padding:8px 10px;border-radius:6px}
-.summary{display:flex;gap:10px;flex-wrap:wrap}
-.summary span{background:#fff;border:1px solid #dde0e6;border-radius:6px;padding:6px 10px}
-.scroll{overflow-x:auto;background:#fff;border:1px solid #dde0e6;border-radius:8px}
-table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
-th{background:#f7f8fa;font-weight:600;white-space:nowrap}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
-.otp{font-size:17px;letter-spacing:.08em;font-weight:600}
-.tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;background:#eef1f6;margin:1px 2px 1px 0}
-.tag.warn{background:#fff1d6}.tag.bad{background:#fbe6e6}.tag.ok{background:#e4f4e9}
-.empty{color:#6a7180;margin:4px 0}
-ol.timeline{list-style:none;margin:0;padding:0;background:#fff;border:1px solid #dde0e6;border-radius:8px}
-ol.timeline li{padding:7px 12px;border-bottom:1px solid #eceef2;border-left:4px solid #9aa3b2}
-ol.timeline li.accepted{border-left-color:#2f9e57}
-ol.timeline li.challenged{border-left-color:#e0a100}
-ol.timeline li.rejected{border-left-color:#cb3837;background:#fff8f8}
-ol.timeline time{color:#6a7180;font-size:13px;margin-right:6px}
-.reason{margin:2px 0 0;color:#7f1d1d;overflow-wrap:anywhere}
-ol.timeline li.challenged .reason{color:#6b4e00}
-@media (max-width:640px){
- main{padding:10px}
- .scroll{background:none;border:0}
- table,thead,tbody,tr,td{display:block}
- thead{display:none}
- tr{background:#fff;border:1px solid #dde0e6;border-radius:8px;margin:0 0 8px;padding:6px 0}
- td{border:0;padding:3px 12px;overflow-wrap:anywhere}
- td::before{content:attr(data-label);display:block;color:#6a7180;font-size:12px}
- dl{grid-template-columns:1fr}dd{margin-bottom:6px}
-}
-"""
-
-
-def e(value: object) -> str:
-    """Escape anything for HTML text or a quoted attribute."""
-    return escape(str(value), quote=True)
-
-
-def _span(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
-
-
-def _ago(at: float | None, now: float) -> str:
-    return "—" if at is None else f"{_span(now - at)} ago"
-
-
-def _clock(at: float) -> str:
-    return iso(at)[11:19] + " UTC"
-
-
-def _tag(text: str, kind: str = "") -> str:
-    return f'<span class="tag {kind}">{e(text)}</span>'
-
-
-def _page(title: str, body: str, *, status: int = 200, script: str = "") -> Response:
-    nonce = secrets.token_urlsafe(12)
-    # same-origin, not no-referrer: under no-referrer browsers send ``Origin: null`` with our own
-    # form posts, and the Origin check (``host.foreign_origin``) could not tell them from a forgery.
-    scripts = f'<script nonce="{nonce}">{script}</script>' if script else ""
-    document = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<meta name=referrer content=same-origin><title>{e(title)} · mock npm registry</title>"
-        f"<style>{_CSS}</style></head><body>{body}{scripts}</body></html>"
-    )
-    response = Response(document, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Cache-Control"] = "no-store"
-    # The approve buttons must not be framed by another page (clickjacking).
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
-
-
-def _card_page(title: str, eyebrow: str, inner: str, *, status: int = 200) -> Response:
-    body = (
-        "<header class=bar><b>mock npm registry</b></header><main class=narrow><div class=card>"
-        f"<p class=eyebrow>{e(eyebrow)}</p><h1>{e(title)}</h1>{inner}</div></main>"
-    )
-    return _page(title, body, status=status)
-
-
-def _redirect(location: str) -> Response:
-    return Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
-
-
-def _is_form(request: Request) -> bool:
-    return request.mimetype in _FORMS
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
-    """Cells are HTML already escaped by the caller; ``data-label`` feeds the phone layout."""
-    body = "".join(
-        "<tr>" + "".join(f'<td data-label="{e(h)}">{cell}</td>' for h, cell in zip(headers, row, strict=True)) + "</tr>"
-        for row in rows
-    )
-    if not body:
-        return f"<p class=empty>{e(empty)}</p>"
-    head = "".join(f"<th scope=col>{e(h)}</th>" for h in headers)
-    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-
 
 class PageViews:
-    """The approval pages behind npm's ``loginUrl`` and ``authUrl``. A login is approved with the
-    account's password, or by the registry's admin (``Authorization: Bearer <admin token>`` or the
-    dashboard's cookie)."""
+    """The approval pages behind npm's ``loginUrl`` and ``authUrl``, and their admin variants.
+
+    On the public pages a login or a web-2FA request is answered (approved or denied) with the
+    account's password and, for a 2FA account, its code, or by a script holding the admin token
+    (``Authorization: Bearer``). The admin in a browser answers on the same pages under the secret
+    path (``/-/_mock/<secret>/login/<id>``, ``.../auth/<id>``), where the dashboard's cookie is
+    sent and accepted; the public pages never see it."""
 
     def __init__(self, registry: Registry, host: Host, admin: AdminToken) -> None:
         self.registry = registry
@@ -207,10 +72,38 @@ class PageViews:
             return f"npm {command} · {agent}" if command else agent
         return "unknown (the request is no longer in the server's log)"
 
+    # -- the admin's variants: who may use them ------------------------------------------------------
+
+    def _page_path(self, origin: str, public: str, *, admin: bool) -> str:
+        """``/-/_mock/auth/<id>``, or for the admin ``/-/_mock/<secret>/auth/<id>``."""
+        return self.admin.home(origin) + public[len(SIGN_IN_PATH) :] if admin else public
+
+    def _admin_gate(self, request: Request, origin: str, secret: str, *, post: bool) -> Response | None:
+        """None when the admin may use this page; else the answer: a wrong secret is 404 (JSON, as
+        any unknown address), a post another site sent 403, a browser without the cookie is sent
+        to sign in."""
+        if not self.admin.is_secret(secret, origin):
+            raise NotFound(reason="an admin page under a wrong secret path")
+        sender = foreign_origin(request, origin, null_ok=True)
+        if post and sender is not None:  # before the cookie check, which ignores such requests
+            raise CrossSiteRequest(reason=f"a form posted from {sender} to {redact_path(request.path)}")
+        if post and not is_form(request):
+            raise MalformedBody(
+                "The admin's pages take their own forms; a script answers with the admin token as "
+                "`Authorization: Bearer` on the public approve and deny endpoints"
+            )
+        if self.admin.is_admin(request, origin):
+            return None
+        inner = (
+            "<p class='state bad' id=state>This page is the admin's: sign in first.</p>"
+            f"<p><a href='{SIGN_IN_PATH}'>Sign in with the admin token</a></p>"
+        )
+        return admin_page(card_page("Sign in", "mock npm registry", inner, status=401))
+
     # -- web 2FA: the authUrl page ---------------------------------------------------------------------
 
     def _missing(self, what: str, ident: str) -> Response:
-        return _card_page(
+        return card_page(
             f"No such {what}",
             "mock npm registry",
             f"<p>Nothing is waiting at this address ({e(ident)}). The link may be mistyped, or the registry "
@@ -222,10 +115,10 @@ class PageViews:
         now = self.registry.clock.now()
         if now <= expires:
             return None
-        return _card_page(
+        return card_page(
             f"This {what} expired",
             "mock npm registry",
-            f"<p class='state bad'>It expired {_ago(expires, now)} (links last "
+            f"<p class='state bad'>It expired {ago(expires, now)} (links last "
             f"{WEB_AUTH_TTL / 60:.0f} minutes). Run the npm command again for a new link.</p>",
             status=410,
         )
@@ -242,12 +135,21 @@ class PageViews:
             return found
         return self._auth_page(request, origin, found)
 
-    def _csrf(self, request: Request, origin: str, action: str) -> str:
-        token = self.admin.csrf_token(request, origin, action)
+    def admin_auth_page(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=False)
+        if refused is not None:
+            return refused
+        found = self._auth_session(session_id)
+        if isinstance(found, Response):
+            return admin_page(found)
+        return self._auth_page(request, origin, found, admin=True)
+
+    def _csrf(self, request: Request, origin: str, scope: str) -> str:
+        token = self.admin.csrf_token(request, origin, scope)
         return f"<input type=hidden name={CSRF_FIELD} value='{e(token)}'>"
 
     def _proof_fields(self, *, user: str = "", otp: bool = True) -> str:
-        """What a person types to prove they are the account (the admin's cookie needs none)."""
+        """What a person types to prove they are the account (the admin's pages need none)."""
         fields = (
             "<label for=password>Password</label>"
             "<input id=password name=password type=password autocomplete=current-password>"
@@ -261,8 +163,24 @@ class PageViews:
             )
         return fields
 
+    def _answer_form(self, request: Request, origin: str, page: str, fields: str, approve_label: str) -> str:
+        """One form: the fields, then Approve (its action) and Deny (``formaction``): both answers
+        need the same proof, typed once; the CSRF token is the page's (``host.csrf_scope``)."""
+        return (
+            f"<form method=post action='{e(page)}/approve'>{self._csrf(request, origin, page)}{fields}"
+            f"<div class=actions style='margin-top:14px'><button class=primary id=approve>{e(approve_label)}</button>"
+            f"<button class=danger id=deny formaction='{e(page)}/deny'>Deny</button></div></form>"
+        )
+
     def _auth_page(
-        self, request: Request, origin: str, session: WebAuthSession, *, status: int = 200, note: str = ""
+        self,
+        request: Request,
+        origin: str,
+        session: WebAuthSession,
+        *,
+        admin: bool = False,
+        status: int = 200,
+        note: str = "",
     ) -> Response:
         now = self.registry.clock.now()
         user = self.registry.state.users.get(session.user)
@@ -274,7 +192,7 @@ class PageViews:
         details = (
             f"<dl><dt>Account</dt><dd>{account}</dd><dt>Operation</dt><dd>{e(session.description)}</dd>"
             f"<dt>Client</dt><dd>{client}</dd>"
-            f"<dt>Requested</dt><dd>{_clock(session.created)} ({_ago(session.created, now)})</dd></dl>"
+            f"<dt>Requested</dt><dd>{clock(session.created)} ({ago(session.created, now)})</dd></dl>"
         )
         if session.denied:
             state = (
@@ -287,21 +205,21 @@ class PageViews:
                 "and carries on; you can close this tab.</p>"
             )
         else:
-            left = session.expires - now
-            approve, deny = f"{session.auth_path}/approve", f"{session.auth_path}/deny"
-            admin = self.admin.has_cookie(request, origin)
-            proof = "" if admin else self._proof_fields(user=session.user)
-            state = (
-                f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{proof}"
-                "<div class=actions style='margin-top:14px'><button class=primary id=approve>Approve</button></div>"
-                f"</form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
-                f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-                f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+            page = self._page_path(origin, session.auth_path, admin=admin)
+            proof = (
+                "<p class=hint>As the admin: no password needed.</p>"
+                if admin
+                else self._proof_fields(user=session.user)
+            )
+            state = self._answer_form(request, origin, page, proof, "Approve") + (
+                "<p class=hint>npm is polling and waits for this answer; this link expires in "
+                f"{span(session.expires - now)}.</p>"
             )
         inner = (f"<p class=error id=error>{e(note)}</p>" if note else "") + details + state
-        return _card_page(
+        response = card_page(
             f"Approve: {session.description}", f"two-factor authentication for {session.user}", inner, status=status
         )
+        return _mark(response, admin=admin)
 
     def web_auth_approve(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, call, origin, session_id, approve=True)
@@ -309,50 +227,67 @@ class PageViews:
     def web_auth_deny(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._answer_web_auth(request, call, origin, session_id, approve=False)
 
-    def _answer(self, request: Request, origin: str, session_id: str, *, approve: bool, cookie: bool) -> WebAuthSession:
-        """Approve (the admin, or a person who proves they are the account) or deny."""
+    def admin_auth_approve(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_web_auth(request, call, origin, session_id, approve=True, admin=True)
+
+    def admin_auth_deny(self, request: Request, call: Call, origin: str, secret: str, session_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_web_auth(request, call, origin, session_id, approve=False, admin=True)
+
+    def _answer(self, request: Request, session_id: str, *, approve: bool, admin: bool, form: bool) -> WebAuthSession:
+        """Answer as the admin (``admin``: the caller checked), or as a person who proves they are
+        the account: the same proof for approve and deny."""
         challenges = self.registry.challenges
-        if not approve:
-            return challenges.deny_web_auth(session_id, by="in the browser")
-        if self.admin.is_admin(request, origin, cookie=cookie):
-            return challenges.approve_web_auth(session_id, by="by the admin in the browser")
-        fields = request.form if cookie else _json_object(request)
-        return challenges.approve_web_auth_as_person(
-            session_id, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
+        if admin:
+            by = "by the admin in the browser" if form else "by the admin"
+            if approve:
+                return challenges.approve_web_auth(session_id, by=by)
+            return challenges.deny_web_auth(session_id, by=by)
+        fields = request.form if form else _json_object(request)
+        return challenges.answer_web_auth_as_person(
+            session_id, approve=approve, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
         )
 
     def _answer_web_auth(
-        self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool
+        self, request: Request, call: Call, origin: str, session_id: str, *, approve: bool, admin: bool = False
     ) -> Response:
-        if not _is_form(request):
+        if not is_form(request):
             _refuse_other_sites(request, origin)
-            # A script's JSON post: the admin only by its bearer token (a browser's cookie rides
-            # along on any cross-site post, so it proves nothing here).
-            session = self._answer(request, origin, session_id, approve=approve, cookie=False)
+            # A script's JSON post: the admin only by its bearer token (no cookie reaches this path).
+            bearer_admin = self.admin.is_admin(request, origin, cookie=False)
+            session = self._answer(request, session_id, approve=approve, admin=bearer_admin, form=False)
             return json_response({"id": session.id, "approved" if approve else "denied": True})
         found = self._auth_session(session_id)
         if isinstance(found, Response):
-            return found
+            return _mark(found, admin=admin)
         answered = found.approved or found.denied  # nothing left to change: the answer says so (409)
         if not answered and not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.WEB_AUTH_APPROVE, found)
+            return self._cross_site(request, call, origin, Operation.WEB_AUTH_APPROVE, found, admin=admin)
         try:
-            self._answer(request, origin, found.id, approve=approve, cookie=True)
+            self._answer(request, found.id, approve=approve, admin=admin, form=True)
         except RegistryError as error:
             self.registry.state.refuse(Operation.WEB_AUTH_APPROVE, call, None, error)
-            return self._auth_page(request, origin, found, status=error.status, note=error.message)
-        return _redirect(found.auth_path)
+            return self._auth_page(request, origin, found, admin=admin, status=error.status, note=error.message)
+        return _mark(redirect(self._page_path(origin, found.auth_path, admin=admin)), admin=admin)
 
     def _cross_site(
-        self, request: Request, call: Call, origin: str, operation: Operation, found: WebAuthSession | WebLogin
+        self,
+        request: Request,
+        call: Call,
+        origin: str,
+        operation: Operation,
+        found: WebAuthSession | WebLogin,
+        *,
+        admin: bool,
     ) -> Response:
-        sender = foreign_origin(request, origin)
+        sender = foreign_origin(request, origin, null_ok=admin)
         why = f"a form posted from {sender}" if sender else "a form without this page's CSRF token"
-        error = CrossSiteRequest(reason=f"{why} to {request.path}")
+        error = CrossSiteRequest(reason=f"{why} to {redact_path(request.path)}")
         self.registry.state.refuse(operation, call, None, error)
         if isinstance(found, WebAuthSession):
-            return self._auth_page(request, origin, found, status=error.status, note=error.message)
-        return self._login_page(request, origin, found, status=error.status, note=error.message)
+            return self._auth_page(request, origin, found, admin=admin, status=error.status, note=error.message)
+        return self._login_page(request, origin, found, admin=admin, status=error.status, note=error.message)
 
     # -- web login: the loginUrl page ------------------------------------------------------------------
 
@@ -368,8 +303,25 @@ class PageViews:
             return found
         return self._login_page(request, origin, found)
 
+    def admin_login_page(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=False)
+        if refused is not None:
+            return refused
+        found = self._login(login_id)
+        if isinstance(found, Response):
+            return admin_page(found)
+        return self._login_page(request, origin, found, admin=True)
+
     def _login_page(
-        self, request: Request, origin: str, login: WebLogin, *, status: int = 200, note: str = "", typed: str = ""
+        self,
+        request: Request,
+        origin: str,
+        login: WebLogin,
+        *,
+        admin: bool = False,
+        status: int = 200,
+        note: str = "",
+        typed: str = "",
     ) -> Response:
         now = self.registry.clock.now()
         command = "npm adduser" if login.create else "npm login"
@@ -377,14 +329,15 @@ class PageViews:
         details = (
             f"<dl><dt>Operation</dt><dd>{command}: {'create an account and log in' if login.create else 'log in'}"
             f"</dd><dt>Client</dt><dd>{e(self._client_of(login.id, path='/-/v1/login'))}</dd>"
-            f"<dt>Requested</dt><dd>{_clock(login.created)} ({_ago(login.created, now)})</dd></dl>"
+            f"<dt>Requested</dt><dd>{clock(login.created)} ({ago(login.created, now)})</dd></dl>"
         )
         if login.user is not None:
             inner = details + (
                 f"<p class='state ok' id=state>Logged in as <b>{e(login.user)}</b>. npm receives a session "
                 "token on its next poll; you can close this tab.</p>"
             )
-            return _card_page(title, command, inner, status=status)
+            response = card_page(title, command, inner, status=status)
+            return _mark(response, admin=admin)
         names = sorted(self.registry.state.users)
         options = "".join(f"<option value='{e(n)}'>" for n in names)
         known = ", ".join(names) if names else "none yet"
@@ -393,27 +346,29 @@ class PageViews:
             f"<input id=user name=user required autocomplete=username autocapitalize=none spellcheck=false "
             f"list=accounts value='{e(typed)}'><datalist id=accounts>{options}</datalist>"
         )
-        field += self._proof_fields(otp=not login.create)
+        if admin:
+            field += "<p class=hint>As the admin: no password needed; Deny needs no name either.</p>"
+        else:
+            field += self._proof_fields(otp=not login.create)
+            field += "<p class=hint>Deny takes the same proof: whoever has this link cannot end the login alone.</p>"
         if login.create:
             field += "<p class=hint>A new name creates the account with this password; an existing one logs in.</p>"
         else:
             field += f"<p class=hint>Accounts on this registry: {e(known)}.</p>"
-        left = login.expires - now
-        approve, deny = f"{login.login_path}/approve", f"{login.login_path}/deny"
+        page = self._page_path(origin, login.login_path, admin=admin)
+        label = "Create account and log in" if login.create else "Log in"
         inner = (
             (f"<p class=error id=error>{e(note)}</p>" if note else "")
             + details
-            + f"<form method=post action='{e(approve)}'>{self._csrf(request, origin, approve)}{field}"
-            "<div class=actions style='margin-top:14px'>"
-            f"<button class=primary id=approve>{'Create account and log in' if login.create else 'Log in'}</button>"
-            f"</div></form><form method=post action='{e(deny)}' class=actions style='margin-top:8px'>"
-            f"{self._csrf(request, origin, deny)}<button class=danger id=deny>Deny</button></form>"
-            f"<p class=hint>npm is polling and waits for this answer; this link expires in {_span(left)}.</p>"
+            + self._answer_form(request, origin, page, field, label)
+            + "<p class=hint>npm is polling and waits for this answer; this link expires in "
+            f"{span(login.expires - now)}.</p>"
         )
-        return _card_page(title, command, inner, status=status)
+        response = card_page(title, command, inner, status=status)
+        return _mark(response, admin=admin)
 
     def web_login_approve(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        if not _is_form(request):
+        if not is_form(request):
             _refuse_other_sites(request, origin)
             body = json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
@@ -427,53 +382,83 @@ class PageViews:
                 by="in the browser",
             )
             return json_response({"id": login.id, "user": login.user})
+        return self._answer_login(request, call, origin, login_id, approve=True, admin=False)
+
+    def admin_login_approve(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_login(request, call, origin, login_id, approve=True, admin=True)
+
+    def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
+        if not is_form(request):
+            _refuse_other_sites(request, origin)
+            body = _json_object(request)
+            user = body.get("user")
+            if user is not None and not isinstance(user, str):
+                raise MalformedBody('Deny a login with {"user": "<name>", "password": "<password>"}')
+            trusted = self.admin.is_admin(request, origin, cookie=False)
+            login = self.registry.logins.cancel_web_login(
+                login_id,
+                user,
+                password=body.get("password"),
+                otp=body.get("otp"),
+                trusted=trusted,
+                by="by the admin" if trusted else "in the browser",
+            )
+            return json_response({"id": login.id, "denied": True})
+        return self._answer_login(request, call, origin, login_id, approve=False, admin=False)
+
+    def admin_login_deny(self, request: Request, call: Call, origin: str, secret: str, login_id: str) -> Response:
+        refused = self._admin_gate(request, origin, secret, post=True)
+        return refused or self._answer_login(request, call, origin, login_id, approve=False, admin=True)
+
+    def _answer_login(
+        self, request: Request, call: Call, origin: str, login_id: str, *, approve: bool, admin: bool
+    ) -> Response:
+        """A form post on a login page: approve or deny, by a person with proof or by the admin."""
         found = self._login(login_id)
         if isinstance(found, Response):
-            return found
+            return _mark(found, admin=admin)
         if found.user is not None:
-            return self._login_page(request, origin, found)
+            if approve:
+                return self._login_page(request, origin, found, admin=admin)
+            error = WebLoginAnswered(found.id, found.user)
+            return self._login_page(request, origin, found, admin=admin, status=error.status, note=error.message)
         if not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.LOGIN, found)
+            return self._cross_site(request, call, origin, Operation.LOGIN, found, admin=admin)
         name = request.form.get("user", "").strip()
-        if not name:
-            return self._login_page(request, origin, found, status=400, note="Type the user name to log in as.")
-        try:
-            self.registry.logins.approve_web_login(
-                found.id,
-                name,
-                password=request.form.get("password") or None,
-                otp=request.form.get("otp") or None,
-                trusted=self.admin.is_admin(request, origin),
-                by="in the browser",
+        if not name and (approve or not admin):
+            what = "log in as" if approve else "deny this login as (with its password)"
+            return self._login_page(
+                request, origin, found, admin=admin, status=400, note=f"Type the user name to {what}."
             )
+        by = "by the admin in the browser" if admin else "in the browser"
+        password, otp = request.form.get("password") or None, request.form.get("otp") or None
+        try:
+            if approve:
+                self.registry.logins.approve_web_login(found.id, name, password=password, otp=otp, trusted=admin, by=by)
+            else:
+                self.registry.logins.cancel_web_login(
+                    found.id, name or None, password=password, otp=otp, trusted=admin, by=by
+                )
         except RegistryError as error:
             self.registry.state.refuse(Operation.ADDUSER if found.create else Operation.LOGIN, call, None, error)
             name = cut(name, 100)  # echoed into the page: a form field must not make a megabyte answer
-            return self._login_page(
-                request, origin, found, status=error.status, typed=name, note=f"{name}: {error.message}"
-            )
-        return _redirect(found.login_path)
-
-    def web_login_deny(self, request: Request, call: Call, origin: str, login_id: str) -> Response:
-        if not _is_form(request):
-            _refuse_other_sites(request, origin)
-            login = self.registry.logins.cancel_web_login(login_id)
-            return json_response({"id": login.id, "denied": True})
-        found = self._login(login_id)
-        if isinstance(found, Response):
-            return found
-        if not self.admin.csrf_ok(request, origin):
-            return self._cross_site(request, call, origin, Operation.LOGIN, found)
-        try:
-            self.registry.logins.cancel_web_login(found.id)
-        except WebLoginAnswered as error:
-            return self._login_page(request, origin, found, status=error.status, note=error.message)
-        return _card_page(
+            note = f"{name}: {error.message}" if name else error.message
+            return self._login_page(request, origin, found, admin=admin, status=error.status, typed=name, note=note)
+        if approve:
+            return _mark(redirect(self._page_path(origin, found.login_path, admin=admin)), admin=admin)
+        response = card_page(
             "Login denied",
             "npm adduser" if found.create else "npm login",
             "<p class='state bad' id=state>Denied. npm's next poll answers 404; npm then falls back to its "
             "username and password prompt (or fails without a terminal).</p>",
         )
+        return _mark(response, admin=admin)
+
+
+def _mark(response: Response, *, admin: bool) -> Response:
+    """An answer of an admin page carries its referrer policy; a public page's keeps its own."""
+    return admin_page(response) if admin else response
 
 
 def _refuse_other_sites(request: Request, origin: str) -> None:

@@ -83,15 +83,24 @@ url_map = Map(
         Route("/-/stage/<stage_id>", endpoint="npm.stage", methods=["GET", "DELETE"]),
         Route("/-/stage/<stage_id>/approve", endpoint="npm.stage_approve", methods=["POST"]),
         Route("/-/stage/<stage_id>/tarball", endpoint="npm.stage_tarball", methods=["GET"]),
-        # Web pages (pages.py): the approval pages behind loginUrl and authUrl (the one-time id is the
-        # guard) and the dashboard (admin token, as the control API).
+        # Web pages (pages.py): the approval pages behind loginUrl and authUrl (public: npm prints
+        # them; answering takes the account's proof) and the dashboard (admin token, as the control API).
         Route("/-/_mock/login/<login_id>", endpoint="pages.web_login_page", methods=["GET"]),
         Route("/-/_mock/login/<login_id>/approve", endpoint="pages.web_login_approve", methods=["POST"]),
         Route("/-/_mock/login/<login_id>/deny", endpoint="pages.web_login_deny", methods=["POST"]),
         Route("/-/_mock/auth/<session_id>", endpoint="pages.web_auth_page", methods=["GET"]),
         Route("/-/_mock/auth/<session_id>/approve", endpoint="pages.web_auth_approve", methods=["POST"]),
         Route("/-/_mock/auth/<session_id>/deny", endpoint="pages.web_auth_deny", methods=["POST"]),
-        Route("/-/_mock/", endpoint="dashboard.show", methods=["GET", "POST"]),
+        # The admin's pages live under a per-server secret segment, the dashboard cookie's Path
+        # (host.AdminToken): ``/-/_mock/`` only signs in and redirects there.
+        Route("/-/_mock/", endpoint="dashboard.sign_in", methods=["GET", "POST"]),
+        Route("/-/_mock/<secret>/", endpoint="dashboard.show", methods=["GET"]),
+        Route("/-/_mock/<secret>/login/<login_id>", endpoint="pages.admin_login_page", methods=["GET"]),
+        Route("/-/_mock/<secret>/login/<login_id>/approve", endpoint="pages.admin_login_approve", methods=["POST"]),
+        Route("/-/_mock/<secret>/login/<login_id>/deny", endpoint="pages.admin_login_deny", methods=["POST"]),
+        Route("/-/_mock/<secret>/auth/<session_id>", endpoint="pages.admin_auth_page", methods=["GET"]),
+        Route("/-/_mock/<secret>/auth/<session_id>/approve", endpoint="pages.admin_auth_approve", methods=["POST"]),
+        Route("/-/_mock/<secret>/auth/<session_id>/deny", endpoint="pages.admin_auth_deny", methods=["POST"]),
         # The control API (admin token required): what the fixture API does, for any language.
         Route("/-/_mock/api/state", endpoint="control.state", methods=["GET"]),
         Route("/-/_mock/api/reset", endpoint="control.reset", methods=["POST"]),
