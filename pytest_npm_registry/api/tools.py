@@ -296,6 +296,8 @@ class ToolsMixin:
         environment = isolated_env(self.workdir, userconfig)
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
+        # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
@@ -322,6 +324,7 @@ class ToolsMixin:
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
         environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

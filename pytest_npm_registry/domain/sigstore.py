@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 FULCIO_HOST = "fulcio.sigstore.dev"
 REKOR_HOST = "rekor.sigstore.dev"
+#: Sigstore's TUF repository (``@sigstore/tuf`` ``DEFAULT_MIRROR_URL``), served by domain/tuf.py.
+TUF_HOST = "tuf-repo-cdn.sigstore.dev"
 #: The public names the egress proxy serves (everything else is refused).
-SIGSTORE_HOSTS = (FULCIO_HOST, REKOR_HOST)
+SIGSTORE_HOSTS = (FULCIO_HOST, REKOR_HOST, TUF_HOST)
 #: Fulcio's audience for CI id tokens (``CIContextProvider('sigstore')``).
 SIGSTORE_AUDIENCE = "sigstore"
 #: Fulcio certificates live ten minutes, as the public one's do.
