@@ -8,9 +8,11 @@ import base64
 import hashlib
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -19,6 +21,7 @@ from pytest_npm_registry.domain.tuf import TUF_CACHE_DIR, TufRepository
 from tests.conftest import http
 from tests.test_provenance import REPO, TRACE_JS, publish_with_provenance
 
+DER, SPKI = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
 TIMING = re.compile(r"audited 1 package in \d+s")
 
 
@@ -197,20 +200,41 @@ def test_tuf_metadata_is_signed_and_versions_move_with_the_targets():
     assert sorted(targets.signed.targets) == ["a/keys.json", "trusted_root.json"]
 
 
-def test_a_provenance_attestation_is_not_verified_for_want_of_scts(npm_registry, package_dir, tmp_path):
-    """What is left (docs/provenance-design.md): npm trusts our Fulcio and Rekor through
-    ``trusted_root.json`` and gets as far as the certificate's SCTs, which the mock Fulcio does
-    not issue, so the attestation of a ``--provenance`` publish is reported invalid."""
+def test_a_provenance_publish_has_a_verified_attestation(npm_registry, package_dir, tmp_path):
+    """npm verifies the provenance bundle with our Fulcio CA, CT log and Rekor key from
+    ``trusted_root.json``: the certificate chain, its embedded SCT, the log entry, the DSSE
+    signature."""
     alice = npm_registry.add_user("alice", tfa="auth-and-writes")
     npm_registry.publish("demo-pkg", "1.0.0", by=alice)
     npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
     published, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
     assert published.returncode == 0, published
     app = install(npm_registry, tmp_path, "demo-pkg@1.1.0")
-    result = npm_registry.npm("audit", "signatures", "--json", cwd=app)
-    assert result.returncode == 1, result
-    (invalid,) = json.loads(result.stdout)["invalid"]
-    assert (invalid["code"], invalid["message"]) == (
-        "EATTESTATIONVERIFY",
-        "demo-pkg@1.1.0 failed to verify attestation: expected 1 SCTs, got 0",
-    )
+    result = npm_registry.npm("audit", "signatures", cwd=app)
+    assert result.returncode == 0, result
+    assert audit_lines(result) == [
+        "",
+        "1 package has a verified registry signature",
+        "",
+        "1 package has a verified attestation",
+        "(use --json --include-attestations to view attestation details)",
+        "",
+        "",
+    ]
+    assert npm_registry.server.egress.tuf.requests[-1][1].endswith(".trusted_root.json")
+    details = npm_registry.npm("audit", "signatures", "--json", "--include-attestations", cwd=app)
+    (verified,) = json.loads(details.stdout)["verified"]
+    stored = json.loads(npm_registry.package("demo-pkg").attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
+    assert (verified["name"], verified["version"]) == ("demo-pkg", "1.1.0")
+    assert verified["attestationBundles"] == [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": stored}]
+    # The SCT, checked with cryptography's own reading of RFC 6962: over the precertificate TBS
+    # (the leaf's, without the SCT list), with our CT log's key.
+    leaf = x509.load_der_x509_certificate(base64.b64decode(stored["verificationMaterial"]["certificate"]["rawBytes"]))
+    (sct,) = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    fulcio = npm_registry.registry.sigstore.fulcio
+    assert sct.log_id == fulcio.ct_log.log_id
+    tbs = leaf.tbs_precertificate_bytes
+    issuer = hashlib.sha256(fulcio.authority.cert.public_key().public_bytes(DER, SPKI)).digest()
+    millis = int(sct.timestamp.replace(tzinfo=UTC).timestamp() * 1000).to_bytes(8, "big")
+    signed = b"\x00\x00" + millis + b"\x00\x01" + issuer + len(tbs).to_bytes(3, "big") + tbs + b"\x00\x00"
+    fulcio.ct_log.key.public_key().verify(sct.signature, signed, ec.ECDSA(hashes.SHA256()))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .ctlog import CT_LOG_URL
 from .sigstore import FULCIO_HOST, REKOR_HOST, TUF_HOST, spki_der
 
 __all__ = ["TUF_CACHE_DIR", "TUF_HOST", "Published", "TufRepository", "trusted_root"]
@@ -134,14 +135,15 @@ P256_KEY_DETAILS = "PKIX_ECDSA_P256_SHA_256"
 
 def trusted_root(sigstore: Sigstore) -> dict[str, Any]:
     """The target ``trusted_root.json``: our Fulcio's CA and our Rekor's key, in the shape of
-    Sigstore's own (what ``sigstore.verify`` builds its trust material from). No CT log and no
-    timestamp authority: the mock Fulcio issues no SCTs (docs/provenance-design.md says what
-    that leaves unverified)."""
+    Sigstore's own (what ``sigstore.verify`` builds its trust material from), with the CT log
+    whose SCTs the mock Fulcio embeds. No timestamp authority: Rekor's signed entry timestamp
+    is the time npm's verifier uses."""
     import base64  # noqa: PLC0415
 
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     fulcio, rekor = sigstore.fulcio.authority.cert, sigstore.rekor.key.public_key()
+    ct_log = sigstore.fulcio.ct_log
     rekor_spki = spki_der(rekor)
     since = fulcio.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
@@ -170,7 +172,18 @@ def trusted_root(sigstore: Sigstore) -> dict[str, Any]:
                 "validFor": {"start": since},
             }
         ],
-        "ctlogs": [],
+        "ctlogs": [
+            {
+                "baseUrl": CT_LOG_URL,
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": base64.b64encode(spki_der(ct_log.key.public_key())).decode(),
+                    "keyDetails": P256_KEY_DETAILS,
+                    "validFor": {"start": since},
+                },
+                "logId": {"keyId": base64.b64encode(ct_log.log_id).decode()},
+            }
+        ],
         "timestampAuthorities": [],
     }
 
