@@ -72,6 +72,21 @@ def test_audit_signatures_verifies_an_install_with_keys_from_our_tuf_repository(
     ]
 
 
+def test_without_keys_in_tuf_npm_reads_the_keys_endpoint(npm_registry, installed):
+    """A registry Sigstore's TUF repository does not list (any but the public one): npm warns
+    and asks ``/-/npm/v1/keys``."""
+    npm_registry.server.egress.tuf.registry_keys = False
+    result = npm_registry.npm("audit", "signatures", cwd=installed)
+    assert result.returncode == 0, result
+    assert audit_lines(result) == ["", "1 package has a verified registry signature", "", ""]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("npm warn")]
+    assert warnings == [
+        f"npm warn Fetching verification keys using TUF failed.  Fetching directly from {npm_registry.url}."
+    ]
+    keys = [response.status_code for request, response in npm_registry.server.log if request.path == "/-/npm/v1/keys"]
+    assert keys == [200]
+
+
 def test_a_tampered_signature_fails_the_audit(npm_registry, installed):
     fault = npm_registry.faults.tamper_signature("demo-pkg", "1.0.0")
     result = npm_registry.npm("audit", "signatures", cwd=installed)

@@ -168,6 +168,7 @@ class EgressProxy:
             self.log.clear()
             self.app.requests.clear()
             self.tuf.requests.clear()
+            self.tuf.registry_keys = True
 
     @property
     def url(self) -> str:

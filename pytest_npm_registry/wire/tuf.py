@@ -47,11 +47,15 @@ class TufApp:
         self._registry_url = registry_url
         #: ``(method, path, status)`` of every request, for tests and failure reports.
         self.requests: list[tuple[str, str, int]] = []
+        #: List the registry's ``keys.json``, as Sigstore's repository does for the public
+        #: registry (the default). False: as for any other registry, which npm then asks for
+        #: ``/-/npm/v1/keys`` itself after a warning. Back to True on reset.
+        self.registry_keys = True
 
     def published(self) -> Published:
         """The repository as served now (signed anew only when a target changed)."""
         keys = _body(self.registry.signatures.tuf_keys())
-        targets = dict.fromkeys(target_names(self._registry_url()), keys)
+        targets = dict.fromkeys(target_names(self._registry_url()) if self.registry_keys else [], keys)
         targets["trusted_root.json"] = _body(trusted_root(self.registry.sigstore))
         return self.registry.tuf.publish(targets)
 
