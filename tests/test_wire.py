@@ -113,6 +113,9 @@ def test_full_packument(npm_registry: NpmRegistry, alice: User, accept: str | No
             "integrity": integrity_of(tarball),
             "shasum": manifest["dist"]["shasum"],
             "tarball": f"{origin(npm_registry)}/demo/-/demo-{version}.tgz",
+            "signatures": [
+                {"keyid": npm_registry.registry.signatures.keyid, "sig": manifest["dist"]["signatures"][0]["sig"]}
+            ],
         }
         assert re.fullmatch(r"[0-9a-f]{40}", manifest["dist"]["shasum"])
     iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"

@@ -309,6 +309,8 @@ class ToolsMixin:
         environment = isolated_env(self.workdir, userconfig)
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
+        # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
@@ -339,6 +341,8 @@ class ToolsMixin:
         environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
         # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
         environment.update(egress_variables(self.server))
+        # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

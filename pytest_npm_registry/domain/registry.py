@@ -35,10 +35,12 @@ from .policy import Policy
 from .profiles import Profiles
 from .publishing import Publishing
 from .reads import Reads
+from .signatures import RegistrySigner
 from .sigstore import Sigstore
 from .stages import Stages
 from .state import RegistryState
 from .trust import Trust
+from .tuf import TufRepository
 
 
 class Registry:
@@ -54,6 +56,10 @@ class Registry:
         self.governance = governance = Governance(state, accounts, challenges, orgs)
         #: The mock Fulcio and Rekor (``npm publish --provenance`` reaches them via the egress proxy).
         self.sigstore = sigstore = Sigstore(state.clock)
+        #: The key of ``dist.signatures`` and ``/-/npm/v1/keys``, and the TUF repository that
+        #: hands npm that key and Sigstore's trust root (``npm audit signatures``).
+        self.signatures = RegistrySigner()
+        self.tuf = TufRepository()
         self.publishing = publishing = Publishing(state, accounts, challenges, orgs, governance, sigstore=sigstore)
         self.trust = Trust(state, accounts, challenges, governance)
         self.stages = Stages(state, accounts, challenges, orgs, publishing)

@@ -8,7 +8,7 @@ verification: {signedEntryTimestamp, inclusionProof}}}`` (``witness/tlog/index.j
 neither at signing time; what we sign is still real (ECDSA P-256, RFC 6962 Merkle proofs), so the
 registry's provenance checks and ``npm audit signatures`` can verify it later.
 
-Not done (yet): SCTs (no CT log: ``signedCertificateEmbeddedSct`` carries none), Rekor v2, TSA.
+Each certificate embeds an SCT from a CT log of ours (domain/ctlog.py). Not done: Rekor v2, TSA.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import identity
+from .ctlog import CTLog
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 FULCIO_HOST = "fulcio.sigstore.dev"
 REKOR_HOST = "rekor.sigstore.dev"
+#: Sigstore's TUF repository (``@sigstore/tuf`` ``DEFAULT_MIRROR_URL``), served by domain/tuf.py.
+TUF_HOST = "tuf-repo-cdn.sigstore.dev"
 #: The public names the egress proxy serves (everything else is refused).
-SIGSTORE_HOSTS = (FULCIO_HOST, REKOR_HOST)
+SIGSTORE_HOSTS = (FULCIO_HOST, REKOR_HOST, TUF_HOST)
 #: Fulcio's audience for CI id tokens (``CIContextProvider('sigstore')``).
 SIGSTORE_AUDIENCE = "sigstore"
 #: Fulcio certificates live ten minutes, as the public one's do.
@@ -219,6 +222,8 @@ class Fulcio:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.authority = Authority.create("sigstore", "sigstore.dev (pytest-npm-registry mock)", clock.now())
+        #: The CT log whose SCT each certificate embeds (npm's verifier wants one, domain/ctlog.py).
+        self.ct_log = CTLog()
 
     def signing_certificate(self, id_token: str, public_key_pem: str, proof_of_possession: str) -> list[str]:
         """``POST /api/v2/signingCert``: the chain, leaf first, for the key the token's subject
@@ -260,7 +265,7 @@ class Fulcio:
             if value:
                 oid = ObjectIdentifier(_FULCIO_OID + arc)
                 builder = builder.add_extension(x509.UnrecognizedExtension(oid, der_utf8(value)), critical=False)
-        leaf = builder.sign(self.authority.key, hashes.SHA256())
+        leaf = self.ct_log.embed_sct(builder, self.authority.key, now).sign(self.authority.key, hashes.SHA256())
         return [pem(leaf), pem(self.authority.cert)]
 
 

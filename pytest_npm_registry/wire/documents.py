@@ -3,6 +3,8 @@
 Two shapes of ``GET /<name>``: the full document (``application/json``) and the abbreviated
 "corgi" one (``application/vnd.npm.install-v1+json``) that pacote asks for first. The registry
 rewrites each version's ``dist.tarball`` to its own URL, so documents depend on the origin.
+Every version's ``dist`` carries the registry's signature (``dist.signatures``, both shapes, as
+the public registry's corgis do too), which ``npm audit signatures`` verifies.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.models import Package, Permission, StagedVersion, Token, TokenKind, User, Version
+from pytest_npm_registry.domain.signatures import RegistrySigner
 from pytest_npm_registry.domain.sigstore import bundle_predicate_type, provenance_bundle
 from pytest_npm_registry.domain.validation import is_prerelease, version_key
 
@@ -51,17 +54,25 @@ def person(user: User | None, name: str) -> dict[str, str]:
     return {"name": name, "email": user.email if user else f"{name}@example.com"}
 
 
-def manifest(package: Package, version: Version, origin: str, users: dict[str, User]) -> dict[str, Any]:
+def dist(package: Package, version: Version, origin: str, signer: RegistrySigner) -> dict[str, Any]:
+    """A version's ``dist`` as the registry serves it: what was published there, then its own fields."""
+    return {
+        **(version.manifest.get("dist") or {}),
+        "integrity": version.integrity,
+        "shasum": version.shasum,
+        "tarball": tarball_url(origin, package.name, version.version),
+        "signatures": signer.signatures(package.name, version.version, version.integrity),
+    }
+
+
+def manifest(
+    package: Package, version: Version, origin: str, users: dict[str, User], signer: RegistrySigner
+) -> dict[str, Any]:
     doc = dict(version.manifest)
     doc["_id"] = f"{package.name}@{version.version}"
     doc["_npmUser"] = person(users.get(version.publisher), version.publisher)
     doc["maintainers"] = [person(users.get(m), m) for m in package.maintainers]
-    doc["dist"] = {
-        **(doc.get("dist") or {}),
-        "integrity": version.integrity,
-        "shasum": version.shasum,
-        "tarball": tarball_url(origin, package.name, version.version),
-    }
+    doc["dist"] = dist(package, version, origin, signer)
     bundle = provenance_bundle(version.attachments)
     predicate = bundle_predicate_type(bundle) if bundle is not None else None
     if predicate is not None:
@@ -93,7 +104,7 @@ def _latest(package: Package) -> Version | None:
     return package.versions[max(releases, key=version_key)]
 
 
-def packument(package: Package, origin: str, users: dict[str, User]) -> dict[str, Any]:
+def packument(package: Package, origin: str, users: dict[str, User], signer: RegistrySigner) -> dict[str, Any]:
     latest = _latest(package)
     head = latest.manifest if latest else {}
     versions = sorted(package.versions.values(), key=lambda v: version_key(v.version))
@@ -102,7 +113,7 @@ def packument(package: Package, origin: str, users: dict[str, User]) -> dict[str
         "_rev": package.rev_id,
         "name": package.name,
         "dist-tags": dict(package.dist_tags),
-        "versions": {v.version: manifest(package, v, origin, users) for v in versions},
+        "versions": {v.version: manifest(package, v, origin, users, signer) for v in versions},
         "time": {
             "created": iso(package.created),
             "modified": iso(package.modified),
@@ -118,7 +129,7 @@ def packument(package: Package, origin: str, users: dict[str, User]) -> dict[str
     return doc
 
 
-def corgi(package: Package, origin: str) -> dict[str, Any]:
+def corgi(package: Package, origin: str, signer: RegistrySigner) -> dict[str, Any]:
     versions = sorted(package.versions.values(), key=lambda v: version_key(v.version))
     out: dict[str, Any] = {}
     for v in versions:
@@ -127,6 +138,7 @@ def corgi(package: Package, origin: str) -> dict[str, Any]:
             "integrity": v.integrity,
             "shasum": v.shasum,
             "tarball": tarball_url(origin, package.name, v.version),
+            "signatures": signer.signatures(package.name, v.version, v.integrity),
         }
         out[v.version] = m
     return {

@@ -3,7 +3,8 @@
 Every client run gets ``HTTPS_PROXY``/``HTTP_PROXY`` pointing here (``NO_PROXY`` keeps the registry
 direct). A ``CONNECT`` to one of Sigstore's public names is relayed to our own TLS server, which
 presents a certificate for that name from a local CA (Node trusts it through
-``NODE_EXTRA_CA_CERTS``) and serves the mock Fulcio and Rekor. Any other host gets ``403`` with a
+``NODE_EXTRA_CA_CERTS``) and serves the mock Fulcio and Rekor, and the registry's own TUF
+repository in place of Sigstore's (``npm audit signatures`` reads it first). Any other host gets ``403`` with a
 reason and nothing else: no public name is ever resolved, no socket leaves loopback. The proxy's
 client (``https-proxy-agent``, under make-fetch-happen) sends the target name in ``CONNECT`` and
 does not resolve it itself.
@@ -19,14 +20,17 @@ import ssl
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from pytest_npm_registry.domain.sigstore import SIGSTORE_HOSTS, Authority, pem
+from pytest_npm_registry.domain.sigstore import SIGSTORE_HOSTS, TUF_HOST, Authority, pem
+from pytest_npm_registry.domain.tuf import TUF_CACHE_DIR
 
 from .sigstore import SigstoreApp
+from .tuf import TufApp
 
 if TYPE_CHECKING:
     from pytest_npm_registry.domain.registry import Registry
@@ -137,9 +141,11 @@ class _ProxyServer(socketserver.ThreadingTCPServer):
 class EgressProxy:
     """The loopback proxy and the TLS server behind it, started with the registry server."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, registry_url: Callable[[], str]) -> None:
         self.registry = registry
         self.app = SigstoreApp(registry.sigstore)
+        #: The TUF repository under Sigstore's name, listing this registry's keys.
+        self.tuf = TufApp(registry, registry_url)
         #: What clients asked the proxy for, newest last (bounded).
         self.log: deque[Connect] = deque(maxlen=500)
         self._lock = threading.Lock()
@@ -161,6 +167,8 @@ class EgressProxy:
         with self._lock:
             self.log.clear()
             self.app.requests.clear()
+            self.tuf.requests.clear()
+            self.tuf.registry_keys = True
 
     @property
     def url(self) -> str:
@@ -179,6 +187,17 @@ class EgressProxy:
         # npm's own requests follow its config (``npm_config_*`` outranks the user .npmrc);
         # Sigstore's client and other Node tools read the standard variables.
         return {**dict.fromkeys(names, self.url), "NODE_EXTRA_CA_CERTS": str(self.ca_file)}
+
+    def seed_tuf_cache(self, npm_cache: Path) -> Path:
+        """Put our TUF root where npm's TUF client looks first (``<npm cache>/_tuf/<mirror>/root.json``):
+        seen there, it is trusted instead of the production root ``@sigstore/tuf`` embeds, which
+        would make npm refuse every metadata file of ours. Returns the file."""
+        root = npm_cache / TUF_CACHE_DIR / "root.json"
+        data = self.registry.tuf.root()
+        if not root.is_file() or root.read_bytes() != data:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.write_bytes(data)
+        return root
 
     def start(self) -> None:
         if self._proxy is not None:
@@ -200,13 +219,19 @@ class EgressProxy:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(folder / "server.pem", folder / "server.key")
         self._tls = tls = make_server(
-            "127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler, ssl_context=context
+            "127.0.0.1", 0, self._by_host, threaded=True, request_handler=_QuietHandler, ssl_context=context
         )
         tls.daemon_threads = True  # type: ignore[attr-defined]
         self._proxy = proxy = _ProxyServer(self)
         for name, server in (("sigstore", tls), ("egress", proxy)):
             poll = {"poll_interval": 0.05}
             threading.Thread(target=server.serve_forever, kwargs=poll, daemon=True, name=name).start()
+
+    def _by_host(self, environ: dict[str, Any], start_response: Any) -> Any:
+        # One TLS server for every name (its certificate lists them all): the Host header decides.
+        host = str(environ.get("HTTP_HOST", "")).split(":", 1)[0].lower()
+        app = self.tuf if host == TUF_HOST else self.app
+        return app(environ, start_response)
 
     def stop(self) -> None:
         for server in (self._proxy, self._tls):

@@ -13,6 +13,7 @@ that off (``fetch-retries=0``), so a fault fails the npm run at once. Tools you 
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -371,6 +372,40 @@ class Faults:
             return is_publish(request) or endpoint_of(request) == "npm.stage_approve"
 
         return self._add(Fault(f"visibility_delay {low:g}-{high:g}s", times, claims, handle))
+
+    def tamper_signature(self, name: str, version: str, *, times: int | None = None) -> Fault:
+        """Serve ``name@version`` with a registry signature that does not verify, as a mirror or
+        proxy that altered the package would: its ``dist.signatures[].sig`` in the packument
+        (both shapes) and in ``GET /<name>/<version>`` becomes the registry key's signature over
+        another integrity. ``npm audit signatures`` then reports ``1 package has an invalid
+        registry signature:`` and exits 1 (pacote's ``EINTEGRITYSIGNATURE``); ``npm install`` does
+        not check signatures and still installs. The stored package and its keys are untouched."""
+        label = f"tamper_signature {name}@{version}"
+        signer = self._registry.signatures
+        forged = signer.sign(name, version, "sha512-tampered")
+
+        def extra(request: Request) -> bool:
+            try:
+                endpoint, values = _ROUTES.match(request.path, request.method)
+            except HTTPException:
+                return False
+            return endpoint in ("npm.package", "npm.version") and request.method == "GET" and values["name"] == name
+
+        def handle(request: Request, forward: Next) -> Response:
+            response = forward(request)
+            if response.status_code != 200:
+                return response
+            doc = json.loads(response.get_data())
+            manifest = doc.get("versions", {}).get(version) if "versions" in doc else doc
+            if not isinstance(manifest, dict) or manifest.get("version") != version:
+                return response
+            for signature in manifest.get("dist", {}).get("signatures", []):
+                signature["sig"] = forged
+            response.set_data(json.dumps(doc).encode())
+            mark(request, label)
+            return response
+
+        return self._add(Fault(label, times, extra, handle))
 
     # -- the mock Sigstore's steps: Fulcio's certificate, Rekor's log entry ------------------------------
 

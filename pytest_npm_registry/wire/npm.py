@@ -75,9 +75,9 @@ class NpmViews:
         if cached is not None and cached[0] is package and cached[1] == people:
             return cached[2]
         if variant == documents.CORGI:
-            doc = documents.corgi(package, origin)
+            doc = documents.corgi(package, origin, self.registry.signatures)
         else:
-            doc = documents.packument(package, origin, self.registry.state.users)
+            doc = documents.packument(package, origin, self.registry.state.users, self.registry.signatures)
         body = json.dumps(doc).encode()
         with self._cache_lock:
             if len(self._cache) >= _CACHE_LIMIT:
@@ -87,7 +87,8 @@ class NpmViews:
 
     def version(self, request: Request, call: Call, origin: str, name: str, spec: str) -> Response:
         package, version = self.registry.reads.read_version(call, name, spec)
-        return json_response(documents.manifest(package, version, origin, self.registry.state.users))
+        users, signer = self.registry.state.users, self.registry.signatures
+        return json_response(documents.manifest(package, version, origin, users, signer))
 
     def attestations(self, request: Request, call: Call, origin: str, spec: str) -> Response:
         name, _, version_spec = spec.rpartition("@")
@@ -96,6 +97,11 @@ class NpmViews:
         if bundle is None:
             raise NotFound("Not Found", reason=f"{package.name}@{version.version} has no attestations")
         return json_response(documents.attestations(bundle))
+
+    def keys(self, request: Request, call: Call, origin: str) -> Response:
+        # The registry's signing keys, readable by anyone (npm audit signatures asks without a
+        # token when Sigstore's TUF repository does not list them).
+        return json_response(self.registry.signatures.keys())
 
     def tarball(self, request: Request, call: Call, origin: str, name: str, filename: str) -> Response:
         version = self.registry.reads.download(call, name, filename)

@@ -63,6 +63,7 @@ url_map = Map(
         Route("/-/package/<package:name>/dist-tags/<tag>", endpoint="npm.dist_tag", methods=["PUT", "POST", "DELETE"]),
         Route("/-/package/<package:name>/visibility", endpoint="npm.visibility", methods=["GET"]),
         Route("/-/npm/v1/attestations/<path:spec>", endpoint="npm.attestations", methods=["GET"]),
+        Route("/-/npm/v1/keys", endpoint="npm.keys", methods=["GET"]),
         Route("/-/package/<package:name>/access", endpoint="npm.access", methods=["POST"]),
         Route("/-/package/<package:name>/collaborators", endpoint="npm.collaborators", methods=["GET"]),
         Route("/-/user/<user>/package", endpoint="npm.user_packages", methods=["GET"]),

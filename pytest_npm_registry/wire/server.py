@@ -313,7 +313,7 @@ class RegistryServer(HTTPServer):
         self.faults = Faults(self, self.app, self.registry)
         self.app.mount("control", ControlViews(self.registry, self, self.app.admin))
         #: The clients' only way out: a loopback proxy serving the mock Sigstore, refusing the rest.
-        self.egress = EgressProxy(self.registry)
+        self.egress = EgressProxy(self.registry, lambda: self.url)
         self.log_limit = log_limit
         self._max_body_override: int | None = None
         self.max_body = max_body
