@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -230,8 +231,20 @@ def test_release_it21_stops_at_eotp_before_committing(npm_registry: NpmRegistry,
     assert result.returncode == 1, result
     assert "npm error code EOTP" in result.output
     assert not npm_registry.has_package("ri-lib")
+    wait_for_rollback(repo)
     assert json.loads((repo / "package.json").read_text())["version"] == "1.0.0"
     assert git(remote, "tag") == ""
+
+
+def wait_for_rollback(repo: Path, timeout: float = 15.0) -> None:
+    """release-it rolls back from its `exit` handler by starting `git reset --hard` and exiting at
+    once (lib/plugin/git/Git.js `rollback`), so that git may still be rewriting package.json (gone
+    for a moment) after release-it has ended: wait for it, as a person at the shell would."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (repo / "package.json").exists() and not (repo / ".git" / "index.lock").exists():
+            return
+        time.sleep(0.05)
 
 
 # -- np 12 ----------------------------------------------------------------------------------------------------
