@@ -187,11 +187,11 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     while not rest or rest[-1] != "Ctrl-C to stop.\n":
         rest.append(proc.stdout.readline())
     block = rest.index("# For scripts: the way out (mock Sigstore for --provenance; every other host refused):\n")
-    exports = dict(line.removeprefix("export ").rstrip("\n").split("=", 1) for line in rest[block + 1 : block + 8])
-    assert list(exports) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NO_PROXY", "no_proxy"]
+    exports = dict(line.removeprefix("export ").rstrip("\n").split("=", 1) for line in rest[block + 1 : block + 9])
+    assert list(exports) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "NO_PROXY", "no_proxy"]
     assert exports["HTTPS_PROXY"].startswith("http://127.0.0.1:")
     assert Path(exports["NODE_EXTRA_CA_CERTS"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
-    assert rest[block + 8 :] == ["\n", "Ctrl-C to stop.\n"]
+    assert rest[block + 9 :] == ["\n", "Ctrl-C to stop.\n"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
 
@@ -636,7 +636,7 @@ def test_serve_exports_the_way_out_so_a_script_signs_provenance_offline(serve, t
     served = serve("--seed", str(seed), "--env-file", str(env_file))
     exported = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert exported == served.info["env"]
-    assert list(exported) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NO_PROXY", "no_proxy"]
+    assert list(exported) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "NO_PROXY", "no_proxy"]
     assert exported["NO_PROXY"] == "127.0.0.1,localhost,::1"
     job = served.control(
         "POST", "ci/github", {"repository": "acme/demo", "workflow": "release.yml", "visibility": "public"}

@@ -185,8 +185,15 @@ class EgressProxy:
         agents read (``@npmcli/agent`` lower-cases the names) and our CA for the TLS end."""
         names = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "npm_config_proxy", "npm_config_https_proxy")
         # npm's own requests follow its config (``npm_config_*`` outranks the user .npmrc);
-        # Sigstore's client and other Node tools read the standard variables.
-        return {**dict.fromkeys(names, self.url), "NODE_EXTRA_CA_CERTS": str(self.ca_file)}
+        # Sigstore's client and other Node tools read the standard variables. Node's own
+        # ``fetch`` ignores them unless NODE_USE_ENV_PROXY is set (Node 22.21+/24; older Nodes
+        # ignore the variable): npm 12's TUF client fetches with it, and without this
+        # `npm audit signatures` on npm 12 resolves tuf-repo-cdn.sigstore.dev itself.
+        return {
+            **dict.fromkeys(names, self.url),
+            "NODE_EXTRA_CA_CERTS": str(self.ca_file),
+            "NODE_USE_ENV_PROXY": "1",
+        }
 
     def seed_tuf_cache(self, npm_cache: Path) -> Path:
         """Put our TUF root where npm's TUF client looks first (``<npm cache>/_tuf/<mirror>/root.json``):

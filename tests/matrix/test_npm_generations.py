@@ -9,6 +9,7 @@ test says so: npm 12 prints ``body.message`` when a body has no ``error`` and as
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pytest_npm_registry import NpmRegistry, User
+from tests.test_provenance import TRACE_JS
 
 pytestmark = [pytest.mark.npm, pytest.mark.matrix]
 
@@ -159,3 +161,32 @@ def test_trusted_publishing_and_eneedauth_after_a_failed_exchange(
     assert "publish Signed provenance statement with source and build information from GitHub Actions" in (
         published.notices
     )
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22 + NODE24)
+def test_audit_signatures_verifies_through_our_tuf_and_reaches_only_loopback(
+    npm_registry: NpmRegistry, alice: User, tmp_path: Path, npm: str, node: str
+) -> None:
+    # npm 12's TUF client fetches with Node's own fetch, which follows HTTPS_PROXY only with
+    # NODE_USE_ENV_PROXY=1 (the fixture sets it): without it this run resolves
+    # tuf-repo-cdn.sigstore.dev itself (`npm error cause getaddrinfo ENOTFOUND` here).
+    npm_registry.publish("demo-pkg", "1.0.0", by=alice)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+    installed = npm_registry.npm("install", "demo-pkg@1.0.0", "--no-audit", cwd=app, version=npm, node=node)
+    assert installed.returncode == 0, installed
+    script = tmp_path / "trace.js"
+    script.write_text(TRACE_JS)
+    trace = tmp_path / "egress-trace.jsonl"
+    npm_registry.server.egress.clear()
+    env = {"NODE_OPTIONS": f"--require={script}", "EGRESS_TRACE": str(trace)}
+    audit = npm_registry.npm("audit", "signatures", cwd=app, env=env, version=npm, node=node)
+    assert audit.returncode == 0, audit
+    assert re.fullmatch(r"audited 1 package in \d+s", audit.stdout.split("\n")[0]), audit
+    assert audit.stdout.split("\n")[1:] == ["", "1 package has a verified registry signature", "", ""]
+    events = [tuple(json.loads(line)) for line in trace.read_text().splitlines()]
+    assert events, "the trace preload did not run"
+    assert [what for kind, what in events if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in events if kind == "connect"} == {"127.0.0.1"}
+    assert {c.host for c in npm_registry.server.egress.connects()} == {"tuf-repo-cdn.sigstore.dev"}
