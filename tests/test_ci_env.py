@@ -107,7 +107,7 @@ def test_the_scripts_npmrc_wins_over_the_fixtures_settings_but_not_the_cache(
 
     assert get("userconfig") == str(Path(env["HOME"]) / ".npmrc")
     assert get("fetch-retries") == "3"
-    assert get("proxy") == "http://127.0.0.1:9/"  # from the fixture's global config
+    assert get("proxy") == npm_registry.server.egress.url  # from the fixture's global config: the egress proxy
     assert get("cache") == str(npm_registry.workdir / "cache")
 
 

@@ -420,6 +420,35 @@ def test_a_release_script_under_ci_env_signs_through_the_egress_proxy(npm_regist
     assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
 
 
+def test_a_script_under_ci_env_audits_signatures_and_meets_the_proxy_refusal_elsewhere(npm_registry, alice, tmp_path):
+    """npm's own requests under `ci_env` go to the egress proxy too (its global config names it):
+    `npm audit signatures` reaches our TUF, and a host that is not Sigstore's gets the proxy's 403
+    naming it (not a closed port's ECONNREFUSED)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+    script = tmp_path / "audit.sh"
+    script.write_text(
+        "set -e\nnpm install demo-pkg@1.0.0 --no-audit\nnpm audit signatures\n"
+        "npm view left-pad --registry https://registry.npmjs.org/ || true\n"
+    )
+    env = {**npm_registry.ci_env(), **trace_env(tmp_path)}
+    done = subprocess.run(
+        ["bash", str(script)], check=False, env=env, cwd=app, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 package has a verified registry signature" in done.stdout.splitlines()
+    assert "npm error code E403" in done.stderr.splitlines(), done.stderr
+    assert "registry.npmjs.org" in done.stderr
+    trace = read_trace(tmp_path)
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert {(c.host, c.allowed) for c in npm_registry.server.egress.connects()} == {
+        ("tuf-repo-cdn.sigstore.dev", True),
+        ("registry.npmjs.org", False),
+    }
+
+
 # -- the registry's policy, on bundles signed here (claims a simulated job cannot have) ----------------
 
 

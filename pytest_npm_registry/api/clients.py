@@ -30,7 +30,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 NPM_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
 #: What every run sets: no retries with 10-second back-offs (a deliberate 503 would cost 30 s),
 #: no update check, no funding banners, no colours, and a proxy on a closed loopback port so any
-#: attempt to reach a host other than the registry fails at once instead of leaving the machine.
+#: attempt to reach a host other than the registry fails at once instead of leaving the machine
+#: (the facade puts its server's egress proxy there: :func:`npm_config`).
 CLOSED_PROXY = "http://127.0.0.1:9/"
 LOOPBACK = "127.0.0.1,localhost,::1"
 BASE_CONFIG = {
@@ -46,6 +47,15 @@ BASE_CONFIG = {
     "noproxy": LOOPBACK,
 }
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
+
+
+def npm_config(proxy: str | None = None, **config: str) -> dict[str, str]:
+    """:data:`BASE_CONFIG` with npm's own requests to other hosts sent to ``proxy`` (the server's
+    egress proxy: the mock Sigstore and its TUF answer there, every other host gets a 403 naming
+    it) instead of the closed port, then ``config``."""
+    through = {"proxy": proxy, "https-proxy": proxy} if proxy else {}
+    return {**BASE_CONFIG, **through, **config}
+
 
 #: What to type at a prompt: text, or a callable computing it (``None`` types nothing). A callable
 #: taking one argument gets the regex match, so an answer can use what npm printed.
@@ -264,6 +274,7 @@ def ci_environment(
     token: str | None,
     *,
     setup_node: bool = False,
+    config: Mapping[str, str] = BASE_CONFIG,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The whole environment of one CI job (see ``NpmRegistry.ci_env``): ``token`` only in
@@ -278,8 +289,7 @@ def ci_environment(
     home = job / "home"
     home.mkdir()
     globalconfig = workdir / "npmrc-ci-global"
-    if not globalconfig.exists():
-        globalconfig.write_text("".join(f"{k}={v}\n" for k, v in BASE_CONFIG.items()))
+    globalconfig.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
     env = {k: os.environ[k] for k in _CI_PASS_ENV if k in os.environ}
     env.update(
         {

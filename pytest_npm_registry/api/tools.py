@@ -27,7 +27,6 @@ from pytest_npm_registry.domain.models import secret_hash
 
 from . import versions
 from .clients import (
-    BASE_CONFIG,
     LOOPBACK,
     NPM_ERROR_CODE,
     NpmResult,
@@ -35,6 +34,7 @@ from .clients import (
     ci_environment,
     isolated_env,
     keep_debug_log,
+    npm_config,
     npmrc_text,
     real_homes,
     run_npm,
@@ -287,7 +287,7 @@ class ToolsMixin:
                 "it may write ~/.npmrc into"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(npmrc_text(self.url, token_key(token), {**BASE_CONFIG, **config}))
+        path.write_text(npmrc_text(self.url, token_key(token), npm_config(self._egress_url(), **config)))
         return path
 
     def env(
@@ -305,7 +305,7 @@ class ToolsMixin:
         # what npm writes there itself (`npm login`, `npm logout`) stays for the next run, as on a
         # real machine.
         if key or config or not userconfig.exists():
-            userconfig.write_text(npmrc_text(self.url, key, {**BASE_CONFIG, **config}))
+            userconfig.write_text(npmrc_text(self.url, key, npm_config(self._egress_url(), **config)))
         environment = isolated_env(self.workdir, userconfig)
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
@@ -314,6 +314,10 @@ class ToolsMixin:
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
+
+    def _egress_url(self) -> str | None:
+        egress = self.server.egress
+        return egress.url if egress.running else None
 
     def ci_env(
         self, token: TokenLike = None, *, setup_node: bool = False, npm: str | None = None, node: str | None = None
@@ -329,7 +333,7 @@ class ToolsMixin:
         npm then reads that file instead of ``~/.npmrc``, as on GitHub). Also ``CI=true`` and
         ``npm_config_registry`` (for scripts that talk to the registry themselves). Each call is a
         new job with a new throwaway ``HOME`` under :attr:`workdir`: the script may write, read and
-        delete its ``~/.npmrc``. No retries, the closed loopback proxy and the cache in the work
+        delete its ``~/.npmrc``. No retries, the egress proxy and the cache in the work
         folder come from npm's global config, which the script's ``~/.npmrc`` overrides;
         ``HTTPS_PROXY`` and ``NODE_EXTRA_CA_CERTS`` lead to the egress proxy, as in :meth:`env`,
         so ``npm publish --provenance`` in the script signs with the mock Sigstore.
@@ -338,7 +342,9 @@ class ToolsMixin:
         result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
-        environment = ci_environment(self.workdir, self.url, token_key(token), setup_node=setup_node)
+        environment = ci_environment(
+            self.workdir, self.url, token_key(token), setup_node=setup_node, config=npm_config(self._egress_url())
+        )
         # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
         environment.update(egress_variables(self.server))
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.

@@ -171,6 +171,10 @@ class EgressProxy:
             self.tuf.registry_keys = True
 
     @property
+    def running(self) -> bool:
+        return self._proxy is not None
+
+    @property
     def url(self) -> str:
         assert self._proxy is not None, "EgressProxy.start() first"
         return f"http://127.0.0.1:{self._proxy.server_address[1]}/"
