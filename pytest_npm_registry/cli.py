@@ -36,6 +36,7 @@ from .domain.journal import JournalEntry
 from .domain.models import ChallengeStyle, Outcome, TokenKind, TwoFactorMode
 from .domain.policy import PRESETS
 from .domain.seed import Seed
+from .domain.tuf import TUF_CACHE_DIR
 from .wire.server import CONTROL_PREFIX
 from .wire.settings import DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
@@ -59,6 +60,36 @@ def byte_size(text: str) -> int:
             "or GiB"
         )
     return size
+
+
+def _print_started(
+    reg: NpmRegistry,
+    args: argparse.Namespace,
+    tokens: list[dict[str, Any]],
+    passwords: list[dict[str, Any]],
+    egress: dict[str, str],
+) -> None:
+    """``serve``'s text greeting: where it listens, the secrets, and what scripts need."""
+    restored = f" (restored from {args.storage})" if reg.restored else ""
+    print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
+    print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
+    print(f"Dashboard: {reg.dashboard_url}  (sign in with the admin token)")
+    for token in tokens:
+        print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
+        print(token["npmrc"], end="")
+    if passwords:
+        print()
+    for user in passwords:
+        print(f"User {user['user']}: password {user['password']}")
+    print("\n# For scripts: the way out (mock Sigstore for --provenance; every other host refused):")
+    for name, value in egress.items():
+        print(f"export {name}={shlex.quote(value)}")
+    # npm's TUF client trusts the root in its cache, else the production root it ships with
+    # (which refuses our metadata): `npm audit signatures` needs ours there first.
+    print("# For npm audit signatures: our TUF root, once per npm cache:")
+    print(f'# d="$(npm config get cache)/{TUF_CACHE_DIR}"; mkdir -p "$d" && ', end="")
+    print(f'cp {shlex.quote(str(reg.server.egress.tuf_root_file))} "$d/root.json"')
+    print("\nCtrl-C to stop.", flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -118,26 +149,13 @@ def serve(args: argparse.Namespace) -> int:
                     "passwords": passwords,
                     "tokens": tokens,
                     "env": egress,
+                    "tuf_root": str(reg.server.egress.tuf_root_file),
                 }
             ),
             flush=True,
         )
     else:
-        restored = f" (restored from {args.storage})" if reg.restored else ""
-        print(f"Mock npm registry listening on {reg.url} (policy: {reg.policy.name}){restored}")
-        print(f"Control API: {reg.url}{CONTROL_PREFIX[1:]}  admin token: {reg.admin_token}")
-        print(f"Dashboard: {reg.dashboard_url}  (sign in with the admin token)")
-        for token in tokens:
-            print(f"\n# .npmrc for {token['user']}{' (' + token['name'] + ')' if token['name'] else ''}:")
-            print(token["npmrc"], end="")
-        if passwords:
-            print()
-        for user in passwords:
-            print(f"User {user['user']}: password {user['password']}")
-        print("\n# For scripts: the way out (mock Sigstore for --provenance; every other host refused):")
-        for name, value in egress.items():
-            print(f"export {name}={shlex.quote(value)}")
-        print("\nCtrl-C to stop.", flush=True)
+        _print_started(reg, args, tokens, passwords, egress)
     journal, seen = reg.journal, 0
     stopping = False
     while not stopping:

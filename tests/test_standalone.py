@@ -191,7 +191,15 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     assert list(exports) == [*PROXY_NAMES, "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "NO_PROXY", "no_proxy"]
     assert exports["HTTPS_PROXY"].startswith("http://127.0.0.1:")
     assert Path(exports["NODE_EXTRA_CA_CERTS"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
-    assert rest[block + 9 :] == ["\n", "Ctrl-C to stop.\n"]
+    assert rest[block + 9] == "# For npm audit signatures: our TUF root, once per npm cache:\n"
+    tuf = re.fullmatch(
+        r'# d="\$\(npm config get cache\)/_tuf/tuf-repo-cdn\.sigstore\.dev"; '
+        r'mkdir -p "\$d" && cp (\S+) "\$d/root\.json"\n',
+        rest[block + 10],
+    )
+    assert tuf is not None, rest[block + 10]
+    assert json.loads(Path(tuf[1]).read_text())["signed"]["_type"] == "root"
+    assert rest[block + 11 :] == ["\n", "Ctrl-C to stop.\n"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
 
@@ -658,6 +666,39 @@ def test_serve_exports_the_way_out_so_a_script_signs_provenance_offline(serve, t
     }
     trace = read_trace(tmp_path)
     assert trace, "the trace preload did not run"
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert served.stop() == 0
+
+
+def test_a_script_outside_python_audits_signatures_with_the_printed_tuf_root(serve, tmp_path):
+    """`npm audit signatures` in a shell script against `serve`: with the exported variables and
+    our TUF root copied where `serve` says, npm verifies what it installed, reaching only loopback."""
+    from tests.test_provenance import read_trace, trace_env
+
+    seed = tmp_path / "seed.toml"
+    seed.write_text(PROVENANCE_SEED)
+    served = serve("--seed", str(seed))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".npmrc").write_text(f"registry={served.url}\nfetch-retries=0\nupdate-notifier=false\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+    script = (
+        "set -e\n"
+        'd="$(npm config get cache)/_tuf/tuf-repo-cdn.sigstore.dev"; mkdir -p "$d"\n'
+        f'cp {served.info["tuf_root"]} "$d/root.json"\n'
+        "npm install demo-pkg@1.0.0 --no-audit\nnpm audit signatures\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "npm_config_cache": str(tmp_path / "cache")}
+    env |= served.info["env"] | trace_env(tmp_path)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=app, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 package has a verified registry signature" in done.stdout.splitlines()
+    trace = read_trace(tmp_path)
     assert [what for kind, what in trace if kind == "dns"] == []
     assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
     assert served.stop() == 0

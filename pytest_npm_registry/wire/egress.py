@@ -222,6 +222,9 @@ class EgressProxy:
         folder = Path(self._dir.name)
         self.ca_file = folder / "ca.pem"
         self.ca_file.write_text(pem(authority.cert))
+        # For scripts outside Python (``serve`` prints where it goes): what seed_tuf_cache writes.
+        self.tuf_root_file = folder / "tuf-root.json"
+        self.tuf_root_file.write_bytes(self.registry.tuf.root())
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only when serving
 
         (folder / "server.pem").write_text(pem(cert))
