@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 from urllib.parse import urlsplit
 
 import pytest
@@ -286,3 +287,18 @@ def test_a_totp_code_is_reused_within_its_window_as_on_the_public_registry(npm_r
     doc = publish_document(manifest, make_tarball(manifest))
     late = http(npm_registry, "PUT", "/pkg-late", token=session, json_body=doc, headers={"npm-otp": code})
     assert late.status == 401
+
+
+def test_a_client_that_never_handshakes_does_not_stop_the_mock_sigstore(npm_registry: NpmRegistry) -> None:
+    """The TLS end of the egress proxy handshook inside its accept loop: one loopback connection
+    that sent nothing held every other client (5 s timeouts measured). Now the handshake is the
+    connection's own thread's work."""
+    egress = npm_registry.server.egress
+    with socket.create_connection(("127.0.0.1", egress.tls_port)) as _stalled:
+        context = ssl.create_default_context(cafile=str(egress.ca_file))
+        with (
+            socket.create_connection(("127.0.0.1", egress.tls_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="rekor.sigstore.dev") as tls,
+        ):
+            tls.sendall(b"GET /api/v1/log/publicKey HTTP/1.1\r\nHost: rekor.sigstore.dev\r\nConnection: close\r\n\r\n")
+            assert tls.recv(64).startswith(b"HTTP/1.1 200 OK\r\n")

@@ -51,6 +51,9 @@ class Connect(NamedTuple):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    #: A client that connects and stalls (mid-handshake or mid-request) holds only its own thread.
+    timeout = 30
+
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: ARG002 - werkzeug's signature
         return
 
@@ -232,9 +235,13 @@ class EgressProxy:
         (folder / "server.key").write_bytes(key.private_bytes(encoding, private, serialization.NoEncryption()))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(folder / "server.pem", folder / "server.key")
-        self._tls = tls = make_server(
-            "127.0.0.1", 0, self._by_host, threaded=True, request_handler=_QuietHandler, ssl_context=context
-        )
+        self._tls = tls = make_server("127.0.0.1", 0, self._by_host, threaded=True, request_handler=_QuietHandler)
+        # Wrapped here rather than by werkzeug (``ssl_context=``), which handshakes inside
+        # accept(): one connection that never sends its ClientHello would stop the mock Sigstore
+        # for everybody. Without the handshake on accept, OpenSSL does it on the first read, in
+        # the connection's own thread.
+        tls.socket = context.wrap_socket(tls.socket, server_side=True, do_handshake_on_connect=False)
+        tls.ssl_context = context  # werkzeug's handler then says wsgi.url_scheme = https
         tls.daemon_threads = True  # type: ignore[attr-defined]
         self._proxy = proxy = _ProxyServer(self)
         for name, server in (("sigstore", tls), ("egress", proxy)):
