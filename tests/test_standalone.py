@@ -599,7 +599,7 @@ def test_the_text_journal_names_the_credential_and_the_otp_path(serve, seed_file
     assert tagged.status == 201
     lines = _cli(served, "journal").stdout.splitlines()
     assert lines[-1].endswith(
-        f"  dist-tag-add fauxauth@1.0.0 tag=latest by maintainer (session {session[:8]}...) otp=totp -> 200 accepted"
+        f"  dist-tag-add fauxauth@1.0.0 tag=latest by maintainer (session {session[:8]}...) otp=totp -> 201 accepted"
     )
 
 

@@ -40,6 +40,9 @@ from .validation import check_package_name
 #: Web logins waiting at once, at most (see ``Logins._limit_pending_logins``).
 MAX_PENDING_LOGINS = 1000
 
+#: The couch login's success (a session token made): 201, as the public registry answers it.
+COUCH_LOGIN_STATUS = 201
+
 
 class Logins:
     """What ``npm login``, ``npm adduser`` and ``npm logout`` do."""
@@ -206,6 +209,7 @@ class Logins:
             if user.tfa_enabled:  # login is gated in both modes
                 rec.otp = self.challenges.second_factor(call, rec, f"log in as {name}", "login needs 2FA")
             _, secret = self.accounts.create_token(name, kind=TokenKind.SESSION)
+            rec.status = COUCH_LOGIN_STATUS
             return secret
 
     def logout(self, call: Call, secret: str) -> None:

@@ -166,6 +166,28 @@ class Operation(StrEnum):
     REJECT_STAGE = "stage-reject"
     UNKNOWN = "unknown"
 
+    @property
+    def accepted_status(self) -> int:
+        """The status of a success: ``201 Created`` where the registry makes something (what
+        the answer and the journal entry both say), else ``200``."""
+        return 201 if self in _CREATES else 200
+
+
+#: Operations whose success is ``201`` on the public registry (dist-tag add, team create/add,
+#: grant, the OIDC exchange, stage publish/approve). Login and adduser answer 200 on the web
+#: path and 201 on the couch path: ``Logins.couch_login`` says so itself.
+_CREATES = frozenset(
+    {
+        Operation.ADD_DIST_TAG,
+        Operation.CREATE_TEAM,
+        Operation.ADD_TEAM_MEMBER,
+        Operation.GRANT,
+        Operation.OIDC_EXCHANGE,
+        Operation.STAGE,
+        Operation.APPROVE_STAGE,
+    }
+)
+
 
 def secret_hash(secret: str) -> str:
     """Tokens are stored by hash: the registry only needs to recognise them."""

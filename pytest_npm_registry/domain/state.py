@@ -56,7 +56,8 @@ class Record:
     version: str | None = None
     tag: str | None = None
     otp: OtpPath = OtpPath.NONE
-    status: int = 200
+    #: Set only where the answer differs from ``operation.accepted_status`` (a 202 poll, say).
+    status: int | None = None
     #: Why an accepted request was accepted, when that is worth saying (which trust config matched).
     reason: str | None = None
     #: The credential, when it is not a registry token (a CI id token, say).
@@ -221,7 +222,8 @@ class RegistryState:
     ) -> None:
         """One journal entry: accepted, unless the operation ended with ``error``."""
         outcome = Outcome.ACCEPTED if error is None else error.outcome
-        status = rec.status if error is None else error.status
+        accepted = rec.status if rec.status is not None else operation.accepted_status
+        status = accepted if error is None else error.status
         reason = rec.reason if error is None else error.reason
         principal = rec.principal
         token = principal.token if principal else None

@@ -199,7 +199,6 @@ class Trust:
             token, secret = self.accounts.create_token(publisher.name, kind=TokenKind.OIDC, packages=(name,))
             token.expires = self.state.clock.now() + OIDC_TOKEN_TTL
             token.oidc_permissions = config.permissions
-            rec.status = 201
             rec.reason = (
                 f"matched {config.type} trusted publisher {config.id} ({_describe(config.type, claims)});"
                 f" may {', '.join(config.permissions)}"

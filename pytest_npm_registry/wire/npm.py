@@ -17,6 +17,7 @@ from pytest_npm_registry.domain import identity
 from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import NotFound
 from pytest_npm_registry.domain.governance import OwnersChange
+from pytest_npm_registry.domain.logins import COUCH_LOGIN_STATUS
 from pytest_npm_registry.domain.models import Call, Operation, Package
 from pytest_npm_registry.domain.registry import Registry
 from pytest_npm_registry.domain.sigstore import provenance_bundle
@@ -116,7 +117,7 @@ class NpmViews:
             return json_response({"ok": True, "dist-tags": package.dist_tags})
         # npm sends the version as a JSON string: "1.0.0"
         package = self.registry.reads.add_dist_tag(call, name, tag, json_body(request))
-        return json_response({"ok": True, "dist-tags": package.dist_tags}, 201)
+        return json_response({"ok": True, "dist-tags": package.dist_tags}, Operation.ADD_DIST_TAG.accepted_status)
 
     def web_auth_done(self, request: Request, call: Call, origin: str, session_id: str) -> Response:
         return self._poll_answer(self.registry.challenges.poll_web_auth(call, session_id))
@@ -145,7 +146,8 @@ class NpmViews:
             return json_response(documents.couch_user(self.registry.logins.couch_user(call, user)))
         token = self.registry.logins.couch_login(call, user, json_body(request))
         return json_response(
-            {"ok": True, "id": f"org.couchdb.user:{user}", "rev": "_we_dont_use_revs_any_more", "token": token}, 201
+            {"ok": True, "id": f"org.couchdb.user:{user}", "rev": "_we_dont_use_revs_any_more", "token": token},
+            COUCH_LOGIN_STATUS,
         )
 
     def logout(self, request: Request, call: Call, origin: str, secret: str) -> Response:
@@ -224,7 +226,9 @@ class NpmViews:
     def org_teams(self, request: Request, call: Call, origin: str, org: str) -> Response:
         if request.method == "PUT":
             team = self.registry.orgs.create_team(call, org, json_body(request))
-            return json_response({"name": team.name, "description": team.description}, 201)
+            return json_response(
+                {"name": team.name, "description": team.description}, Operation.CREATE_TEAM.accepted_status
+            )
         return json_response(self.registry.orgs.teams(call, org))
 
     def team(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:
@@ -236,14 +240,14 @@ class NpmViews:
             return json_response(self.registry.orgs.team_members(call, org, team))
         add = request.method == "PUT"
         self.registry.orgs.change_team_member(call, org, team, user_and_role(json_body(request))[0], add=add)
-        return json_response({}, 201 if add else 200)
+        return json_response({}, (Operation.ADD_TEAM_MEMBER if add else Operation.REMOVE_TEAM_MEMBER).accepted_status)
 
     def team_packages(self, request: Request, call: Call, origin: str, org: str, team: str) -> Response:
         if request.method == "GET":
             return json_response(self.registry.orgs.team_packages(call, org, team))
         revoke = request.method == "DELETE"
         self.registry.orgs.grant(call, org, team, json_body(request), revoke=revoke)
-        return json_response({}, 200 if revoke else 201)
+        return json_response({}, (Operation.REVOKE_GRANT if revoke else Operation.GRANT).accepted_status)
 
     # -- trusted publishing and staging ------------------------------------------------------------------
 
@@ -251,7 +255,10 @@ class NpmViews:
         record, secret = self.registry.trust.exchange_oidc(call, name)
         created = iso(record.created)
         expires = iso(record.expires or record.created)
-        return json_response({"token": secret, "token_type": "oidc", "created": created, "expires": expires}, 201)
+        return json_response(
+            {"token": secret, "token_type": "oidc", "created": created, "expires": expires},
+            Operation.OIDC_EXCHANGE.accepted_status,
+        )
 
     def oidc_id_token(self, request: Request, call: Call, origin: str) -> Response:
         token = self.registry.trust.issue_id_token(call, request.args.get("audience"))
@@ -281,7 +288,9 @@ class NpmViews:
 
     def stage_publish(self, request: Request, call: Call, origin: str, name: str) -> Response:
         stage = self.registry.stages.stage_publish(call, name, json_body(request))
-        return json_response({"message": "Package version staged successfully.", "stageId": stage.id}, 201)
+        return json_response(
+            {"message": "Package version staged successfully.", "stageId": stage.id}, Operation.STAGE.accepted_status
+        )
 
     def stages(self, request: Request, call: Call, origin: str) -> Response:
         page, per_page = paging(request)
@@ -300,7 +309,9 @@ class NpmViews:
 
     def stage_approve(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
         self.registry.stages.approve_stage(call, stage_id)
-        return json_response({"message": "Package version approved and published successfully."}, 201)
+        return json_response(
+            {"message": "Package version approved and published successfully."}, Operation.APPROVE_STAGE.accepted_status
+        )
 
     def stage_tarball(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
         stage = self.registry.stages.view_stage(call, stage_id)
