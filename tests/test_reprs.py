@@ -59,3 +59,15 @@ def test_a_journal_line_names_the_second_factor_that_let_a_request_through() -> 
         "publish my-lib@1.1.0 tag=latest by alice (session npm_MaFc...) otp=recovery-code -> 200 accepted"
     )
     assert JournalEntry.from_dict(entry.as_dict()) == entry
+
+
+def test_the_domain_records_behind_a_user_and_a_token_print_no_secret(npm_registry: NpmRegistry) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes", password="correct horse battery")
+    token = alice.create_token(key="npm_" + "E" * 36)
+    user = npm_registry.registry.state.users["alice"]
+    printed = repr(user) + repr(token.record) + repr(npm_registry.user("alice").tokens())
+    for secret in (user.password_hash, user.totp_secret, token.record.key_hash, *user.recovery_codes):
+        assert secret
+        assert secret not in printed
+    assert "name='alice'" in repr(user)
+    assert "prefix='npm_EEEE'" in repr(token.record)

@@ -214,11 +214,13 @@ WEB_AUTH_TTL = 300.0
 class User:
     name: str
     email: str
-    password_hash: str
+    # Secrets (and their hashes) stay out of repr: a record printed in a failing test's output
+    # or a log must not hand out what logs in as the user.
+    password_hash: str = field(repr=False)
     tfa: TwoFactorMode = TwoFactorMode.NONE
-    totp_secret: str | None = None
-    recovery_codes: list[str] = field(default_factory=list)
-    web_otps: list[str] = field(default_factory=list)
+    totp_secret: str | None = field(default=None, repr=False)
+    recovery_codes: list[str] = field(default_factory=list, repr=False)
+    web_otps: list[str] = field(default_factory=list, repr=False)
     paid: bool = False
     challenge: ChallengeStyle = ChallengeStyle.WEB
     security_key: bool = False
@@ -227,10 +229,10 @@ class User:
     #: Writable profile fields (``npm profile set``): fullname, homepage, freenode, twitter, github.
     profile: dict[str, str] = field(default_factory=dict)
     #: A TOTP secret handed out by ``npm profile enable-2fa`` and not yet confirmed with a code.
-    pending_secret: str | None = None
+    pending_secret: str | None = field(default=None, repr=False)
     pending_mode: TwoFactorMode | None = None
     #: Messages the registry "sent" this user: one-time codes for accounts without 2FA.
-    outbox: list[str] = field(default_factory=list)
+    outbox: list[str] = field(default_factory=list, repr=False)
 
     @property
     def tfa_enabled(self) -> bool:
@@ -242,7 +244,7 @@ class Token:
     """A bearer credential. Only the hash of the secret is kept."""
 
     id: str
-    key_hash: str
+    key_hash: str = field(repr=False)
     prefix: str
     user: str
     kind: TokenKind
