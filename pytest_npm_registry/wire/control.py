@@ -32,7 +32,10 @@ from .parsing import MAX_JSON_DEPTH, bearer, check_document, json_body
 from .responses import json_response
 from .settings import Settings
 
-#: The fault kinds ``POST faults`` takes: the methods of ``reg.faults`` of the same name.
+#: The fault kinds ``POST faults`` takes: the methods of ``reg.faults`` of the same name, every
+#: public one that injects a fault (tests/test_control_faults.py keeps the two lists equal), so a
+#: pipeline outside Python can break what a pytest test can: the registry's answers, its
+#: signatures, and the mock Sigstore's two signing steps.
 FAULT_KINDS = (
     "fail_publishes",
     "fail_requests",
@@ -41,6 +44,11 @@ FAULT_KINDS = (
     "throttle_otp_failures",
     "advance_clock_after_publish",
     "visibility_delay",
+    "tamper_signature",
+    "fulcio",
+    "rekor",
+    "fulcio_timeout",
+    "rekor_timeout",
 )
 
 

@@ -173,6 +173,8 @@ class Faults:
     # -- the chain ---------------------------------------------------------------------------------
 
     def _add(self, fault: Fault) -> Fault:
+        if fault.remaining is not None:  # times=0 would be a fault that never acts, accepted silently
+            _positive(fault.remaining, "times")
         with self._lock:
             if self._handler is None or self._handler not in self._server.handlers:
                 # First fault, or the registry was reset (server.clear() dropped our handler).
