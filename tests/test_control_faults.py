@@ -130,7 +130,19 @@ def test_fulcio_and_rekor_refuse_as_many_times_as_asked(npm_registry):
     rekor = api(npm_registry, "POST", "faults", {"kind": "rekor", "status": 503})
     assert (rekor.status, rekor.json()) == (201, {"fault": "rekor status=503"})
     assert [f.label for f in npm_registry.faults.active] == ["fulcio status=403", "rekor status=503"]
-    assert [sigstore_post(env, FULCIO), sigstore_post(env, FULCIO)] == [(403, {"code": 403, "message": "no"})] * 2
+    assert sigstore_post(env, FULCIO) == (403, {"code": 403, "message": "no"})
+    # What a pipeline outside Python sees of them (reg.faults.active and each fault's hits).
+    listed = api(npm_registry, "GET", "faults")
+    assert (listed.status, listed.json()) == (
+        200,
+        {
+            "faults": [
+                {"fault": "fulcio status=403", "hits": 1, "remaining": 1},
+                {"fault": "rekor status=503", "hits": 0, "remaining": 1},
+            ]
+        },
+    )
+    assert sigstore_post(env, FULCIO) == (403, {"code": 403, "message": "no"})
     assert sigstore_post(env, FULCIO) == UNFAULTED  # ran out
     assert sigstore_post(env, REKOR) == (
         503,
@@ -139,6 +151,7 @@ def test_fulcio_and_rekor_refuse_as_many_times_as_asked(npm_registry):
     # A registry request is not a Sigstore step: the registry answers it.
     assert http(npm_registry, "GET", "/-/ping").status == 200
     assert npm_registry.faults.active == []
+    assert api(npm_registry, "GET", "faults").json() == {"faults": []}
 
 
 def test_a_sigstore_timeout_holds_the_request_then_answers_504(npm_registry):

@@ -277,6 +277,10 @@ class ControlViews:
         if request.method == "DELETE":
             faults.clear()
             return json_response({"faults": []})
+        if request.method == "GET":
+            # What a pipeline outside Python asks instead of `reg.faults.active` / `fault.hits`.
+            active = [{"fault": f.label, "hits": f.hits, "remaining": f.remaining} for f in faults.active]
+            return json_response({"faults": active})
         kind = data.pop("kind", None)
         if kind not in FAULT_KINDS:
             raise UsageError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")

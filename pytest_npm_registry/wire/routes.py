@@ -124,7 +124,7 @@ url_map = Map(
         Route("/-/_mock/api/web-logins/approve", endpoint="control.web_login_approve", methods=["POST"]),
         Route("/-/_mock/api/journal", endpoint="control.journal", methods=["GET"]),
         Route("/-/_mock/api/clock", endpoint="control.clock", methods=["GET", "POST"]),
-        Route("/-/_mock/api/faults", endpoint="control.faults", methods=["POST", "DELETE"]),
+        Route("/-/_mock/api/faults", endpoint="control.faults", methods=["GET", "POST", "DELETE"]),
         Route("/", endpoint="npm.root", methods=["PUT"]),
         Route("/<package:name>", endpoint="npm.package", methods=["GET", "PUT"]),
         Route("/<package:name>/-rev/<rev>", endpoint="npm.package_rev", methods=["PUT", "DELETE"]),
