@@ -487,6 +487,7 @@ def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
         "kindVersion": {"kind": "dsse", "version": "0.0.1"},
         "integratedTime": str(entry["integratedTime"]),
         "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
+        "inclusionProof": inclusion_proof(entry["verification"]["inclusionProof"]),
         "canonicalizedBody": entry["body"],
     }
     der = leaf.public_bytes(serialization.Encoding.DER)
@@ -497,6 +498,19 @@ def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
         "dsseEnvelope": envelope,
     }
     return json.dumps(bundle).encode()
+
+
+def inclusion_proof(proof: dict) -> dict:
+    """Rekor's inclusion proof as ``@sigstore/sign`` puts it in a bundle (``witness/tlog``): hex
+    hashes as bytes, numbers as strings; protobuf JSON then drops a ``logIndex`` of 0 and no hashes."""
+    rendered = {
+        "logIndex": str(proof["logIndex"]),
+        "rootHash": base64.b64encode(bytes.fromhex(proof["rootHash"])).decode(),
+        "treeSize": str(proof["treeSize"]),
+        "hashes": [base64.b64encode(bytes.fromhex(h)).decode() for h in proof["hashes"]],
+        "checkpoint": {"envelope": proof["checkpoint"]},
+    }
+    return {key: value for key, value in rendered.items() if value not in ("0", [])}
 
 
 @pytest.mark.parametrize(
@@ -543,3 +557,129 @@ def test_a_private_gitlab_project_is_refused_in_the_same_words(npm_registry):
     )
     public = sign_bundle(npm_registry, {**job, "project_visibility": "public"}, manifest, tarball)
     bundles.check_bundle(public, tarball, manifest, npm_registry.registry.sigstore)
+
+
+# -- the certificate Fulcio makes for each issuer (Fulcio's config/identity/config.yaml) -------------
+
+
+def certificate_for(reg, claims: dict) -> x509.Certificate:
+    """A leaf from our Fulcio for ``claims``, as @sigstore/sign asks for one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    proof = base64.b64encode(key.sign(str(claims["sub"]).encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    chain = reg.registry.sigstore.fulcio.signing_certificate(
+        identity.sign(claims), sigstore.public_pem(key.public_key()), proof
+    )
+    return x509.load_pem_x509_certificate(chain[0].encode())
+
+
+def fulcio_arcs(leaf: x509.Certificate) -> dict[str, str | None]:
+    prefix = "1.3.6.1.4.1.57264.1."
+    arcs = [e.oid.dotted_string.removeprefix(prefix) for e in leaf.extensions if e.oid.dotted_string.startswith(prefix)]
+    return {arc: sigstore.fulcio_extension(leaf, arc) for arc in arcs}
+
+
+def test_a_github_certificate_carries_every_extension_fulcio_sets(npm_registry):
+    now = npm_registry.registry.clock.now()
+    claims = identity.github_claims(
+        repository=REPO, workflow="release.yml", environment="production", visibility="public",
+        sha="a" * 40, run_id="1536140711", audience=sigstore.SIGSTORE_AUDIENCE, now=now,
+    )  # fmt: skip
+    leaf = certificate_for(npm_registry, claims)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "https://github.com/acme/demo/.github/workflows/release.yml@refs/heads/main"
+    ]
+    owner_id, repo_id = identity.stable_id("acme"), identity.stable_id(REPO)
+    assert fulcio_arcs(leaf) == {
+        "1": "https://token.actions.githubusercontent.com",
+        "2": "push",
+        "3": "a" * 40,
+        "4": "release",
+        "5": "acme/demo",
+        "6": "refs/heads/main",
+        "8": "https://token.actions.githubusercontent.com",
+        "9": "https://github.com/acme/demo/.github/workflows/release.yml@refs/heads/main",
+        "10": "a" * 40,
+        "11": "github-hosted",
+        "12": "https://github.com/acme/demo",
+        "13": "a" * 40,
+        "14": "refs/heads/main",
+        "15": repo_id,
+        "16": "https://github.com/acme",
+        "17": owner_id,
+        "18": "https://github.com/acme/demo/.github/workflows/release.yml@refs/heads/main",
+        "19": "a" * 40,
+        "20": "push",
+        "21": "https://github.com/acme/demo/actions/runs/1536140711/attempts/1",
+        "22": "public",
+        "23": "production",
+        "24": "repo:acme/demo:environment:production",
+    }
+    # The deprecated .1.2-.1.6 are the raw string, .1.8 and up DER UTF8Strings (extensions.go Render).
+    oids = {e.oid.dotted_string: e.value for e in leaf.extensions}
+    assert oids["1.3.6.1.4.1.57264.1.5"].value == b"acme/demo"
+    assert oids["1.3.6.1.4.1.57264.1.21"].value == sigstore.der_utf8(
+        "https://github.com/acme/demo/actions/runs/1536140711/attempts/1"
+    )
+
+
+def test_a_gitlab_certificate_carries_every_extension_fulcio_sets(npm_registry):
+    """GitLab's template has no deprecated ``.1.2``-``.1.6`` and, without an ``environment``
+    claim, no ``.1.23`` (an empty value is left out)."""
+    now = npm_registry.registry.clock.now()
+    claims = identity.gitlab_claims(
+        project_path="acme/demo", visibility="public", sha="b" * 40, job_id="7212", audience="sigstore", now=now
+    )
+    leaf = certificate_for(npm_registry, claims)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    config = "https://gitlab.com/acme/demo//.gitlab-ci.yml@refs/heads/main"
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [config]
+    assert fulcio_arcs(leaf) == {
+        "1": "https://gitlab.com",
+        "8": "https://gitlab.com",
+        "9": config,
+        "10": "b" * 40,
+        "11": "gitlab-hosted",
+        "12": "https://gitlab.com/acme/demo",
+        "13": "b" * 40,
+        "14": "refs/heads/main",
+        "15": identity.stable_id("acme/demo"),
+        "16": "https://gitlab.com/acme",
+        "17": identity.stable_id("acme"),
+        "18": config,
+        "19": "b" * 40,
+        "20": "push",
+        "21": "https://gitlab.com/acme/demo/-/jobs/7212",
+        "22": "public",
+        "24": "project_path:acme/demo:ref_type:branch:ref:main",
+    }
+    tag = certificate_for(npm_registry, {**claims, "ref": "v1.0.0", "ref_type": "tag"})
+    assert sigstore.fulcio_extension(tag, "14") == "refs/tags/v1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("issuer_claims", "drop", "message"),
+    [
+        pytest.param("github", "job_workflow_sha",
+                     'value <job_workflow_sha> not present in either claims or defaults. {\n\t"ExtensionName":'
+                     ' "BuildSignerDigest",\n\t"Issuer": "https://token.actions.githubusercontent.com"\n}',
+                     id="github-claim"),
+        pytest.param("gitlab", "job_id",
+                     'template: :1:41: executing "" at <.job_id>: map has no entry for key "job_id"',
+                     id="gitlab-template"),
+        pytest.param("gitlab", "ref_type",
+                     'template: :1:13: executing "" at <.ref_type>: map has no entry for key "ref_type"',
+                     id="gitlab-if"),
+    ],
+)  # fmt: skip
+def test_fulcio_refuses_a_token_without_a_claim_its_templates_name(npm_registry, issuer_claims, drop, message):
+    """Fulcio renders its templates with ``missingkey=error`` and answers the error as a 400."""
+    now = npm_registry.registry.clock.now()
+    if issuer_claims == "github":
+        claims = identity.github_claims(repository=REPO, workflow="release.yml", audience="sigstore", now=now)
+    else:
+        claims = identity.gitlab_claims(project_path="acme/demo", audience="sigstore", now=now)
+    del claims[drop]
+    with pytest.raises(sigstore.SigstoreRefusal) as refused:
+        certificate_for(npm_registry, claims)
+    assert (refused.value.status, refused.value.message) == (400, message)
