@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pytest_npm_registry import make_tarball, publish_document
-from pytest_npm_registry.domain import bundles, identity, sigstore
+from pytest_npm_registry.domain import bundles, ctlog, identity, sigstore
 from pytest_npm_registry.domain.errors import ProvenanceInvalid
 from tests.conftest import http
 
@@ -388,6 +388,10 @@ def test_a_bad_signature_logged_by_our_rekor_still_fails_verification(npm_regist
     }
     forged = rekor.key.sign(sigstore.canonical_json(stamp), ec.ECDSA(hashes.SHA256()))
     entry["inclusionPromise"]["signedEntryTimestamp"] = base64.b64encode(forged).decode()
+    # ... and its checkpoint: the entry is the tree's only leaf, so the root is the leaf's hash.
+    assert "hashes" not in entry["inclusionProof"]
+    leaf = hashlib.sha256(b"\x00" + base64.b64decode(entry["canonicalizedBody"])).digest()
+    entry["inclusionProof"]["checkpoint"]["envelope"] = rekor.checkpoint(1, leaf)
     answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
     assert (answer.status, answer.json()) == (422, refusal("signature verification failed"))
     assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
@@ -683,3 +687,97 @@ def test_fulcio_refuses_a_token_without_a_claim_its_templates_name(npm_registry,
     with pytest.raises(sigstore.SigstoreRefusal) as refused:
         certificate_for(npm_registry, claims)
     assert (refused.value.status, refused.value.message) == (400, message)
+
+
+# -- the SCT and the inclusion proof, on publish: a bundle npm made, then altered ----------------------
+
+
+def reissued(reg, bundle: dict, *, sct_from=None, keep_sct: bool = False, visibility: str | None = None) -> None:
+    """Replace the bundle's leaf with one our Fulcio CA signs again: without its SCT, with an SCT
+    of the CT log ``sct_from``, or keeping the old SCT while ``.1.22`` says ``visibility``."""
+    fulcio = reg.registry.sigstore.fulcio
+    material = bundle["verificationMaterial"]
+    leaf = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(leaf.subject)
+        .issuer_name(leaf.issuer)
+        .public_key(leaf.public_key())
+        .serial_number(leaf.serial_number)
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+    )
+    for extension in leaf.extensions:
+        oid = extension.oid.dotted_string
+        raw = extension.value.public_bytes()
+        if oid == ctlog.SCT_LIST_OID and not keep_sct:
+            continue
+        if oid == "1.3.6.1.4.1.57264.1.22" and visibility is not None:
+            raw = sigstore.der_utf8(visibility)
+        builder = builder.add_extension(x509.UnrecognizedExtension(extension.oid, raw), extension.critical)
+    if sct_from is not None:
+        builder = sct_from.embed_sct(builder, fulcio.authority.key, reg.registry.clock.now())
+    cert = builder.sign(fulcio.authority.key, hashes.SHA256())
+    material["certificate"]["rawBytes"] = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def stranger_checkpoint(envelope: str) -> str:
+    """The same tree head, signed as a note by a key that is not our Rekor's."""
+    note = envelope[: envelope.index("\n\n") + 1]
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    hint = hashlib.sha256(sigstore.spki_der(stranger.public_key())).digest()[:4]
+    signature = base64.b64encode(hint + stranger.sign(note.encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    return f"{note}\n\u2014 rekor.sigstore.dev {signature}\n"
+
+
+def alter(reg, bundle: dict, how: str) -> None:
+    (entry,) = bundle["verificationMaterial"]["tlogEntries"]
+    proof = entry["inclusionProof"]
+    if how == "no-sct":
+        reissued(reg, bundle)
+    elif how == "sct-of-another-log":
+        reissued(reg, bundle, sct_from=ctlog.CTLog())
+    elif how == "sct-of-another-certificate":
+        reissued(reg, bundle, keep_sct=True, visibility="private")
+    elif how == "no-inclusion-proof":
+        del entry["inclusionProof"]
+    elif how == "no-inclusion-promise":
+        del entry["inclusionPromise"]
+    elif how == "no-checkpoint-separator":
+        proof["checkpoint"]["envelope"] = proof["checkpoint"]["envelope"].replace("\n\n", "\n")
+    elif how == "checkpoint-not-from-our-rekor":
+        proof["checkpoint"]["envelope"] = stranger_checkpoint(proof["checkpoint"]["envelope"])
+    elif how == "checkpoint-of-another-tree":
+        proof["checkpoint"]["envelope"] = reg.registry.sigstore.rekor.checkpoint(1, b"\x11" * 32)
+    elif how == "index-past-the-tree":
+        proof["logIndex"] = "1"
+    elif how == "a-hash-too-many":
+        proof["hashes"] = [base64.b64encode(b"\x00" * 32).decode()]
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("no-sct", "expected 1 SCTs, got 0"),
+        ("sct-of-another-log", "SCT verification failed"),
+        ("sct-of-another-certificate", "SCT verification failed"),
+        ("no-inclusion-proof", "invalid bundle"),
+        ("no-inclusion-promise", "expected 1 timestamps, got 0"),
+        ("no-checkpoint-separator", "missing checkpoint separator"),
+        ("checkpoint-not-from-our-rekor", "invalid checkpoint signature"),
+        ("checkpoint-of-another-tree", "calculated root hash does not match inclusion proof"),
+        ("index-past-the-tree", "invalid index: 1"),
+        ("a-hash-too-many", "invalid hash count"),
+    ],
+)
+def test_the_sct_and_the_inclusion_proof_are_checked_on_publish(npm_registry, alice, signed, how, why):
+    """sigstore-js's checks of the certificate's SCT (``key/sct.js``) and of the entry's checkpoint
+    and Merkle proof (``tlog/checkpoint.js``, ``tlog/merkle.js``), with its messages; the bundle
+    npm made for 1.1.0 is altered and PUT as 1.1.0 again, so nothing but the alteration differs
+    from test_the_unaltered_bundle_passes_every_check's 409."""
+    manifest, tarball, bundle = signed
+    assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    alter(npm_registry, bundle, how)
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal(why))
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
