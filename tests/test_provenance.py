@@ -781,3 +781,63 @@ def test_the_sct_and_the_inclusion_proof_are_checked_on_publish(npm_registry, al
     answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
     assert (answer.status, answer.json()) == (422, refusal(why))
     assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
+
+
+# -- npm publish --provenance-file: npm verifies the file itself before it publishes ------------------
+
+#: Where libnpmpublish's ``sigstore.verify(bundle)`` (no options: not npm's ``_tuf`` cache) keeps
+#: Sigstore's TUF repository: ``@sigstore/tuf`` ``appDataPath('sigstore-js')`` on Linux,
+#: ``$XDG_DATA_HOME`` or ``~/.local/share``, then the mirror's host.
+SIGSTORE_JS_TUF = ".local/share/sigstore-js/tuf-repo-cdn.sigstore.dev/root.json"
+
+
+def test_npm_publish_with_a_provenance_file_verifies_it_offline_against_our_tuf_root(
+    npm_registry, alice, signed, package_dir
+):
+    """``npm publish --provenance-file <bundle>`` (libnpmpublish ``verifyProvenance``): the file's
+    subject must be this version's purl and tarball, so the bundle npm stored for 1.1.0 cannot
+    publish 1.2.0; a bundle our Sigstore signs for 1.2.0's tarball verifies through our TUF
+    repository once our root is where sigstore-js looks, and the registry accepts it."""
+    token = alice.create_token(bypass_2fa=True)
+    _, _, stored = signed
+    cwd = package_dir("demo-pkg", "1.2.0", repository=REPOSITORY)
+    old = cwd.parent / "demo-pkg-1.1.0.sigstore"
+    old.write_text(json.dumps(stored))
+    npm_registry.server.egress.clear()
+    reused = npm_registry.npm("publish", "--provenance-file", str(old), "--access", "public", cwd=cwd, token=token)
+    assert reused.returncode == 1
+    assert reused.error_lines == [
+        "npm error Provenance subject pkg:npm/demo-pkg@1.1.0 does not match the package: pkg:npm/demo-pkg@1.2.0"
+    ]
+    assert npm_registry.server.egress.connects() == []  # refused before any verification
+
+    assert npm_registry.npm("pack", cwd=cwd).returncode == 0  # the bytes npm publish will send
+    tarball_file = cwd / "demo-pkg-1.2.0.tgz"
+    tarball = tarball_file.read_bytes()
+    tarball_file.unlink()
+    now = npm_registry.registry.clock.now()
+    claims = identity.github_claims(
+        repository=REPO, workflow="release.yml", visibility="public", audience=sigstore.SIGSTORE_AUDIENCE, now=now
+    )
+    new = cwd.parent / "demo-pkg-1.2.0.sigstore"
+    new.write_bytes(sign_bundle(npm_registry, claims, {"name": "demo-pkg", "version": "1.2.0"}, tarball))
+
+    # Not seeded, sigstore-js seeds Sigstore's own root, which our repository's metadata cannot satisfy.
+    unseeded = npm_registry.npm("publish", "--provenance-file", str(new), "--access", "public", cwd=cwd, token=token)
+    assert unseeded.returncode == 1
+    assert unseeded.error_lines[:2] == [
+        "npm error code TUF_REFRESH_METADATA_ERROR",
+        "npm error error refreshing TUF metadata",
+    ]
+
+    home = Path(npm_registry.env(token)["HOME"])
+    assert (home / SIGSTORE_JS_TUF).is_file()  # the production root sigstore-js seeded on the run before
+    (home / SIGSTORE_JS_TUF).write_bytes(npm_registry.registry.tuf.root())
+    npm_registry.server.egress.clear()
+    result = npm_registry.npm("publish", "--provenance-file", str(new), "--access", "public", cwd=cwd, token=token)
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines() == ["+ demo-pkg@1.2.0"]
+    assert {(c.host, c.allowed) for c in npm_registry.server.egress.connects()} == {("tuf-repo-cdn.sigstore.dev", True)}
+    package = npm_registry.package("demo-pkg")
+    assert json.loads(package.attachments("1.2.0")["demo-pkg-1.2.0.sigstore"]) == json.loads(new.read_bytes())
+    assert package.provenance("1.2.0").subject == "pkg:npm/demo-pkg@1.2.0"
