@@ -5,11 +5,14 @@ Sigstore step (Fulcio refuses, Rekor refuses or times out)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
 import time
 
 import pytest
+from cryptography import x509
 from werkzeug.test import Client
 
 from pytest_npm_registry.domain import identity, sigstore
@@ -205,14 +208,29 @@ def test_trusted_publishing_without_id_token_permission_finds_no_credential(
 
 
 def test_a_gitlab_job_with_sigstore_id_token_signs_for_the_project(npm_registry, alice, package_dir):
+    """The commit, workflow, trigger and job come from the certificate (Fulcio's ``.1.13``,
+    ``.1.18``, ``.1.20``, ``.1.21`` from the id token), not from npm's statement: here the job's
+    ``CI_COMMIT_SHA``, which npm writes into the statement, is made to say another commit."""
     npm_registry.trust("demo-pkg", gitlab={"project_path": REPO})
     env = npm_registry.gitlab_env(REPO, sigstore_id_token=True, sha=SHA, visibility="public")
     claims = identity.verify(env["SIGSTORE_ID_TOKEN"], audience="sigstore", now=npm_registry.clock.now())
     assert (claims["iss"], claims["aud"], claims["project_path"]) == ("https://gitlab.com", "sigstore", REPO)
-    result = publish(npm_registry, package_dir, env, repository=GITLAB_REPOSITORY)
+    other = "f" * 40
+    result = publish(npm_registry, package_dir, {**env, "CI_COMMIT_SHA": other}, repository=GITLAB_REPOSITORY)
     assert result.returncode == 0, result
     assert result.notices[-2] == "publish Signed provenance statement with source and build information from GitLab CI"
     package = npm_registry.package("demo-pkg")
+    bundle = json.loads(package.attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert statement["predicate"]["invocation"]["configSource"]["digest"] == {"sha1": other}
+    leaf = x509.load_der_x509_certificate(base64.b64decode(bundle["verificationMaterial"]["certificate"]["rawBytes"]))
+    job_url = f"https://gitlab.com/acme/demo/-/jobs/{env['CI_JOB_ID']}"
+    assert {arc: sigstore.fulcio_extension(leaf, arc) for arc in ("13", "18", "20", "21")} == {
+        "13": SHA,
+        "18": "https://gitlab.com/acme/demo//.gitlab-ci.yml@refs/heads/main",
+        "20": "push",
+        "21": job_url,
+    }
     (entry,) = npm_registry.registry.sigstore.rekor.entries[-1:]
     assert package.provenance("1.1.0") == Provenance(
         subject="pkg:npm/demo-pkg@1.1.0",
@@ -228,8 +246,8 @@ def test_a_gitlab_job_with_sigstore_id_token_signs_for_the_project(npm_registry,
         commit=SHA,
         builder="https://gitlab.com/acme/demo/-/runners/12270837",
         runner_environment="gitlab-hosted",
-        trigger=None,
-        run_url=f"https://gitlab.com/acme/demo/-/jobs/{env['CI_JOB_ID']}",
+        trigger="push",
+        run_url=job_url,
         log_index=sigstore.LOG_INDEX_BASE + entry.index,
         integrated_time=entry.integrated_time,
     )

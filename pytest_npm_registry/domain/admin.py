@@ -369,6 +369,7 @@ class Operator:
                 environment=environment,
                 visibility=visibility,
                 sha=sha,
+                job_id=job_id,
                 audience=audience,
                 now=self.registry.clock.now(),
             )

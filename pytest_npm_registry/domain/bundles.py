@@ -4,17 +4,19 @@
 Two kinds of check, each refused with :class:`~.errors.ProvenanceInvalid` (422, ``Error verifying
 sigstore provenance bundle: <why>``):
 
-- **Sigstore verification**, in ``@sigstore/verify``'s order (``verifier.js``: timestamps, signing
-  key, tlog entries, signature) and with its messages. The public registry verifies with
+- **Sigstore verification**, in ``@sigstore/verify``'s order (``@sigstore/bundle``'s shape for the
+  media type, then ``verifier.js``: timestamps, signing key (chain, then the embedded SCTs), tlog
+  entries (signed entry timestamp, checkpoint and Merkle inclusion proof, body), signature) and
+  with its messages. The public registry verifies with
   sigstore-js and passes its error text through: it answered ``Error verifying sigstore provenance
   bundle: error refreshing TUF metadata``, ``@sigstore/tuf``'s own message (sigstore/sigstore-js#1330).
-  Trusted here: our Fulcio's CA and our Rekor's key, nothing else.
+  Trusted here: our Fulcio's CA, our CT log's key and our Rekor's key, nothing else (what
+  domain/tuf.py's ``trusted_root.json`` lists).
 - **The registry's policy** with the public registry's own texts where they are known: the source
   repository must be public, the runner hosted, the certificate must name the repository and its
   ref, and ``repository.url`` must match it (docs/coverage.md cites each).
 
-Not checked (the mock has none of them): SCTs, the Merkle inclusion proof and checkpoint, TSA
-timestamps.
+Not checked (the mock has none): TSA timestamps; the logs' ``validFor`` windows (ours have no end).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import identity
 from .errors import ProvenanceInvalid
-from .sigstore import Sigstore, canonical_json, ecdsa_verify, fulcio_extension, pae
+from .sigstore import REKOR_HOST, Sigstore, canonical_json, ecdsa_verify, fulcio_extension, pae, spki_der
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -53,6 +57,15 @@ _PROVIDERS = {
 }
 
 
+#: ``@sigstore/bundle`` ``bundle.js``: the two media types with their own shape rules; any other is "latest".
+_V01, _V02 = (f"application/vnd.dev.sigstore.bundle+json;version=0.{n}" for n in (1, 2))
+_MEDIA_TYPE = re.compile(
+    r"^application/vnd\.dev\.sigstore\.bundle\+json;version=\d\.\d|^application/vnd\.dev\.sigstore\.bundle\.v\d\.\d\+json"
+)
+#: Where our Rekor says it lives (``tlogs[].baseUrl`` in domain/tuf.py's trusted root).
+_REKOR_URL = f"https://{REKOR_HOST}"
+
+
 @dataclass(frozen=True)
 class _Bundle:
     """The parts of a bundle the checks read."""
@@ -69,7 +82,8 @@ def check_bundle(bundle: bytes, tarball: bytes, manifest: dict[str, Any], sigsto
     """Refuse (``ProvenanceInvalid``) a provenance bundle that does not verify against this
     registry's Sigstore, does not name this tarball and version, or breaks the registry's policy."""
     parsed = _parse(bundle)
-    _verify_certificate(parsed, sigstore)
+    _verify_certificate(parsed, _timestamps(parsed), sigstore)
+    _verify_scts(parsed.leaf, sigstore)
     _verify_tlog(parsed, sigstore)
     if not ecdsa_verify(parsed.leaf.public_key(), parsed.signature, pae(parsed.payload_type, parsed.payload)):
         raise ProvenanceInvalid("signature verification failed")
@@ -93,51 +107,216 @@ def _parse(bundle: bytes) -> _Bundle:
         entries = material.get("tlogEntries") or []
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         raise ProvenanceInvalid("the bundle could not be parsed") from None
-    if not isinstance(statement, dict) or not isinstance(entries, list):
+    if (
+        not isinstance(statement, dict)
+        or not isinstance(entries, list)
+        or not all(isinstance(e, dict) for e in entries)
+    ):
         raise ProvenanceInvalid("the bundle could not be parsed")
+    _check_shape(str(document.get("mediaType", "")), material, entries)
     return _Bundle(str(envelope.get("payloadType")), payload, signature, leaf, statement, entries)
 
 
-def _verify_certificate(bundle: _Bundle, sigstore: Sigstore) -> None:
-    """The leaf must chain to our Fulcio and be valid when the log took the entry (sigstore-js
-    wraps every chain failure, an unknown issuer or an expired leaf, in this one message)."""
+def _check_shape(media_type: str, material: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    """``@sigstore/bundle`` ``bundleFromJSON``: a v0.1 bundle's entries need an inclusion promise,
+    later ones an inclusion proof with a checkpoint (and v0.3 the leaf alone, no chain)."""
+    missing = not _MEDIA_TYPE.match(media_type) or any("logId" not in e or "kindVersion" not in e for e in entries)
+    if media_type == _V01:
+        if missing or any(e.get("inclusionPromise") is None for e in entries):
+            raise ProvenanceInvalid("invalid v0.1 bundle")
+        return
+    proofs = [e.get("inclusionProof") for e in entries]
+    missing = missing or any(not isinstance(p, dict) or p.get("checkpoint") is None for p in proofs)
+    if media_type == _V02:
+        if missing:
+            raise ProvenanceInvalid("invalid v0.2 bundle")
+        return
+    if missing or "x509CertificateChain" in material:
+        raise ProvenanceInvalid("invalid bundle")
+
+
+def _timestamps(bundle: _Bundle) -> list[int | None]:
+    """``verifyTimestamps``: each entry with an inclusion promise gives its ``integratedTime``
+    (an entry with only an inclusion proof gives none); one is needed, no two alike."""
+    found = [
+        (str((e.get("logId") or {}).get("keyId")), _integer(e.get("integratedTime")))
+        for e in bundle.tlog_entries
+        if e.get("inclusionPromise") is not None
+    ]
+    if len(set(found)) < len(found):
+        raise ProvenanceInvalid("duplicate timestamp")
+    if not found:
+        raise ProvenanceInvalid("expected 1 timestamps, got 0")
+    return [time for _, time in found]
+
+
+def _verify_certificate(bundle: _Bundle, times: list[int | None], sigstore: Sigstore) -> None:
+    """The leaf must chain to our Fulcio and be valid at each timestamp (sigstore-js wraps every
+    chain failure, an unknown issuer or an expired leaf, in this one message)."""
     from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
 
     try:
         bundle.leaf.verify_directly_issued_by(sigstore.fulcio.authority.cert)
     except (ValueError, TypeError, InvalidSignature):
         raise ProvenanceInvalid("Failed to verify certificate chain") from None
-    times = [_integer(entry.get("integratedTime")) for entry in bundle.tlog_entries if isinstance(entry, dict)]
     leaf = bundle.leaf
     start, end = leaf.not_valid_before_utc.timestamp(), leaf.not_valid_after_utc.timestamp()
     if any(t is None or not start <= t <= end for t in times):
         raise ProvenanceInvalid("Failed to verify certificate chain")
 
 
+def _verify_scts(leaf: x509.Certificate, sigstore: Sigstore) -> None:
+    """``key/sct.js``: each SCT the leaf embeds must be signed by a CT log we trust (ours) over the
+    RFC 6962 precertificate entry: our CA key's hash and the leaf's TBS without the SCT list
+    (``tbs_precertificate_bytes``); and there must be one (``ctlogThreshold`` 1)."""
+    from cryptography import x509  # noqa: PLC0415
+
+    ct_log = sigstore.fulcio.ct_log
+    try:
+        scts = list(leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value)
+        tbs = leaf.tbs_precertificate_bytes if scts else b""
+    except x509.ExtensionNotFound:
+        scts = []
+    except ValueError:
+        raise ProvenanceInvalid("the bundle could not be parsed") from None
+    issuer_id = hashlib.sha256(spki_der(sigstore.fulcio.authority.key.public_key())).digest()
+    for sct in scts:
+        millis = (sct.timestamp.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+        extensions = sct.extension_bytes
+        signed = (
+            b"\x00\x00"  # v1, certificate_timestamp
+            + millis.to_bytes(8, "big")
+            + b"\x00\x01"  # precert_entry
+            + issuer_id
+            + len(tbs).to_bytes(3, "big")
+            + tbs
+            + len(extensions).to_bytes(2, "big")
+            + extensions
+        )
+        if sct.log_id != ct_log.log_id or not ecdsa_verify(ct_log.key.public_key(), sct.signature, signed):
+            raise ProvenanceInvalid("SCT verification failed")
+    if not scts:
+        raise ProvenanceInvalid("expected 1 SCTs, got 0")
+
+
 def _verify_tlog(bundle: _Bundle, sigstore: Sigstore) -> None:
-    """Each tlog entry's signed entry timestamp must verify with our Rekor's key, and its body
-    must describe this envelope (``tlog/set.js``, ``tlog/index.js``, ``tlog/dsse.js``)."""
-    rekor = sigstore.rekor
-    if not bundle.tlog_entries:
-        raise ProvenanceInvalid("expected 1 tlog entries, got 0")
+    """``verifyTLogs``: for each entry its inclusion (``tlog/index.js`` ``verifyTLogInclusion``:
+    the signed entry timestamp if it has one, the checkpoint and Merkle proof if it has one,
+    at least one of them), then its body must describe this envelope (``tlog/dsse.js``)."""
     for entry in bundle.tlog_entries:
+        verified = False
+        if entry.get("inclusionPromise") is not None:
+            _verify_promise(entry, sigstore)
+            verified = True
+        if entry.get("inclusionProof") is not None:
+            _verify_inclusion_proof(entry, sigstore)
+            verified = True
+        if not verified:
+            raise ProvenanceInvalid("inclusion could not be verified")
         try:
-            key_id = base64.b64decode(entry["logId"]["keyId"]).hex()
-            stamp = {
-                "body": entry["canonicalizedBody"],
-                "integratedTime": int(entry["integratedTime"]),
-                "logID": key_id,
-                "logIndex": int(entry["logIndex"]),
-            }
-            promise = base64.b64decode(entry["inclusionPromise"]["signedEntryTimestamp"])
             body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
             kind, version = entry["kindVersion"]["kind"], entry["kindVersion"]["version"]
         except (KeyError, TypeError, ValueError):
-            raise ProvenanceInvalid("inclusion promise could not be verified") from None
-        # A SET is checked only with the log whose key id it names (``filterTLogAuthorities``).
-        if key_id != rekor.log_id or not ecdsa_verify(rekor.key.public_key(), promise, canonical_json(stamp)):
-            raise ProvenanceInvalid("inclusion promise could not be verified")
+            raise ProvenanceInvalid("the bundle could not be parsed") from None
         _verify_body(body, str(kind), str(version), bundle)
+    if not bundle.tlog_entries:
+        raise ProvenanceInvalid("expected 1 tlog entries, got 0")
+
+
+def _verify_promise(entry: dict[str, Any], sigstore: Sigstore) -> None:
+    """``tlog/set.js``: the signed entry timestamp, checked only with the log whose key id it names."""
+    rekor = sigstore.rekor
+    try:
+        key_id = base64.b64decode(entry["logId"]["keyId"]).hex()
+        stamp = {
+            "body": entry["canonicalizedBody"],
+            "integratedTime": int(entry["integratedTime"]),
+            "logID": key_id,
+            "logIndex": int(entry["logIndex"]),
+        }
+        promise = base64.b64decode(entry["inclusionPromise"]["signedEntryTimestamp"])
+    except (KeyError, TypeError, ValueError):
+        raise ProvenanceInvalid("inclusion promise could not be verified") from None
+    if key_id != rekor.log_id or not ecdsa_verify(rekor.key.public_key(), promise, canonical_json(stamp)):
+        raise ProvenanceInvalid("inclusion promise could not be verified")
+
+
+def _verify_inclusion_proof(entry: dict[str, Any], sigstore: Sigstore) -> None:
+    """``tlog/checkpoint.js`` then ``tlog/merkle.js``: the checkpoint (a signed note) must be signed
+    by our Rekor, and the proof must lead from this entry's leaf to the checkpoint's root (the
+    proof's own ``rootHash`` and ``treeSize`` are not what counts: the checkpoint's are)."""
+    proof = entry["inclusionProof"] if isinstance(entry["inclusionProof"], dict) else {}
+    size, root = _verify_checkpoint(str((proof.get("checkpoint") or {}).get("envelope", "")), sigstore)
+    index = _bigint(proof.get("logIndex", "0"))  # protobuf JSON drops a logIndex of 0
+    if index < 0 or index >= size:
+        raise ProvenanceInvalid(f"invalid index: {index}")
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    hashes = [_bytes(h) for h in proof.get("hashes") or []]
+    if len(hashes) != inner + border:
+        raise ProvenanceInvalid("invalid hash count")
+    node = hashlib.sha256(b"\x00" + _bytes(entry.get("canonicalizedBody"))).digest()
+    for i, other in enumerate(hashes[:inner]):
+        pair = other + node if (index >> i) & 1 else node + other
+        node = hashlib.sha256(b"\x01" + pair).digest()
+    for other in hashes[inner:]:
+        node = hashlib.sha256(b"\x01" + other + node).digest()
+    if node != root:
+        raise ProvenanceInvalid("calculated root hash does not match inclusion proof")
+
+
+def _verify_checkpoint(envelope: str, sigstore: Sigstore) -> tuple[int, bytes]:
+    """The tree size and root hash of a checkpoint our Rekor signed (``SignedNote``, ``LogCheckpoint``)."""
+    if "\n\n" not in envelope:
+        raise ProvenanceInvalid("missing checkpoint separator")
+    split = envelope.index("\n\n")
+    note, data = envelope[: split + 1], envelope[split + 2 :]
+    signatures = []
+    for name, text in re.findall(r"\u2014 (\S+) (\S+)\n", data):
+        raw = _bytes(text)
+        if len(raw) < 5:
+            raise ProvenanceInvalid("malformed checkpoint signature")
+        signatures.append((name, raw[:4], raw[4:]))
+    if not signatures:
+        raise ProvenanceInvalid("no signatures found in checkpoint")
+    lines = note.rstrip().split("\n")
+    if len(lines) < 3:
+        raise ProvenanceInvalid("too few lines in checkpoint header")
+    size, root = _bigint(lines[1]), _bytes(lines[2])
+    rekor = sigstore.rekor
+    hint = bytes.fromhex(rekor.log_id)[:4]
+    # A signature counts for a log whose id starts with its key hint and whose base URL matches
+    # its name (``tlog.baseURL.match(signature.name)``: the name is used as a pattern).
+    if not any(
+        key_hint == hint and _matches(name, _REKOR_URL) and ecdsa_verify(rekor.key.public_key(), sig, note.encode())
+        for name, key_hint, sig in signatures
+    ):
+        raise ProvenanceInvalid("invalid checkpoint signature")
+    return size, root
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
+
+
+def _bigint(value: Any) -> int:
+    """``BigInt(text)``: surrounding blanks allowed, "" is 0, anything else not a number is refused."""
+    text = str(value).strip()
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        raise ProvenanceInvalid(f"Cannot convert {text[:40]} to a BigInt") from None
+
+
+def _bytes(value: Any) -> bytes:
+    """``Buffer.from(text, "base64")``, as lenient: what does not decode is no bytes."""
+    try:
+        return base64.b64decode(str(value) + "==")
+    except ValueError:
+        return b""
 
 
 def _verify_body(body: Any, kind: str, version: str, bundle: _Bundle) -> None:

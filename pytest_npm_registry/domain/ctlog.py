@@ -11,7 +11,8 @@ the RFC 6962 3.2 ``digitally-signed`` struct of a ``precert_entry``: the issuer 
 and the leaf's TBSCertificate re-encoded without the SCT extension. A certificate built twice
 from one builder, once without and once with the extension appended last, has exactly that
 TBS, so we sign the first one's TBS and embed the result in the second. No log is kept: nothing
-reads one back (Rekor is the log npm's verifier consults).
+reads one back (Rekor is the log npm's verifier consults). The registry checks the SCT on
+publish the same way (domain/bundles.py ``_verify_scts``).
 """
 
 from __future__ import annotations

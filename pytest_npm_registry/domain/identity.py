@@ -98,6 +98,7 @@ def github_claims(
     owner = repository.split("/", 1)[0]
     caller = caller_workflow or workflow
     sub = f"repo:{repository}:environment:{environment}" if environment else f"repo:{repository}:ref:{ref}"
+    commit = sha or secrets.token_hex(20)
     claims: dict[str, Any] = {
         "iss": GITHUB_ISSUER,
         "aud": audience,
@@ -114,9 +115,12 @@ def github_claims(
         "ref": ref,
         "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
         # The job's commit and run: every token of one job names the same (a fresh one without).
-        "sha": sha or secrets.token_hex(20),
+        "sha": commit,
         "run_id": run_id or str(secrets.randbelow(10**10)),
         "run_attempt": "1",
+        # The workflows' own commits: the job's, as when they live in the repository they build.
+        "workflow_sha": commit,
+        "job_workflow_sha": commit,
         "workflow": caller.rsplit(".", 1)[0],
         "workflow_ref": f"{repository}/.github/workflows/{caller}@{ref}",
         "job_workflow_ref": f"{repository}/.github/workflows/{workflow}@{ref}",
@@ -137,9 +141,14 @@ def gitlab_claims(
     environment: str | None = None,
     visibility: str = "private",
     sha: str | None = None,
+    job_id: str | None = None,
     audience: str,
     now: float,
 ) -> dict[str, Any]:
+    """Claims of a GitLab CI id token (``id_tokens:``), those Fulcio maps included: the job's
+    commit (``sha``, random unless given) and its job (``job_id``)."""
+    namespace = project_path.rsplit("/", 1)[0]
+    commit = sha or secrets.token_hex(20)
     claims: dict[str, Any] = {
         "iss": GITLAB_ISSUER,
         "aud": audience,
@@ -149,13 +158,18 @@ def gitlab_claims(
         "nbf": int(now) - 5,
         "exp": int(now + ID_TOKEN_TTL),
         "project_path": project_path,
-        "namespace_path": project_path.rsplit("/", 1)[0],
+        "project_id": stable_id(project_path),
+        "namespace_path": namespace,
+        "namespace_id": stable_id(namespace),
         "project_visibility": visibility,
+        "pipeline_source": "push",
+        "job_id": job_id or str(secrets.randbelow(10**10)),
         "ref": ref,
         "ref_type": "branch",
         "ci_config_ref_uri": f"gitlab.com/{project_path}//{config_file}@refs/heads/{ref}",
+        "ci_config_sha": commit,  # the pipeline definition is the project's own, at the job's commit
         "runner_environment": "gitlab-hosted",
-        "sha": sha or secrets.token_hex(20),
+        "sha": commit,
     }
     if environment:
         claims["environment"] = environment

@@ -148,7 +148,8 @@ def read_provenance(bundle: bytes) -> Provenance:
 
 
 def _extensions(leaf: Any) -> dict[str, str]:
-    """Fulcio's extensions by their last arc: ``.1`` is the raw issuer, ``.8`` and up DER UTF8Strings."""
+    """Fulcio's extensions by their last arc: ``.1``-``.6`` are raw strings (the issuer, GitHub's
+    deprecated trigger, commit, workflow, repository and ref), ``.8`` and up DER UTF8Strings."""
     found: dict[str, str] = {}
     for extension in leaf.extensions:
         oid = extension.oid.dotted_string
@@ -156,7 +157,7 @@ def _extensions(leaf: Any) -> dict[str, str]:
         if not oid.startswith(_FULCIO_OID) or not isinstance(raw, bytes):
             continue
         arc = oid.removeprefix(_FULCIO_OID)
-        found[arc] = raw.decode(errors="replace") if arc == "1" else _utf8(raw)
+        found[arc] = raw.decode(errors="replace") if arc.isdigit() and int(arc) < 8 else _utf8(raw)
     return found
 
 

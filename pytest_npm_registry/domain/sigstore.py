@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import identity
+from . import fulcio_claims, identity
 from .ctlog import CTLog
 
 if TYPE_CHECKING:
@@ -179,41 +179,15 @@ class Authority:
 
 
 def fulcio_extensions(claims: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The certificate's identity (its SAN URI) and Fulcio's extensions, by OID, from a CI id
-    token's claims (Fulcio's ``docs/oid-info.md``; GitHub and GitLab as Fulcio maps them)."""
-    issuer = str(claims["iss"])
-    if issuer == identity.GITHUB_ISSUER:
-        repo = str(claims["repository"])
-        server = "https://github.com"
-        ext = {
-            "8": issuer,
-            "9": f"{server}/{claims['job_workflow_ref']}",
-            "11": str(claims.get("runner_environment", "")),
-            "12": f"{server}/{repo}",
-            "13": str(claims.get("sha", "")),
-            "14": str(claims.get("ref", "")),
-            "15": str(claims.get("repository_id", "")),
-            "16": f"{server}/{claims.get('repository_owner', '')}",
-            "17": str(claims.get("repository_owner_id", "")),
-            "18": f"{server}/{claims['workflow_ref']}",
-            "20": str(claims.get("event_name", "")),
-            "22": str(claims.get("repository_visibility", "")),
-        }
-        return ext["9"], ext
-    if issuer == identity.GITLAB_ISSUER:
-        project = str(claims["project_path"])
-        server = "https://gitlab.com"
-        ext = {
-            "8": issuer,
-            "9": f"https://{claims['ci_config_ref_uri']}",
-            "11": str(claims.get("runner_environment", "")),
-            "12": f"{server}/{project}",
-            "14": f"refs/heads/{claims.get('ref', '')}",
-            "16": f"{server}/{claims.get('namespace_path', '')}",
-            "22": str(claims.get("project_visibility", "")),
-        }
-        return ext["9"], ext
-    raise SigstoreRefusal(400, f"unsupported issuer: {issuer[:100]}")
+    """The certificate's identity (its SAN URI) and Fulcio's extensions, by arc, from a CI id
+    token's claims, as Fulcio maps GitHub's and GitLab's (domain/fulcio_claims.py)."""
+    try:
+        fields = fulcio_claims.certificate_fields(claims)
+    except fulcio_claims.MissingClaim as exc:
+        raise SigstoreRefusal(400, str(exc)) from None  # ca.ValidationError: a 400 with the text
+    if fields is None:
+        raise SigstoreRefusal(400, f"unsupported issuer: {str(claims.get('iss'))[:100]}")
+    return fields
 
 
 class Fulcio:
@@ -258,13 +232,11 @@ class Fulcio:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(san)]), critical=True)
         )
-        # OID .1 (the issuer, deprecated) is the raw string; .8 and up are DER UTF8Strings.
-        legacy_issuer = x509.UnrecognizedExtension(ObjectIdentifier(_FULCIO_OID + "1"), str(claims["iss"]).encode())
-        builder = builder.add_extension(legacy_issuer, critical=False)
+        # .1 to .6 (deprecated) are the raw string; .8 and up are DER UTF8Strings (extensions.go).
         for arc, value in extensions.items():
-            if value:
-                oid = ObjectIdentifier(_FULCIO_OID + arc)
-                builder = builder.add_extension(x509.UnrecognizedExtension(oid, der_utf8(value)), critical=False)
+            raw = value.encode() if int(arc) < 8 else der_utf8(value)
+            extension = x509.UnrecognizedExtension(ObjectIdentifier(_FULCIO_OID + arc), raw)
+            builder = builder.add_extension(extension, critical=False)
         leaf = self.ct_log.embed_sct(builder, self.authority.key, now).sign(self.authority.key, hashes.SHA256())
         return [pem(leaf), pem(self.authority.cert)]
 
