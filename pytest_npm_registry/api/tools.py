@@ -310,7 +310,7 @@ class ToolsMixin:
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
-        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), Path(environment["HOME"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
@@ -348,7 +348,7 @@ class ToolsMixin:
         # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
         environment.update(egress_variables(self.server))
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
-        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]))
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), Path(environment["HOME"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

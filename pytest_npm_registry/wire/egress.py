@@ -50,6 +50,10 @@ class Connect(NamedTuple):
     allowed: bool
 
 
+#: sigstore-js's own data folder under HOME (``appDataPath('sigstore-js')`` without XDG_DATA_HOME).
+SIGSTORE_JS_DATA = Path(".local/share/sigstore-js")
+
+
 class _QuietHandler(WSGIRequestHandler):
     #: A client that connects and stalls (mid-handshake or mid-request) holds only its own thread.
     timeout = 30
@@ -202,16 +206,22 @@ class EgressProxy:
             "NODE_USE_ENV_PROXY": "1",
         }
 
-    def seed_tuf_cache(self, npm_cache: Path) -> Path:
+    def seed_tuf_cache(self, npm_cache: Path, home: Path | None = None) -> Path:
         """Put our TUF root where npm's TUF client looks first (``<npm cache>/_tuf/<mirror>/root.json``):
         seen there, it is trusted instead of the production root ``@sigstore/tuf`` embeds, which
-        would make npm refuse every metadata file of ours. Returns the file."""
-        root = npm_cache / TUF_CACHE_DIR / "root.json"
+        would make npm refuse every metadata file of ours. With ``home``, also where sigstore-js
+        keeps its own cache when npm calls it without options (``publish --provenance-file``:
+        libnpmpublish's ``sigstore.verify(bundle)`` reads ``~/.local/share/sigstore-js``).
+        Returns npm's file."""
         data = self.registry.tuf.root()
-        if not root.is_file() or root.read_bytes() != data:
-            root.parent.mkdir(parents=True, exist_ok=True)
-            root.write_bytes(data)
-        return root
+        targets = [npm_cache / TUF_CACHE_DIR / "root.json"]
+        if home is not None:
+            targets.append(home / SIGSTORE_JS_DATA / TUF_HOST / "root.json")
+        for root in targets:
+            if not root.is_file() or root.read_bytes() != data:
+                root.parent.mkdir(parents=True, exist_ok=True)
+                root.write_bytes(data)
+        return targets[0]
 
     def start(self) -> None:
         if self._proxy is not None:
