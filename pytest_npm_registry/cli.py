@@ -36,7 +36,9 @@ from .domain.journal import JournalEntry
 from .domain.models import ChallengeStyle, Outcome, TokenKind, TwoFactorMode
 from .domain.policy import PRESETS
 from .domain.seed import Seed
+from .domain.sigstore import TUF_HOST
 from .domain.tuf import TUF_CACHE_DIR
+from .wire.egress import SIGSTORE_JS_DATA
 from .wire.server import CONTROL_PREFIX
 from .wire.settings import DEFAULT_MAX_BODY, MAX_BODY_CEILING
 
@@ -89,6 +91,7 @@ def _print_started(
     print("# For npm audit signatures: our TUF root, once per npm cache:")
     print(f'# d="$(npm config get cache)/{TUF_CACHE_DIR}"; mkdir -p "$d" && ', end="")
     print(f'cp {shlex.quote(str(reg.server.egress.tuf_root_file))} "$d/root.json"')
+    print(f"# (npm publish --provenance-file reads sigstore-js's own copy: ~/{SIGSTORE_JS_DATA}/{TUF_HOST}/root.json)")
     print("\nCtrl-C to stop.", flush=True)
 
 

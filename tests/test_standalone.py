@@ -199,7 +199,11 @@ def test_serve_text_output_and_sigint(serve, seed_file):
     )
     assert tuf is not None, rest[block + 10]
     assert json.loads(Path(tuf[1]).read_text())["signed"]["_type"] == "root"
-    assert rest[block + 11 :] == ["\n", "Ctrl-C to stop.\n"]
+    assert rest[block + 11] == (
+        "# (npm publish --provenance-file reads sigstore-js's own copy: "
+        "~/.local/share/sigstore-js/tuf-repo-cdn.sigstore.dev/root.json)\n"
+    )
+    assert rest[block + 12 :] == ["\n", "Ctrl-C to stop.\n"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
 
