@@ -310,7 +310,8 @@ class ToolsMixin:
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
-        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), Path(environment["HOME"]))
+        data_home = Path(environment["HOME"]) / ".local" / "share"
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), data_home)
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
@@ -336,7 +337,9 @@ class ToolsMixin:
         delete its ``~/.npmrc``. No retries, the egress proxy and the cache in the work
         folder come from npm's global config, which the script's ``~/.npmrc`` overrides;
         ``HTTPS_PROXY`` and ``NODE_EXTRA_CA_CERTS`` lead to the egress proxy, as in :meth:`env`,
-        so ``npm publish --provenance`` in the script signs with the mock Sigstore.
+        so ``npm publish --provenance`` in the script signs with the mock Sigstore; our TUF root is
+        in npm's cache and in sigstore-js's (``XDG_DATA_HOME``, beside the job's ``HOME``), so
+        ``npm audit signatures`` and ``--provenance-file`` verify offline.
 
         Of the caller's shell only ``PATH``, locale, ``TMPDIR`` and the user name: add to the
         result (``{**reg.ci_env(t), **reg.github_actions_env(...)}``), don't merge it into
@@ -348,7 +351,9 @@ class ToolsMixin:
         # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
         environment.update(egress_variables(self.server))
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
-        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), Path(environment["HOME"]))
+        # sigstore-js's data beside the job's HOME, which stays as empty as a fresh job's.
+        environment["XDG_DATA_HOME"] = str(Path(environment["HOME"]).parent / "data")
+        self.server.egress.seed_tuf_cache(Path(environment["npm_config_cache"]), Path(environment["XDG_DATA_HOME"]))
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment

@@ -206,17 +206,17 @@ class EgressProxy:
             "NODE_USE_ENV_PROXY": "1",
         }
 
-    def seed_tuf_cache(self, npm_cache: Path, home: Path | None = None) -> Path:
+    def seed_tuf_cache(self, npm_cache: Path, data_home: Path | None = None) -> Path:
         """Put our TUF root where npm's TUF client looks first (``<npm cache>/_tuf/<mirror>/root.json``):
         seen there, it is trusted instead of the production root ``@sigstore/tuf`` embeds, which
-        would make npm refuse every metadata file of ours. With ``home``, also where sigstore-js
-        keeps its own cache when npm calls it without options (``publish --provenance-file``:
-        libnpmpublish's ``sigstore.verify(bundle)`` reads ``~/.local/share/sigstore-js``).
-        Returns npm's file."""
+        would make npm refuse every metadata file of ours. With ``data_home`` (``$XDG_DATA_HOME``,
+        else ``~/.local/share``), also where sigstore-js keeps its own cache when npm calls it
+        without options (``publish --provenance-file``: libnpmpublish's ``sigstore.verify(bundle)``
+        reads ``<data_home>/sigstore-js``). Returns npm's file."""
         data = self.registry.tuf.root()
         targets = [npm_cache / TUF_CACHE_DIR / "root.json"]
-        if home is not None:
-            targets.append(home / SIGSTORE_JS_DATA / TUF_HOST / "root.json")
+        if data_home is not None:
+            targets.append(data_home / "sigstore-js" / TUF_HOST / "root.json")
         for root in targets:
             if not root.is_file() or root.read_bytes() != data:
                 root.parent.mkdir(parents=True, exist_ok=True)
