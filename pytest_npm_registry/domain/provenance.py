@@ -18,13 +18,12 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .sigstore import provenance_bundle
+from .sigstore import der_utf8_value, provenance_bundle
 
 #: Fulcio's extension arc (``1.3.6.1.4.1.57264.1.<n>``).
 _FULCIO_OID = "1.3.6.1.4.1.57264.1."
 #: Where npm links a log entry (``libnpmpublish/lib/publish.js`` ``TLOG_BASE_URL``).
 TLOG_SEARCH_URL = "https://search.sigstore.dev/"
-_UTF8_STRING = 0x0C
 
 
 class UnreadableProvenance(ValueError):
@@ -157,19 +156,8 @@ def _extensions(leaf: Any) -> dict[str, str]:
         if not oid.startswith(_FULCIO_OID) or not isinstance(raw, bytes):
             continue
         arc = oid.removeprefix(_FULCIO_OID)
-        found[arc] = raw.decode(errors="replace") if arc.isdigit() and int(arc) < 8 else _utf8(raw)
+        found[arc] = raw.decode(errors="replace") if arc.isdigit() and int(arc) < 8 else der_utf8_value(raw)
     return found
-
-
-def _utf8(der: bytes) -> str:
-    """The text of a DER ``UTF8String``, or "" for anything else."""
-    if len(der) < 2 or der[0] != _UTF8_STRING:
-        return ""
-    length, start = der[1], 2
-    if length & 0x80:
-        count = length & 0x7F
-        length, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
-    return der[start : start + length].decode(errors="replace")
 
 
 def _statement_facts(statement: dict[str, Any]) -> dict[str, str]:
