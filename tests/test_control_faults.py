@@ -31,7 +31,7 @@ from pytest_npm_registry.wire.control import FAULT_KINDS
 from pytest_npm_registry.wire.faults import Fault, Faults
 from tests.conftest import http
 from tests.test_control_api import api
-from tests.test_provenance import read_trace, trace_env
+from tests.test_provenance import assert_only_loopback, read_trace, trace_env
 from tests.test_standalone import PROVENANCE_SEED, Served
 
 FULCIO = ("fulcio.sigstore.dev", "/api/v2/signingCert")
@@ -248,13 +248,6 @@ def npm_env(served: Served, tmp_path: Path) -> dict[str, str]:
     return env | served.info["env"] | trace_env(tmp_path)
 
 
-def assert_only_loopback(tmp_path: Path) -> None:
-    trace = read_trace(tmp_path)
-    assert trace, "the trace preload did not run"
-    assert [what for kind, what in trace if kind == "dns"] == []
-    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
-
-
 @pytest.mark.npm
 def test_a_fulcio_fault_from_outside_python_fails_npm_publish_provenance(served, tmp_path, package_dir):
     fault = served.control("POST", "faults", {"kind": "fulcio", "status": 403})
@@ -271,7 +264,7 @@ def test_a_fulcio_fault_from_outside_python_fails_npm_publish_provenance(served,
     ]
     assert served.http("GET", "/demo-pkg").json()["versions"].keys() == {"1.0.0"}
     assert [e["operation"] for e in served.control("GET", "journal?operation=publish").json()["entries"]] == []
-    assert_only_loopback(tmp_path)
+    assert_only_loopback(read_trace(tmp_path))
     assert served.stop() == 0
 
 
@@ -300,5 +293,5 @@ def test_a_tampered_signature_from_outside_python_fails_npm_audit_signatures(ser
         "",
         "",
     ]
-    assert_only_loopback(tmp_path)
+    assert_only_loopback(read_trace(tmp_path))
     assert served.stop() == 0

@@ -64,6 +64,14 @@ def read_trace(tmp_path: Path) -> list[tuple[str, str]]:
     return [tuple(json.loads(line)) for line in lines]
 
 
+def assert_only_loopback(trace: list[tuple[str, str]]) -> None:
+    """What the :data:`TRACE_JS` preload saw: Node's resolver never asked for a name (the registry
+    and the proxy are IP literals) and every socket went to 127.0.0.1."""
+    assert trace, "the trace preload did not run"
+    assert [what for kind, what in trace if kind == "dns"] == []
+    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+
+
 def publish_with_provenance(reg, package_dir, tmp_path: Path, *, visibility: str = "public", **env: str):
     ci = {**reg.github_actions_env(REPO, visibility=visibility), **trace_env(tmp_path), **env}
     reg.server.egress.clear()
@@ -133,11 +141,7 @@ def test_provenance_publish_signs_offline_and_stores_the_bundle(npm_registry, al
 def test_nothing_but_loopback_is_reached_and_no_public_name_resolved(npm_registry, alice, package_dir, tmp_path):
     result, trace = publish_with_provenance(npm_registry, package_dir, tmp_path)
     assert result.returncode == 0, result
-    assert trace, "the trace preload did not run"
-    # Node's resolver was never asked for a name (the registry and the proxy are IP literals).
-    assert [what for kind, what in trace if kind == "dns"] == []
-    hosts = {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"}
-    assert hosts == {"127.0.0.1"}
+    assert_only_loopback(trace)
     # Sigstore's names only ever reached the proxy, inside CONNECT.
     connects = npm_registry.server.egress.connects()
     assert {(c.method, c.host, c.port, c.allowed) for c in connects} == {
@@ -420,8 +424,7 @@ def test_a_release_script_under_ci_env_signs_through_the_egress_proxy(npm_regist
     )
     assert "demo-pkg-1.1.0.sigstore" in npm_registry.package("demo-pkg").attachments("1.1.0")
     trace = read_trace(tmp_path)
-    assert [what for kind, what in trace if kind == "dns"] == []
-    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert_only_loopback(trace)
 
 
 def test_a_script_under_ci_env_audits_signatures_and_meets_the_proxy_refusal_elsewhere(npm_registry, alice, tmp_path):
@@ -445,8 +448,7 @@ def test_a_script_under_ci_env_audits_signatures_and_meets_the_proxy_refusal_els
     assert "npm error code E403" in done.stderr.splitlines(), done.stderr
     assert "registry.npmjs.org" in done.stderr
     trace = read_trace(tmp_path)
-    assert [what for kind, what in trace if kind == "dns"] == []
-    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert_only_loopback(trace)
     assert {(c.host, c.allowed) for c in npm_registry.server.egress.connects()} == {
         ("tuf-repo-cdn.sigstore.dev", True),
         ("registry.npmjs.org", False),

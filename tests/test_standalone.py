@@ -640,7 +640,7 @@ def test_serve_exports_the_way_out_so_a_script_signs_provenance_offline(serve, t
     """A script outside Python with only what `serve --env-file` wrote (and the job's variables
     from `POST ci/github`): a trusted publish from a public repository signs with the mock
     Sigstore, and no Node process resolves a name or opens a socket beyond loopback."""
-    from tests.test_provenance import read_trace, trace_env
+    from tests.test_provenance import assert_only_loopback, read_trace, trace_env
 
     seed = tmp_path / "seed.toml"
     seed.write_text(PROVENANCE_SEED)
@@ -669,16 +669,14 @@ def test_serve_exports_the_way_out_so_a_script_signs_provenance_offline(serve, t
         "predicateType": "https://slsa.dev/provenance/v1"
     }
     trace = read_trace(tmp_path)
-    assert trace, "the trace preload did not run"
-    assert [what for kind, what in trace if kind == "dns"] == []
-    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert_only_loopback(trace)
     assert served.stop() == 0
 
 
 def test_a_script_outside_python_audits_signatures_with_the_printed_tuf_root(serve, tmp_path):
     """`npm audit signatures` in a shell script against `serve`: with the exported variables and
     our TUF root copied where `serve` says, npm verifies what it installed, reaching only loopback."""
-    from tests.test_provenance import read_trace, trace_env
+    from tests.test_provenance import assert_only_loopback, read_trace, trace_env
 
     seed = tmp_path / "seed.toml"
     seed.write_text(PROVENANCE_SEED)
@@ -703,8 +701,7 @@ def test_a_script_outside_python_audits_signatures_with_the_printed_tuf_root(ser
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 package has a verified registry signature" in done.stdout.splitlines()
     trace = read_trace(tmp_path)
-    assert [what for kind, what in trace if kind == "dns"] == []
-    assert {what.rsplit(":", 1)[0] for kind, what in trace if kind == "connect"} == {"127.0.0.1"}
+    assert_only_loopback(trace)
     assert served.stop() == 0
 
 
