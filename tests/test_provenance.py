@@ -93,8 +93,8 @@ def test_provenance_publish_signs_offline_and_stores_the_bundle(npm_registry, al
     result, _ = publish_with_provenance(npm_registry, package_dir, tmp_path)
     assert result.returncode == 0, result
     assert result.stdout == "+ demo-pkg@1.1.0\n"
-    # The log lives as long as the registry (not reset between tests): this run's entry is its last.
-    index = sigstore.LOG_INDEX_BASE + len(npm_registry.registry.sigstore.rekor.entries) - 1
+    # This run's entry, before the registry's own publish attestation (the log's last entry).
+    index = sigstore.LOG_INDEX_BASE + len(npm_registry.registry.sigstore.rekor.entries) - 2
     assert result.notices[-3:] == [
         "Publishing to " + npm_registry.url + " with tag latest and public access",
         "publish Signed provenance statement with source and build information from GitHub Actions",
@@ -197,10 +197,13 @@ def test_readers_see_the_attestations(npm_registry, alice, package_dir, tmp_path
     }
     answer = http(npm_registry, "GET", "/-/npm/v1/attestations/demo-pkg@1.1.0")
     stored = json.loads(npm_registry.package("demo-pkg").attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
-    assert (answer.status, answer.json()) == (
-        200,
-        {"attestations": [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": stored}]},
-    )
+    # The registry's own publish attestation first (tests/test_publish_attestation.py), then npm's.
+    assert answer.status == 200
+    assert [a["predicateType"] for a in answer.json()["attestations"]] == [
+        "https://github.com/npm/attestation/tree/main/specs/publish/v0.1",
+        "https://slsa.dev/provenance/v1",
+    ]
+    assert answer.json()["attestations"][1]["bundle"] == stored
     # A version without provenance has none to list, and the packument says nothing of them.
     assert http(npm_registry, "GET", "/-/npm/v1/attestations/demo-pkg@1.0.0").status == 404
     assert "attestations" not in npm_registry.npm("view", "demo-pkg@1.0.0", "dist", "--json").stdout

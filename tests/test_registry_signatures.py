@@ -239,7 +239,16 @@ def test_a_provenance_publish_has_a_verified_attestation(npm_registry, package_d
     (verified,) = json.loads(details.stdout)["verified"]
     stored = json.loads(npm_registry.package("demo-pkg").attachments("1.1.0")["demo-pkg-1.1.0.sigstore"])
     assert (verified["name"], verified["version"]) == ("demo-pkg", "1.1.0")
-    assert verified["attestationBundles"] == [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": stored}]
+    publish_attestation = json.loads(
+        npm_registry.registry.state.packages["demo-pkg"].versions["1.1.0"].publish_attestation
+    )
+    assert verified["attestationBundles"] == [
+        {
+            "predicateType": "https://github.com/npm/attestation/tree/main/specs/publish/v0.1",
+            "bundle": publish_attestation,
+        },
+        {"predicateType": "https://slsa.dev/provenance/v1", "bundle": stored},
+    ]
     # The SCT, checked with cryptography's own reading of RFC 6962: over the precertificate TBS
     # (the leaf's, without the SCT list), with our CT log's key.
     leaf = x509.load_der_x509_certificate(base64.b64decode(stored["verificationMaterial"]["certificate"]["rawBytes"]))

@@ -334,7 +334,7 @@ def _verify_body(body: Any, kind: str, version: str, bundle: _Bundle) -> None:
         if (spec.get("payloadHash") or {}).get("value") != payload_hash:
             raise ProvenanceInvalid("DSSE payload hash mismatch")
     elif kind == "intoto" and version == "0.0.2":
-        # Rekor keeps an intoto entry's hashes, not its envelope (see sigstore._canonical_body).
+        # Only the payload hash is compared (@sigstore/verify also compares the signature).
         if ((spec.get("content") or {}).get("payloadHash") or {}).get("value") != payload_hash:
             raise ProvenanceInvalid("DSSE payload hash mismatch")
     else:

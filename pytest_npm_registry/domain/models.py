@@ -362,6 +362,9 @@ class Version:
     published: float
     publisher: str
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: The registry's own publish attestation (a Sigstore bundle, JSON), made when the version
+    #: came with provenance (domain/attestations.py).
+    publish_attestation: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from .accounts import Accounts
+from .attestations import PublishAttester
 from .bundles import check_bundle
 from .challenges import Challenges
 from .clock import iso
@@ -35,6 +36,12 @@ from .validation import PublishRequest, parse_publish
 REPLAY_WINDOW = 120.0
 
 
+def registry_url(call: Call) -> str:
+    """The registry's URL as ``call`` addressed it (a publish attestation's ``predicate.registry``;
+    the public registry's is ``https://registry.npmjs.org``, no trailing slash)."""
+    return f"http://{call.host}" + (f":{call.port}" if call.port is not None else "")
+
+
 class Publishing:
     """New versions: publish, seed, and the shared checks."""
 
@@ -47,6 +54,7 @@ class Publishing:
         governance: Governance,
         *,
         sigstore: Sigstore,
+        attester: PublishAttester,
     ) -> None:
         self.state = state
         self.accounts = accounts
@@ -54,6 +62,7 @@ class Publishing:
         self.orgs = orgs
         self.governance = governance
         self.sigstore = sigstore  # provenance bundles are checked against its Fulcio and Rekor
+        self.attester = attester  # the registry's own publish attestation of a version with provenance
 
     # -- publish -----------------------------------------------------------------------------------
 
@@ -86,10 +95,12 @@ class Publishing:
                 if gate is Gate.CHALLENGE:
                     reason = self.state.policy.challenge_reason(principal, requirement)
                     rec.otp = self.challenges.second_factor(call, rec, f"publish {name}@{request.version}", reason)
+                version = request.version_record(publisher=principal.user.name, published=self.state.clock.now())
                 self.commit_version(
                     existing,
                     name,
-                    request.version_record(publisher=principal.user.name, published=self.state.clock.now()),
+                    # Last, once every check passed: a refused publish logs nothing in Rekor.
+                    self.attester.attest(name, version, registry_url(call)),
                     tag=request.tag,
                     maintainer=principal.user.name,
                     access=access,

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .accounts import Accounts
+from .attestations import PublishAttester
 from .challenges import Challenges
 from .clock import Clock
 from .governance import Governance
@@ -58,9 +59,12 @@ class Registry:
         self.sigstore = sigstore = Sigstore(state.clock)
         #: The key of ``dist.signatures`` and ``/-/npm/v1/keys``, and the TUF repository that
         #: hands npm that key and Sigstore's trust root (``npm audit signatures``).
-        self.signatures = RegistrySigner()
+        self.signatures = signatures = RegistrySigner()
         self.tuf = TufRepository()
-        self.publishing = publishing = Publishing(state, accounts, challenges, orgs, governance, sigstore=sigstore)
+        attester = PublishAttester(sigstore, signatures)
+        self.publishing = publishing = Publishing(
+            state, accounts, challenges, orgs, governance, sigstore=sigstore, attester=attester
+        )
         self.trust = Trust(state, accounts, challenges, governance)
         self.stages = Stages(state, accounts, challenges, orgs, publishing)
         self.reads = Reads(state, accounts, challenges, orgs, governance)

@@ -9,6 +9,9 @@ drawn here from one key. The public registry's conventions (docs.npmjs.com, "Abo
 registry signatures"): ``keyid`` is ``SHA256:`` + the base64 SHA-256 of the public key's SPKI DER,
 ``keytype`` and ``scheme`` ``ecdsa-sha2-nistp256``, ``expires`` null or an ISO 8601 time.
 
+The same key signs the registry's publish attestations (domain/attestations.py): ``keys.json``
+lists it for ``npm:signatures`` and ``npm:attestations``, as the public registry lists its one key.
+
 One key per registry, made on first use and kept for the registry's life (like the mock
 Sigstore's keys): a reset does not rotate it, so a seeded TUF root stays valid.
 """

@@ -402,20 +402,49 @@ def _canonical_body(proposed: dict[str, Any]) -> dict[str, Any]:
             },
         }
     if kind == "intoto" and version == "0.0.2":
-        content = spec.get("content") or {}
-        if not isinstance(content.get("hash"), dict) or not isinstance(content.get("payloadHash"), dict):
-            raise SigstoreRefusal(400, "the intoto entry could not be parsed")
-        # Rekor keeps the hashes and the signatures' keys, not the envelope itself.
-        signatures = (content.get("envelope") or {}).get("signatures") or []
-        return {
-            "apiVersion": "0.0.2",
-            "kind": "intoto",
-            "spec": {
-                "content": {"hash": content["hash"], "payloadHash": content["payloadHash"]},
-                "signatures": signatures,
-            },
-        }
+        return _intoto_body(spec)
     raise SigstoreRefusal(400, f"unsupported entry kind {str(kind)[:40]!r} version {str(version)[:20]!r}")
+
+
+def _intoto_body(spec: dict[str, Any]) -> dict[str, Any]:
+    """An ``intoto`` 0.0.2 entry as Rekor stores it: the envelope without its payload, each
+    signature with its ``keyid``, ``publicKey`` (base64 PEM) and ``sig`` (base64 of the base64
+    signature: ``@sigstore/sign`` ``toProposedIntotoEntry`` double-encodes payload and signature),
+    the envelope's hash and the payload's. The shape of a public registry publish attestation's
+    ``canonicalizedBody``; ``@sigstore/verify`` ``tlog/intoto.js`` reads
+    ``spec.content.envelope.signatures[0].sig`` and ``spec.content.payloadHash``."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    content = spec.get("content") or {}
+    try:
+        envelope = content["envelope"]
+        payload_type = str(envelope["payloadType"])
+        payload = base64.b64decode(base64.b64decode(envelope["payload"]))
+        (signature,) = envelope["signatures"]
+        key = serialization.load_pem_public_key(base64.b64decode(signature["publicKey"]))
+        sig = base64.b64decode(base64.b64decode(signature["sig"]))
+    except (KeyError, TypeError, ValueError):
+        raise SigstoreRefusal(400, "the intoto entry could not be parsed") from None
+    if not ecdsa_verify(key, sig, pae(payload_type, payload)):
+        raise SigstoreRefusal(400, "the envelope's signature does not verify with the given public key")
+    kept = {k: str(signature[k]) for k in ("keyid", "publicKey", "sig") if signature.get(k)}
+    # The envelope's hash as sigstore-js computes it (``calculateDSSEHash``): single-encoded.
+    hashed = {
+        "payloadType": payload_type,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{**kept, "sig": base64.b64encode(sig).decode()}],
+    }
+    return {
+        "apiVersion": "0.0.2",
+        "kind": "intoto",
+        "spec": {
+            "content": {
+                "envelope": {"payloadType": payload_type, "signatures": [kept]},
+                "hash": {"algorithm": "sha256", "value": hashlib.sha256(canonical_json(hashed)).hexdigest()},
+                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+            }
+        },
+    }
 
 
 def bundle_predicate_type(bundle: bytes) -> str | None:

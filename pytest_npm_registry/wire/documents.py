@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from pytest_npm_registry.domain.attestations import PUBLISH_PREDICATE_TYPE
 from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.models import Package, Permission, StagedVersion, Token, TokenKind, User, Version
 from pytest_npm_registry.domain.signatures import RegistrySigner
@@ -88,10 +89,19 @@ def attestations_url(origin: str, name: str, version: str) -> str:
     return f"{origin}/-/npm/v1/attestations/{name}@{version}"
 
 
-def attestations(bundle: bytes) -> dict[str, Any]:
-    """``GET /-/npm/v1/attestations/<name>@<version>``: the provenance bundle as published (the
-    public registry also lists its own publish attestation; ours has none yet)."""
-    return {"attestations": [{"predicateType": bundle_predicate_type(bundle), "bundle": json.loads(bundle)}]}
+def attestations(version: Version) -> dict[str, Any] | None:
+    """``GET /-/npm/v1/attestations/<name>@<version>``, None for a version without provenance.
+    The public registry's order: its own publish attestation first, then the provenance bundle
+    as published (slsa-verifier's npm test data; ``npm audit signatures --json
+    --include-attestations`` lists them so in ``attestationBundles``)."""
+    bundle = provenance_bundle(version.attachments)
+    if bundle is None:
+        return None
+    listed = []
+    if version.publish_attestation is not None:
+        listed.append({"predicateType": PUBLISH_PREDICATE_TYPE, "bundle": json.loads(version.publish_attestation)})
+    listed.append({"predicateType": bundle_predicate_type(bundle), "bundle": json.loads(bundle)})
+    return {"attestations": listed}
 
 
 def _latest(package: Package) -> Version | None:

@@ -20,7 +20,6 @@ from pytest_npm_registry.domain.governance import OwnersChange
 from pytest_npm_registry.domain.logins import COUCH_LOGIN_STATUS
 from pytest_npm_registry.domain.models import Call, Operation, Package
 from pytest_npm_registry.domain.registry import Registry
-from pytest_npm_registry.domain.sigstore import provenance_bundle
 
 from . import documents
 from .parsing import json_body, paging, token_request, user_and_role
@@ -94,10 +93,10 @@ class NpmViews:
     def attestations(self, request: Request, call: Call, origin: str, spec: str) -> Response:
         name, _, version_spec = spec.rpartition("@")
         package, version = self.registry.reads.read_version(call, name or spec, version_spec if name else "")
-        bundle = provenance_bundle(version.attachments)
-        if bundle is None:
+        listed = documents.attestations(version)
+        if listed is None:
             raise NotFound("Not Found", reason=f"{package.name}@{version.version} has no attestations")
-        return json_response(documents.attestations(bundle))
+        return json_response(listed)
 
     def keys(self, request: Request, call: Call, origin: str) -> Response:
         # The registry's signing keys, readable by anyone (npm audit signatures asks without a
