@@ -188,3 +188,36 @@ def test_audit_signatures_verifies_through_our_tuf_and_reaches_only_loopback(
     events = [tuple(json.loads(line)) for line in trace.read_text().splitlines()]
     assert_only_loopback(events)
     assert {c.host for c in npm_registry.server.egress.connects()} == {"tuf-repo-cdn.sigstore.dev"}
+
+
+@pytest.mark.parametrize(("npm", "node"), NODE22 + NODE24)
+def test_provenance_publish_then_audit_verifies_the_attestations(
+    npm_registry: NpmRegistry, alice: User, package_dir: Callable[..., Path], tmp_path: Path, npm: str, node: str
+) -> None:
+    npm_registry.publish("demo-pkg", "1.0.0", by=alice)
+    npm_registry.trust("demo-pkg", github={"repository": REPO, "workflow": "release.yml"})
+    repository = {"type": "git", "url": f"git+https://github.com/{REPO}.git"}
+    package = package_dir("demo-pkg", "1.1.0", repository=repository)
+    job = npm_registry.github_actions_env(REPO, visibility="public")
+    published = npm_registry.npm(
+        "publish", "--provenance", "--access", "public", cwd=package, env=job, version=npm, node=node
+    )
+    assert published.returncode == 0, published
+    npm_registry.assert_published("demo-pkg@1.1.0", provenance={"repository": f"https://github.com/{REPO}"})
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0"}')
+    installed = npm_registry.npm("install", "demo-pkg@1.1.0", "--no-audit", cwd=app, version=npm, node=node)
+    assert installed.returncode == 0, installed
+    audit = npm_registry.npm("audit", "signatures", cwd=app, version=npm, node=node)
+    assert audit.returncode == 0, audit
+    # Both attestations of 1.1.0 (the registry's publish attestation and the SLSA provenance) verify.
+    assert audit.stdout.split("\n")[1:] == [
+        "",
+        "1 package has a verified registry signature",
+        "",
+        "1 package has a verified attestation",
+        "(use --json --include-attestations to view attestation details)",
+        "",
+        "",
+    ]
