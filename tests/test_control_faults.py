@@ -66,7 +66,7 @@ def test_every_public_fault_of_reg_faults_is_a_kind():
         if not name.startswith("_") and callable(member) and typing.get_type_hints(member).get("return") is Fault
     }
     assert sorted(FAULT_KINDS) == sorted(injects)
-    assert len(FAULT_KINDS) == 12
+    assert len(FAULT_KINDS) == 13
 
 
 def test_an_unknown_kind_is_a_400_listing_every_kind(npm_registry):
@@ -76,7 +76,7 @@ def test_an_unknown_kind_is_a_400_listing_every_kind(npm_registry):
         {
             "error": "control API: unknown fault kind 'fulcio_down'; use one of fail_publishes, fail_requests, "
             "delay, drop_connection, throttle_otp_failures, advance_clock_after_publish, visibility_delay, "
-            "tamper_signature, fulcio, rekor, fulcio_timeout, rekor_timeout"
+            "tamper_signature, tamper_attestation, fulcio, rekor, fulcio_timeout, rekor_timeout"
         },
     )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -160,21 +159,13 @@ def test_npm_audit_signatures_verifies_both_attestations(npm_registry, published
     assert [b["predicateType"] for b in verified["attestationBundles"]] == [PUBLISH, SLSA]
 
 
-def test_npm_reports_a_publish_attestation_the_registry_key_did_not_sign(npm_registry, published, tmp_path):
-    """A publish attestation re-signed with another key (same keyid): npm finds the entry in our
-    log no longer matches the envelope, and reports the package as tampered with."""
-    with npm_registry.registry.exclusive():
-        state = npm_registry.registry.state
-        package = state.packages["demo-pkg"]
-        version = package.versions["1.1.0"]
-        assert version.publish_attestation is not None
-        forged = json.loads(version.publish_attestation)
-        envelope = forged["dsseEnvelope"]
-        other = ec.generate_private_key(ec.SECP256R1())
-        pae = sigstore.pae(envelope["payloadType"], base64.b64decode(envelope["payload"]))
-        envelope["signatures"][0]["sig"] = base64.b64encode(other.sign(pae, ec.ECDSA(hashes.SHA256()))).decode()
-        tampered = replace(version, publish_attestation=json.dumps(forged).encode())
-        state.packages["demo-pkg"] = replace(package, versions={**package.versions, "1.1.0": tampered})
+@pytest.mark.parametrize("kind", ["publish", "provenance"])
+def test_npm_reports_an_attestation_another_key_signed(npm_registry, published, tmp_path, kind):
+    """``reg.faults.tamper_attestation``: the served publish attestation (or the provenance
+    bundle) re-signed with another key; npm finds the entry in our log no longer matches the
+    envelope, and reports the package as tampered with. The stored bundles are untouched."""
+    stored = npm_registry.registry.state.packages["demo-pkg"].versions["1.1.0"].publish_attestation
+    npm_registry.faults.tamper_attestation("demo-pkg", "1.1.0", kind=kind)
     app = install(npm_registry, tmp_path, "demo-pkg@1.1.0")
     result = npm_registry.npm("audit", "signatures", cwd=app)
     assert result.returncode == 1, result
@@ -192,7 +183,11 @@ def test_npm_reports_a_publish_attestation_the_registry_key_did_not_sign(npm_reg
     (invalid,) = json.loads(details.stdout)["invalid"]
     assert (invalid["code"], invalid["predicateType"], invalid["message"]) == (
         "EATTESTATIONVERIFY",
-        PUBLISH,
+        PUBLISH if kind == "publish" else SLSA,
         "demo-pkg@1.1.0 failed to verify attestation: tlog entry signature mismatch",
     )
-    assert invalid["keyid"] == npm_registry.registry.signatures.keyid
+    if kind == "publish":
+        assert invalid["keyid"] == npm_registry.registry.signatures.keyid
+    assert npm_registry.registry.state.packages["demo-pkg"].versions["1.1.0"].publish_attestation == stored
+    npm_registry.faults.clear()
+    assert npm_registry.npm("audit", "signatures", cwd=app).returncode == 0

@@ -287,6 +287,12 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
+def foreign_signature(envelope: dict[str, Any]) -> str:
+    """A valid-looking signature of a DSSE envelope by a key nobody trusts (a tampering fault)."""
+    signed = pae(str(envelope["payloadType"]), base64.b64decode(str(envelope["payload"])))
+    return base64.b64encode(_ecdsa_sign(_new_key(), signed)).decode()
+
+
 @dataclass
 class LogEntry:
     index: int

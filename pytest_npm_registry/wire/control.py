@@ -45,6 +45,7 @@ FAULT_KINDS = (
     "advance_clock_after_publish",
     "visibility_delay",
     "tamper_signature",
+    "tamper_attestation",
     "fulcio",
     "rekor",
     "fulcio_timeout",

@@ -27,10 +27,11 @@ from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from pytest_npm_registry.domain.attestations import PUBLISH_PREDICATE_TYPE
 from pytest_npm_registry.domain.clock import check_span
 from pytest_npm_registry.domain.errors import UsageError
 from pytest_npm_registry.domain.registry import Registry
-from pytest_npm_registry.domain.sigstore import FULCIO_HOST, REKOR_HOST
+from pytest_npm_registry.domain.sigstore import FULCIO_HOST, REKOR_HOST, foreign_signature
 
 from .app import RegistryApp
 from .responses import json_response
@@ -403,6 +404,40 @@ class Faults:
                 return response
             for signature in manifest.get("dist", {}).get("signatures", []):
                 signature["sig"] = forged
+            response.set_data(json.dumps(doc).encode())
+            mark(request, label)
+            return response
+
+        return self._add(Fault(label, times, extra, handle))
+
+    def tamper_attestation(self, name: str, version: str, *, kind: str = "publish", times: int | None = None) -> Fault:
+        """Serve ``name@version``'s attestations (``GET /-/npm/v1/attestations/<name>@<version>``)
+        with one whose DSSE envelope another key signed: ``kind="publish"`` the registry's own
+        publish attestation, ``"provenance"`` the client's SLSA bundle. The log entry no longer
+        matches the envelope, so ``npm audit signatures`` exits 1 with ``1 package has an invalid
+        attestation:`` (pacote's ``EATTESTATIONVERIFY``, ``tlog entry signature mismatch``). The
+        stored bundles are untouched."""
+        if kind not in ("publish", "provenance"):
+            raise UsageError(f"tamper_attestation(kind={kind!r}): give 'publish' or 'provenance'")
+        label = f"tamper_attestation {kind} {name}@{version}"
+
+        def extra(request: Request) -> bool:
+            try:
+                endpoint, values = _ROUTES.match(request.path, request.method)
+            except HTTPException:
+                return False
+            return endpoint == "npm.attestations" and values["spec"] == f"{name}@{version}"
+
+        def handle(request: Request, forward: Next) -> Response:
+            response = forward(request)
+            if response.status_code != 200:
+                return response
+            doc = json.loads(response.get_data())
+            for attestation in doc.get("attestations", []):
+                is_publish = attestation.get("predicateType") == PUBLISH_PREDICATE_TYPE
+                if is_publish == (kind == "publish"):
+                    envelope = attestation["bundle"]["dsseEnvelope"]
+                    envelope["signatures"][0]["sig"] = foreign_signature(envelope)
             response.set_data(json.dumps(doc).encode())
             mark(request, label)
             return response
