@@ -520,3 +520,36 @@ def test_npm_publish_with_a_provenance_file_verifies_it_offline_against_our_tuf_
     package = npm_registry.package("demo-pkg")
     assert json.loads(package.attachments("1.2.0")["demo-pkg-1.2.0.sigstore"]) == json.loads(new.read_bytes())
     assert package.provenance("1.2.0").subject == "pkg:npm/demo-pkg@1.2.0"
+
+
+# -- an intoto 0.0.2 log entry's body (what @sigstore/verify tlog/intoto.js compares) ----------------
+
+
+@pytest.mark.parametrize(
+    ("logged_sig", "payload_hash", "why"),
+    [
+        (b"the-signature", "good", None),
+        (b"another-signature", "good", "tlog entry signature mismatch"),
+        (b"the-signature", "0" * 64, "DSSE payload hash mismatch"),
+    ],
+)
+def test_an_intoto_entry_must_log_this_signature_and_payload(logged_sig, payload_hash, why):
+    payload = b'{"_type": "https://in-toto.io/Statement/v0.1"}'
+    parsed = bundles._Bundle("application/vnd.in-toto+json", payload, b"the-signature", None, {}, [])  # type: ignore[arg-type]
+    digest = hashlib.sha256(payload).hexdigest() if payload_hash == "good" else payload_hash
+    # Rekor keeps the signature base64-encoded twice (@sigstore/sign toProposedIntotoEntry).
+    sig = base64.b64encode(base64.b64encode(logged_sig)).decode()
+    body = {
+        "kind": "intoto",
+        "apiVersion": "0.0.2",
+        "spec": {"content": {"envelope": {"signatures": [{"sig": sig}]}, "payloadHash": {"value": digest}}},
+    }
+    if why is None:
+        bundles._verify_body(body, "intoto", "0.0.2", parsed)
+    else:
+        with pytest.raises(ProvenanceInvalid) as refused:
+            bundles._verify_body(body, "intoto", "0.0.2", parsed)
+        assert refused.value.reason == why
+    body["spec"]["content"]["envelope"]["signatures"] = []
+    with pytest.raises(ProvenanceInvalid, match="signature count mismatch"):
+        bundles._verify_body(body, "intoto", "0.0.2", parsed)

@@ -334,8 +334,16 @@ def _verify_body(body: Any, kind: str, version: str, bundle: _Bundle) -> None:
         if (spec.get("payloadHash") or {}).get("value") != payload_hash:
             raise ProvenanceInvalid("DSSE payload hash mismatch")
     elif kind == "intoto" and version == "0.0.2":
-        # Only the payload hash is compared (@sigstore/verify also compares the signature).
-        if ((spec.get("content") or {}).get("payloadHash") or {}).get("value") != payload_hash:
+        # @sigstore/verify tlog/intoto.js: one signature, double-base64 in the entry, then the hash.
+        content: dict[str, Any] = spec["content"] if isinstance(spec.get("content"), dict) else {}
+        envelope: dict[str, Any] = content["envelope"] if isinstance(content.get("envelope"), dict) else {}
+        signatures = envelope.get("signatures")
+        if not isinstance(signatures, list) or len(signatures) != 1:
+            raise ProvenanceInvalid("signature count mismatch")
+        logged = _b64(signatures[0].get("sig") if isinstance(signatures[0], dict) else None)
+        if logged is None or _b64(logged.decode(errors="replace")) != bundle.signature:
+            raise ProvenanceInvalid("tlog entry signature mismatch")
+        if (content.get("payloadHash") or {}).get("value") != payload_hash:
             raise ProvenanceInvalid("DSSE payload hash mismatch")
     else:
         raise ProvenanceInvalid(f"unsupported {kind[:20]} version: {version[:20]}")
