@@ -91,3 +91,19 @@ def test_a_client_not_on_path_says_how_to_fix_the_call(
         "first use), or pass bin_dir=pytest_npm_registry.install_tool('<folder with its package.json and "
         f"package-lock.json>'), or set PYTEST_NPM_REGISTRY_{client.upper()} to its path"
     )
+
+
+def test_a_run_with_an_empty_path_does_not_hide_the_real_node_from_later_runs(monkeypatch, tmp_path):
+    """The clients tally said `node ? (PATH)` for half the runs of a worker once a test had pointed
+    PATH at an empty folder: the lookup was cached by name."""
+    from pytest_npm_registry.api import versions
+
+    real = versions.system_version("node")
+    assert real is not None
+    assert real[0].isdigit()
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", str(tmp_path))
+        assert versions.system_version("node") is None
+        assert versions.system_node_major() is None
+    assert versions.system_version("node") == real
+    assert versions.system_node_major() == int(real.split(".")[0])

@@ -130,21 +130,24 @@ def node_for(chosen: Pin | None, node: str | None) -> Pin | None:
     return min(fitting, key=lambda p: _numbers(p.version))
 
 
-@cache
 def system_node_major() -> int | None:
     version = system_version("node")
     return int(version.split(".")[0]) if version else None
 
 
-@cache
 def system_version(name: str) -> str | None:
     """The version of ``node`` / ``npm`` / ``pnpm`` / ``yarn`` a run without ``version=`` uses
     (``PYTEST_NPM_REGISTRY_<NAME>``, else the one on ``PATH``), without a leading ``v``."""
     found = os.environ.get(f"PYTEST_NPM_REGISTRY_{name.upper()}") or shutil.which(name)
-    if not found:
-        return None
+    # Looked up each time, asked once per executable: a test that points PATH at an empty folder
+    # must not leave "node ?" in the report for every later run of its worker.
+    return _version_of(found) if found else None
+
+
+@cache
+def _version_of(executable: str) -> str | None:
     try:
-        out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.strip().removeprefix("v") or None
