@@ -96,7 +96,6 @@ def test_a_client_not_on_path_says_how_to_fix_the_call(
 def test_a_run_with_an_empty_path_does_not_hide_the_real_node_from_later_runs(monkeypatch, tmp_path):
     """The clients tally said `node ? (PATH)` for half the runs of a worker once a test had pointed
     PATH at an empty folder: the lookup was cached by name."""
-    from pytest_npm_registry.api import versions
 
     real = versions.system_version("node")
     assert real is not None
