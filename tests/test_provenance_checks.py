@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -553,3 +554,52 @@ def test_an_intoto_entry_must_log_this_signature_and_payload(logged_sig, payload
     body["spec"]["content"]["envelope"]["signatures"] = []
     with pytest.raises(ProvenanceInvalid, match="signature count mismatch"):
         bundles._verify_body(body, "intoto", "0.0.2", parsed)
+
+
+# -- hostile bundles: a 422 naming the problem, never a 500 or a hang (review of issue 16) ------------
+
+
+def _first_entry(bundle: dict) -> dict:
+    return bundle["verificationMaterial"]["tlogEntries"][0]
+
+
+def _log_id_a_string(bundle: dict) -> None:
+    _first_entry(bundle)["logId"] = "not an object"
+
+
+def _time_past_any_integer(bundle: dict) -> None:
+    _first_entry(bundle)["integratedTime"] = float("inf")  # json.dumps writes Infinity, as 1e400 parses
+
+
+def _payload_nested_past_the_interpreter(bundle: dict) -> None:
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(b"[" * 200_000 + b"]" * 200_000).decode()
+
+
+def _checkpoint_a_string(bundle: dict) -> None:
+    _first_entry(bundle)["inclusionProof"]["checkpoint"] = "a string"
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [_log_id_a_string, _time_past_any_integer, _payload_nested_past_the_interpreter, _checkpoint_a_string],
+)
+def test_a_malformed_bundle_is_a_422_not_a_500(npm_registry, alice, signed, alter):
+    manifest, tarball, bundle = signed
+    alter(bundle)
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert answer.status == 422, answer.body[:300]
+    assert answer.json()["error"].startswith("Error verifying sigstore provenance bundle: ")
+    assert npm_registry.package("demo-pkg").versions == ["1.0.0", "1.1.0"]
+
+
+def test_a_checkpoint_signature_name_is_not_run_as_a_pattern(npm_registry, alice, signed):
+    """sigstore-js matches the log's URL against the signature's name as a regex; ours looks for the
+    name literally, so a name built to backtrack for ever is refused at once."""
+    manifest, tarball, bundle = signed
+    proof = _first_entry(bundle)["inclusionProof"]["checkpoint"]
+    head, _, signature = proof["envelope"].rpartition("\u2014 rekor.sigstore.dev ")
+    proof["envelope"] = f"{head}\u2014 (.|.|.)*! {signature}"
+    started = time.monotonic()
+    answer = put_with_bundle(npm_registry, alice.create_token(bypass_2fa=True), manifest, tarball, bundle)
+    assert (answer.status, answer.json()) == (422, refusal("invalid checkpoint signature"))
+    assert time.monotonic() - started < 5
