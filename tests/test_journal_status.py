@@ -50,3 +50,18 @@ def test_each_created_answer_is_journaled_with_its_status(npm_registry: NpmRegis
         "stage-publish",
         "stage-approve",
     ]
+
+
+def test_a_deletion_that_answers_nothing_is_journaled_as_204(npm_registry: NpmRegistry) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    session = alice.create_token("session")
+    doomed = alice.create_token()
+    path = f"/-/npm/v1/tokens/token/{doomed.record.id}"
+    answer = http(npm_registry, "DELETE", path, token=session, headers={"npm-otp": alice.otp()})
+    assert answer.status == 204, answer.body
+    assert _journaled(npm_registry, Operation.REVOKE_TOKEN) == 204
+    assert [op.value for op in Operation if op.accepted_status == 204] == [
+        "token-revoke",
+        "trust-revoke",
+        "stage-reject",
+    ]

@@ -302,3 +302,35 @@ def test_a_client_that_never_handshakes_does_not_stop_the_mock_sigstore(npm_regi
         ):
             tls.sendall(b"GET /api/v1/log/publicKey HTTP/1.1\r\nHost: rekor.sigstore.dev\r\nConnection: close\r\n\r\n")
             assert tls.recv(64).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+@pytest.mark.parametrize("password", [[1], 5, {"x": 1}])
+def test_an_approval_whose_password_is_not_text_is_a_400(npm_registry: NpmRegistry, password: object) -> None:
+    """Found by review: an adduser link's JSON approve with ``"password": [1]`` was a 500."""
+    origin = npm_registry.url.rstrip("/")
+    urls = http(npm_registry, "POST", "/-/v1/login", json_body={"create": True}).json()
+    approve = urls["loginUrl"][len(origin) :] + "/approve"
+    answer = http(npm_registry, "POST", approve, json_body={"user": "newbie", "password": password})
+    assert (answer.status, answer.json()) == (400, {"error": '"password" and "otp" must be strings'})
+    assert "newbie" not in npm_registry.registry.state.users
+
+
+def test_the_egress_proxy_answers_odd_ports_and_stays_quiet(npm_registry: NpmRegistry, capfd) -> None:
+    """Found by review: ``CONNECT host:²`` ("²".isdigit() is True, int("²") raises) got no answer
+    and a traceback on stderr."""
+    port = int(npm_registry.server.egress.url.rsplit(":", 1)[1].rstrip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall("CONNECT example.org:\u00b2 HTTP/1.1\r\nHost: example.org\r\n\r\n".encode("latin-1"))
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"example.org:\xb2" not in answer or b"is not reachable from a test" in answer
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_call_prints_no_credential() -> None:
+    from pytest_npm_registry.domain.models import Call, Credential
+
+    printed = repr(Call(credential=Credential(token="npm_" + "S" * 36, username="u", password="hunter2")))
+    assert "npm_SSSS" not in printed
+    assert "hunter2" not in printed
+    assert "username='u'" in printed

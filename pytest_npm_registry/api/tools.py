@@ -59,7 +59,8 @@ _YARN_ERROR = re.compile(r"➤ (YN(?!0000)\d{4}): (.*)")
 def egress_variables(server: RegistryServer) -> dict[str, str]:
     """The environment that leads a process's Node clients out through the server's egress proxy
     (the mock Sigstore; every other host a 403) and keeps the registry direct: ``HTTPS_PROXY`` and
-    ``HTTP_PROXY`` in both cases, ``NO_PROXY`` and ``NODE_EXTRA_CA_CERTS`` (the egress CA's file).
+    ``HTTP_PROXY`` in both cases, ``NO_PROXY``, ``NODE_EXTRA_CA_CERTS`` (the egress CA's file) and
+    ``NODE_USE_ENV_PROXY=1`` (Node's own ``fetch``, which npm 12's TUF client uses).
     What ``reg.ci_env()`` and ``serve`` give scripts; ``reg.env()`` also sets npm's own
     ``npm_config_*proxy``, which would outrank a script's ``~/.npmrc``."""
     host = server.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")

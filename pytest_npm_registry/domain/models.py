@@ -168,10 +168,15 @@ class Operation(StrEnum):
 
     @property
     def accepted_status(self) -> int:
-        """The status of a success: ``201 Created`` where the registry makes something (what
-        the answer and the journal entry both say), else ``200``."""
-        return 201 if self in _CREATES else 200
+        """The status of a success (what the answer and the journal entry both say): ``201
+        Created`` where the registry makes something, ``204`` where a deletion answers nothing,
+        else ``200``."""
+        return 201 if self in _CREATES else 204 if self in _EMPTY else 200
 
+
+#: Operations whose success is ``204 No Content``: deleting a token (tokens API), a trust
+#: configuration, a staged version.
+_EMPTY = frozenset({Operation.REVOKE_TOKEN, Operation.REVOKE_TRUST, Operation.REJECT_STAGE})
 
 #: Operations whose success is ``201`` on the public registry (dist-tag add, team create/add,
 #: grant, the OIDC exchange, stage publish/approve). Login and adduser answer 200 on the web
@@ -327,9 +332,9 @@ class Principal:
 class Credential:
     """What a request authenticated with: a bearer token, or a username and password (Basic)."""
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -468,7 +473,7 @@ class WebLogin:
     created: float
     user: str | None = None
     #: The session token, kept only until npm's poll collects it.
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     done: bool = False
 
     @property
@@ -503,7 +508,7 @@ class WebAuthSession:
     created: float
     approved: bool = False
     denied: bool = False
-    otp: str | None = None
+    otp: str | None = field(default=None, repr=False)
     #: The credential of the request that asked (``session npm_abcd...``), for the approval page.
     credential: str | None = None
 

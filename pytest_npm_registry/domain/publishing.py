@@ -27,7 +27,7 @@ from .governance import REPUBLISH_BLOCK, Governance
 from .models import Access, Call, Operation, Package, Principal, PublishRequirement, Version
 from .orgs import Orgs
 from .policy import CREATE_PACKAGE, Gate
-from .sigstore import Sigstore
+from .sigstore import Sigstore, provenance_bundle
 from .state import RegistryState
 from .validation import PublishRequest, parse_publish
 
@@ -112,7 +112,7 @@ class Publishing:
         """A ``.sigstore`` attachment must verify against our Sigstore (Fulcio's CA, Rekor's key),
         name this version and tarball, and pass the registry's policy: a public source repository,
         a hosted runner, ``repository.url`` naming it (the public registry's E422 otherwise)."""
-        bundle = next((v for k, v in request.extra_attachments.items() if k.endswith(".sigstore")), None)
+        bundle = provenance_bundle(request.extra_attachments)
         if bundle is not None:
             check_bundle(bundle, request.tarball, request.manifest, self.sigstore)
 

@@ -70,7 +70,10 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
         sock.settimeout(30)
         head = b""
         while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
+            try:
+                chunk = sock.recv(4096)
+            except OSError:  # a client that stalls 30 s, or resets: nothing to answer, no traceback
+                return
             if not chunk:
                 return
             head += chunk
@@ -116,7 +119,9 @@ def _target(method: str, target: str) -> tuple[str, int]:
     """``host, port`` of ``CONNECT host:port`` or of ``GET http://host[:port]/...``."""
     if method != "CONNECT":
         target = target.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = target.rpartition(":") if target.rpartition(":")[2].isdigit() else (target, "", "")
+    # ASCII digits only: "²".isdigit() is True and int("²") raises.
+    tail = target.rpartition(":")[2]
+    host, _, port = target.rpartition(":") if tail.isascii() and tail.isdigit() else (target, "", "")
     return host.strip("[]").lower(), int(port) if port else (443 if method == "CONNECT" else 80)
 
 

@@ -174,7 +174,7 @@ class NpmViews:
 
     def token(self, request: Request, call: Call, origin: str, key: str) -> Response:
         self.registry.profiles.revoke_token_api(call, key)
-        return Response(status=204)
+        return Response(status=Operation.REVOKE_TOKEN.accepted_status)
 
     # -- package governance: owners, access, deprecate, unpublish ----------------------------------
 
@@ -283,7 +283,7 @@ class NpmViews:
 
     def trust_config(self, request: Request, call: Call, origin: str, name: str, config_id: str) -> Response:
         self.registry.trust.revoke_trust(call, name, config_id)
-        return Response(status=204)
+        return Response(status=Operation.REVOKE_TRUST.accepted_status)
 
     def stage_publish(self, request: Request, call: Call, origin: str, name: str) -> Response:
         stage = self.registry.stages.stage_publish(call, name, json_body(request))
@@ -303,7 +303,7 @@ class NpmViews:
     def stage(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:
         if request.method == "DELETE":
             self.registry.stages.reject_stage(call, stage_id)
-            return Response(status=204)
+            return Response(status=Operation.REJECT_STAGE.accepted_status)
         return json_response(documents.stage_item(self.registry.stages.view_stage(call, stage_id)))
 
     def stage_approve(self, request: Request, call: Call, origin: str, stage_id: str) -> Response:

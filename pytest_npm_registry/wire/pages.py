@@ -20,6 +20,7 @@ approve and deny endpoints always gave, so scripts and the fixture's helpers are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -244,9 +245,9 @@ class PageViews:
             if approve:
                 return challenges.approve_web_auth(session_id, by=by)
             return challenges.deny_web_auth(session_id, by=by)
-        fields = request.form if form else _json_object(request)
+        password, otp = _proof(request.form if form else _json_object(request))
         return challenges.answer_web_auth_as_person(
-            session_id, approve=approve, password=fields.get("password"), otp=fields.get("otp"), by="in the browser"
+            session_id, approve=approve, password=password, otp=otp, by="in the browser"
         )
 
     def _answer_web_auth(
@@ -373,11 +374,12 @@ class PageViews:
             body = json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("user"), str):
                 raise MalformedBody('Approve a login with {"user": "<name>", "password": "<password>"}')
+            password, otp = _proof(body)
             login = self.registry.logins.approve_web_login(
                 login_id,
                 body["user"],
-                password=body.get("password"),
-                otp=body.get("otp"),
+                password=password,
+                otp=otp,
                 trusted=self.admin.is_admin(request, origin, cookie=False),
                 by="in the browser",
             )
@@ -396,11 +398,12 @@ class PageViews:
             if user is not None and not isinstance(user, str):
                 raise MalformedBody('Deny a login with {"user": "<name>", "password": "<password>"}')
             trusted = self.admin.is_admin(request, origin, cookie=False)
+            password, otp = _proof(body)
             login = self.registry.logins.cancel_web_login(
                 login_id,
                 user,
-                password=body.get("password"),
-                otp=body.get("otp"),
+                password=password,
+                otp=otp,
                 trusted=trusted,
                 by="by the admin" if trusted else "in the browser",
             )
@@ -466,6 +469,14 @@ def _refuse_other_sites(request: Request, origin: str) -> None:
     sender = foreign_origin(request, origin)
     if sender is not None:
         raise CrossSiteRequest(reason=f"a post from {sender} to {request.path}")
+
+
+def _proof(fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``password`` and ``otp`` of an approval, each text or absent (a JSON ``[1]`` is a 400)."""
+    password, otp = fields.get("password"), fields.get("otp")
+    if not all(value is None or isinstance(value, str) for value in (password, otp)):
+        raise MalformedBody('"password" and "otp" must be strings')
+    return password or None, otp or None
 
 
 def _json_object(request: Request) -> dict[str, Any]:
