@@ -18,10 +18,9 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .sigstore import der_utf8_value, provenance_bundle
+from .sigstore import FULCIO_OID, decode_extension, provenance_bundle
 
 #: Fulcio's extension arc (``1.3.6.1.4.1.57264.1.<n>``).
-_FULCIO_OID = "1.3.6.1.4.1.57264.1."
 #: Where npm links a log entry (``libnpmpublish/lib/publish.js`` ``TLOG_BASE_URL``).
 TLOG_SEARCH_URL = "https://search.sigstore.dev/"
 
@@ -153,10 +152,10 @@ def _extensions(leaf: Any) -> dict[str, str]:
     for extension in leaf.extensions:
         oid = extension.oid.dotted_string
         raw = getattr(extension.value, "value", None)
-        if not oid.startswith(_FULCIO_OID) or not isinstance(raw, bytes):
+        if not oid.startswith(FULCIO_OID) or not isinstance(raw, bytes):
             continue
-        arc = oid.removeprefix(_FULCIO_OID)
-        found[arc] = raw.decode(errors="replace") if arc.isdigit() and int(arc) < 8 else der_utf8_value(raw)
+        arc = oid.removeprefix(FULCIO_OID)
+        found[arc] = decode_extension(arc, raw)
     return found
 
 

@@ -42,7 +42,7 @@ SIGSTORE_AUDIENCE = "sigstore"
 CERT_TTL = 600.0
 #: The tree id Rekor puts in front of entry UUIDs and into its checkpoint origin.
 TREE_ID = 1193050959916656506
-_FULCIO_OID = "1.3.6.1.4.1.57264.1."
+FULCIO_OID = "1.3.6.1.4.1.57264.1."
 #: Where this log's global ``logIndex`` starts. Rekor numbers entries across its shards, so the
 #: global index and the tree's own (the inclusion proof's) differ; and the bundle's protobuf JSON
 #: drops a ``logIndex`` of 0, after which npm prints ``?logIndex=undefined``.
@@ -232,10 +232,8 @@ class Fulcio:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(san)]), critical=True)
         )
-        # .1 to .6 (deprecated) are the raw string; .8 and up are DER UTF8Strings (extensions.go).
         for arc, value in extensions.items():
-            raw = value.encode() if int(arc) < 8 else der_utf8(value)
-            extension = x509.UnrecognizedExtension(ObjectIdentifier(_FULCIO_OID + arc), raw)
+            extension = x509.UnrecognizedExtension(ObjectIdentifier(FULCIO_OID + arc), encode_extension(arc, value))
             builder = builder.add_extension(extension, critical=False)
         leaf = self.ct_log.embed_sct(builder, self.authority.key, now).sign(self.authority.key, hashes.SHA256())
         return [pem(leaf), pem(self.authority.cert)]
@@ -488,11 +486,24 @@ def fulcio_extension(cert: x509.Certificate, arc: str) -> str | None:
     from cryptography.x509.oid import ObjectIdentifier  # noqa: PLC0415
 
     try:
-        value = cert.extensions.get_extension_for_oid(ObjectIdentifier(_FULCIO_OID + arc)).value
+        value = cert.extensions.get_extension_for_oid(ObjectIdentifier(FULCIO_OID + arc)).value
     except x509.ExtensionNotFound:
         return None
-    raw = bytes(getattr(value, "value", b""))
-    return der_utf8_value(raw) if int(arc) >= 8 else raw.decode(errors="replace")
+    return decode_extension(arc, bytes(getattr(value, "value", b"")))
+
+
+def raw_arc(arc: str) -> bool:
+    """Fulcio's ``.1`` to ``.6`` (deprecated) hold the raw string; ``.8`` and up a DER
+    UTF8String (``pkg/certificate/extensions.go``)."""
+    return arc.isdigit() and int(arc) < 8
+
+
+def encode_extension(arc: str, value: str) -> bytes:
+    return value.encode() if raw_arc(arc) else der_utf8(value)
+
+
+def decode_extension(arc: str, raw: bytes) -> str:
+    return raw.decode(errors="replace") if raw_arc(arc) else der_utf8_value(raw)
 
 
 class Sigstore:
