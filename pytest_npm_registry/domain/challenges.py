@@ -15,6 +15,7 @@ from .errors import (
     WebAuthRequired,
 )
 from .models import (
+    POLL_PENDING_STATUS,
     Call,
     ChallengeStyle,
     Operation,
@@ -163,5 +164,5 @@ class Challenges:
             rec.principal, _ = self.accounts.reader(call)
             if session.denied:
                 raise NotFound("Web authentication was denied", reason=f"{session.user} denied {session.description}")
-            rec.status = 200 if session.approved else 202
+            rec.status = 200 if session.approved else POLL_PENDING_STATUS
             return session.otp if session.approved else None

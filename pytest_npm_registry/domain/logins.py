@@ -25,6 +25,7 @@ from .errors import (
     WebLoginAnswered,
 )
 from .models import (
+    POLL_PENDING_STATUS,
     Call,
     Operation,
     Principal,
@@ -175,7 +176,7 @@ class Logins:
             if login.done:
                 raise NotFound(reason=f"web login {login_id} was completed already")
             if login.user is None:
-                rec.status = 202
+                rec.status = POLL_PENDING_STATUS
                 return None
             # Handed out once, made now: the session token is never kept in the registry's state.
             _, token = self.accounts.create_token(login.user, kind=TokenKind.SESSION)

@@ -213,6 +213,8 @@ def password_matches(stored: str, password: str) -> bool:
 
 #: How long a web-2FA session or a web login waits for its answer.
 WEB_AUTH_TTL = 300.0
+#: A poll of ``doneUrl`` before the person answered: ``202 Accepted``, ask again (answer and journal).
+POLL_PENDING_STATUS = 202
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pytest_npm_registry.domain.clock import iso
 from pytest_npm_registry.domain.errors import NotFound
 from pytest_npm_registry.domain.governance import OwnersChange
 from pytest_npm_registry.domain.logins import COUCH_LOGIN_STATUS
-from pytest_npm_registry.domain.models import Call, Operation, Package
+from pytest_npm_registry.domain.models import POLL_PENDING_STATUS, Call, Operation, Package
 from pytest_npm_registry.domain.registry import Registry
 
 from . import documents
@@ -128,7 +128,7 @@ class NpmViews:
         # A 202 needs a JSON body (an empty one crashes npm) and Retry-After (without it npm polls
         # in a tight loop); 200 carries {"token"}.
         if token is None:
-            return json_response({}, 202, {"Retry-After": "1"})
+            return json_response({}, POLL_PENDING_STATUS, {"Retry-After": "1"})
         return json_response({"token": token})
 
     def web_login(self, request: Request, call: Call, origin: str) -> Response:
