@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pytest_npm_registry import make_tarball, publish_document
-from pytest_npm_registry.domain import bundles, ctlog, identity, sigstore
+from pytest_npm_registry.domain import attestations, bundles, ctlog, identity, sigstore
 from pytest_npm_registry.domain.errors import ProvenanceInvalid
 from tests.conftest import http
 from tests.test_provenance import REPO, REPOSITORY, publish_with_provenance, trusted_maintainer
@@ -171,15 +171,7 @@ def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
     content = {"envelope": json.dumps(envelope), "verifiers": [base64.b64encode(leaf_pem.encode()).decode()]}
     proposed = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": content}}
     ((_, entry),) = store.rekor.add(proposed).items()
-    tlog = {
-        "logIndex": str(entry["logIndex"]),
-        "logId": {"keyId": base64.b64encode(bytes.fromhex(entry["logID"])).decode()},
-        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
-        "integratedTime": str(entry["integratedTime"]),
-        "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
-        "inclusionProof": inclusion_proof(entry["verification"]["inclusionProof"]),
-        "canonicalizedBody": entry["body"],
-    }
+    tlog = attestations.tlog_entry(entry, "dsse", "0.0.1")
     der = leaf.public_bytes(serialization.Encoding.DER)
     material = {"certificate": {"rawBytes": base64.b64encode(der).decode()}, "tlogEntries": [tlog]}
     bundle = {
@@ -188,19 +180,6 @@ def sign_bundle(reg, claims: dict, manifest: dict, tarball: bytes) -> bytes:
         "dsseEnvelope": envelope,
     }
     return json.dumps(bundle).encode()
-
-
-def inclusion_proof(proof: dict) -> dict:
-    """Rekor's inclusion proof as ``@sigstore/sign`` puts it in a bundle (``witness/tlog``): hex
-    hashes as bytes, numbers as strings; protobuf JSON then drops a ``logIndex`` of 0 and no hashes."""
-    rendered = {
-        "logIndex": str(proof["logIndex"]),
-        "rootHash": base64.b64encode(bytes.fromhex(proof["rootHash"])).decode(),
-        "treeSize": str(proof["treeSize"]),
-        "hashes": [base64.b64encode(bytes.fromhex(h)).decode() for h in proof["hashes"]],
-        "checkpoint": {"envelope": proof["checkpoint"]},
-    }
-    return {key: value for key, value in rendered.items() if value not in ("0", [])}
 
 
 @pytest.mark.parametrize(

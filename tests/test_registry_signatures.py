@@ -23,6 +23,17 @@ from tests.test_provenance import REPO, TRACE_JS, assert_only_loopback, publish_
 
 DER, SPKI = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
 TIMING = re.compile(r"audited 1 package in \d+s")
+#: What `npm audit signatures` prints under its timing line for one package published with
+#: provenance: its registry signature and its attestations (publish + SLSA) verified.
+VERIFIED_WITH_ATTESTATION = [
+    "",
+    "1 package has a verified registry signature",
+    "",
+    "1 package has a verified attestation",
+    "(use --json --include-attestations to view attestation details)",
+    "",
+    "",
+]
 
 
 @pytest.fixture
@@ -225,15 +236,7 @@ def test_a_provenance_publish_has_a_verified_attestation(npm_registry, package_d
     app = install(npm_registry, tmp_path, "demo-pkg@1.1.0")
     result = npm_registry.npm("audit", "signatures", cwd=app)
     assert result.returncode == 0, result
-    assert audit_lines(result) == [
-        "",
-        "1 package has a verified registry signature",
-        "",
-        "1 package has a verified attestation",
-        "(use --json --include-attestations to view attestation details)",
-        "",
-        "",
-    ]
+    assert audit_lines(result) == VERIFIED_WITH_ATTESTATION
     assert npm_registry.server.egress.tuf.requests[-1][1].endswith(".trusted_root.json")
     details = npm_registry.npm("audit", "signatures", "--json", "--include-attestations", cwd=app)
     (verified,) = json.loads(details.stdout)["verified"]

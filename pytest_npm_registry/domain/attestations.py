@@ -88,7 +88,7 @@ class PublishAttester:
         ((_, entry),) = self.sigstore.rekor.add(_proposed_intoto(envelope, public_pem(key.public_key()))).items()
         material = {
             "publicKey": {"hint": keyid},
-            "tlogEntries": [_tlog_entry(entry, "intoto", "0.0.2")],
+            "tlogEntries": [tlog_entry(entry, "intoto", "0.0.2")],
             "timestampVerificationData": {"rfc3161Timestamps": []},
         }
         return json.dumps(
@@ -113,9 +113,10 @@ def _proposed_intoto(envelope: dict[str, Any], public_key_pem: str) -> dict[str,
     return {"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {"envelope": dsse}}}
 
 
-def _tlog_entry(entry: dict[str, Any], kind: str, version: str) -> dict[str, Any]:
-    """A Rekor answer as a bundle's ``tlogEntries[]`` (protobuf JSON: numbers as strings, hex as
-    base64, a zero or empty field left out)."""
+def tlog_entry(entry: dict[str, Any], kind: str, version: str) -> dict[str, Any]:
+    """A Rekor answer as a bundle's ``tlogEntries[]``, as ``@sigstore/sign`` puts it
+    (``witness/tlog``; protobuf JSON: numbers as strings, hex as base64, a zero or empty field
+    left out)."""
     proof = entry["verification"]["inclusionProof"]
     rendered = {
         "logIndex": str(proof["logIndex"]),
