@@ -249,6 +249,12 @@ def wait_for_rollback(repo: Path, timeout: float = 15.0) -> None:
 
 # -- np 12 ----------------------------------------------------------------------------------------------------
 
+# `--no-2fa` only drops np's "Enabling two-factor authentication" task, which runs `npm access set
+# mfa=publish <name>` after the first publish of a new package (index.js `shouldEnable2FA`); np's OTP
+# prompt on EOTP (npm/handle-npm-error.js) does not depend on it.
+# np asks no "Continue?" about the first-time files here: is-interactive is false under TERM=dumb (our
+# pty's), so ui.js only prints them. (A "Continue?" answer would also hold back every later answer,
+# which are matched in order: that is why the OTP prompt once looked unreachable.)
 NP = ("np", "minor", "--yolo", "--no-release-draft", "--no-2fa")
 
 
@@ -263,7 +269,7 @@ def test_np12_publishes_with_a_bypass_token(npm_registry: NpmRegistry, tmp_path:
     alice = npm_registry.add_user("alice", tfa="auth-and-writes")
     repo, remote = np_repo(tmp_path)
     token = alice.create_token(bypass_2fa=True)
-    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=[(r"Continue\?", "y")])
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True)
     assert result.returncode == 0, result
     assert npm_registry.package("np-lib").dist_tags == {"latest": "1.1.0"}
     assert git(remote, "tag").split() == ["v1.1.0"]
@@ -274,7 +280,7 @@ def test_np12_account_without_2fa_is_refused_and_nothing_is_pushed(npm_registry:
     alice = npm_registry.add_user("alice")  # no 2FA: since late 2025 only a bypass token publishes
     repo, remote = np_repo(tmp_path)
     token = alice.create_token("session")
-    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=[(r"Continue\?", "y")])
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True)
     assert result.returncode == 1, result
     assert (
         f"403 Forbidden - PUT {npm_registry.url}np-lib - Two-factor authentication or granular access token"
@@ -286,3 +292,74 @@ def test_np12_account_without_2fa_is_refused_and_nothing_is_pushed(npm_registry:
     assert "Successfully rolled back the project to its previous state." in result.output
     assert json.loads((repo / "package.json").read_text())["version"] == "1.0.0"
     assert git(repo, "tag") == git(remote, "tag") == ""
+
+
+# np runs `npm publish` with stdin piped (npm/publish.js), so npm cannot prompt and fails with EOTP;
+# np sees `one-time pass` in its stderr (npm/handle-npm-error.js), sets the task title to
+# `(waiting for input…)` and asks `Enter OTP:` through listr-input, which submits by itself at six
+# characters and retries `npm publish --otp <code>`. listr-input only hands inquirer's output to
+# listr on a cursor move, so "Enter OTP:" never reaches the screen: the title is what we can wait for.
+NP_OTP_PROMPT = r"Publishing package \(waiting for input…\)"
+NP_OTP_REASON = (
+    "alice's session token needs an OTP: publishing always needs 2FA for a non-bypass credential"
+    " (account 2FA is auth-and-writes)"
+)
+# What a re-prompt would look like: the title back to plain "Publishing package" (npm retrying), then
+# waiting again. np 12 never gets there (see the wrong-OTP test).
+NP_OTP_REPROMPT = r"Publishing package\n(?:.*\n)*?.*" + NP_OTP_PROMPT
+
+
+def test_np12_prompts_for_the_otp_and_retries_with_it(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo, remote = np_repo(tmp_path)
+    token = alice.create_token("session")
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=[(NP_OTP_PROMPT, alice.otp)])
+    assert result.returncode == 0, result  # node stays up until the unawaited retry ends (see below)
+    assert "np-lib 1.1.0 published 🎉" in result.output
+    assert npm_registry.package("np-lib").dist_tags == {"latest": "1.1.0"}
+    assert git(remote, "tag").split() == ["v1.1.0"]
+    publishes = npm_registry.journal.entries(operation="publish")
+    assert [(e.outcome.value, e.status, e.credential, e.otp.value) for e in publishes] == [
+        ("challenged", 401, "session", "none"),
+        ("accepted", 200, "session", "totp"),
+    ]
+    assert publishes[0].reason == NP_OTP_REASON
+
+
+def test_np12_wrong_otp_pushes_the_tag_and_then_crashes(npm_registry: NpmRegistry, tmp_path: Path) -> None:
+    """np 12 does not wait for its `npm publish --otp` retry: listr-input calls np's `done(otp)`,
+    which starts the retry and returns its Observable, inside a promise `.then` (a non-thenable, so
+    never awaited nor subscribed). The prompt completes at once, listr goes on to "Pushing tags",
+    np prints "published", and the retry's rejected execa promise, unhandled, kills node (exit 1).
+    So a wrong code is never asked again (the `OTP was incorrect, try again:` branch of
+    handle-npm-error.js cannot be reached), no rollback runs, and the tag is on the remote with
+    nothing on the registry. (With the right code the same race is won: the publish still ends.)"""
+    alice = npm_registry.add_user("alice", tfa="auth-and-writes")
+    repo, remote = np_repo(tmp_path)
+    token = alice.create_token("session")
+    typed: list[str] = []
+
+    def wrong() -> str:
+        code = alice.otp()
+        typed.append(code[:-1] + str((int(code[-1]) + 1) % 10))  # never the current code
+        # The retry races the tag push; hold its PUT back so np's side always wins, as it mostly does.
+        npm_registry.faults.delay(1.5, method="PUT", path="/np-lib", times=1)
+        return typed[-1]
+
+    answers: list[tuple[str, Reply]] = [(NP_OTP_PROMPT, wrong), (NP_OTP_REPROMPT, alice.otp)]
+    result = run(npm_registry, "np12", *NP, cwd=repo, token=token, tty=True, answers=answers)
+    assert result.returncode == 1, result
+    assert result.transcript == [f"{NP_OTP_PROMPT} -> {typed[0]!r}"]  # asked once, never again
+    assert "✔ Publishing package" in result.output
+    assert "np-lib 1.1.0 published 🎉" in result.output
+    assert f"ExecaError: Command failed with exit code 1: npm publish --otp {typed[0]}" in result.stderr
+    assert "npm error code EOTP" in result.stderr
+    assert not npm_registry.has_package("np-lib")
+    assert git(remote, "tag").split() == ["v1.1.0"]
+    assert json.loads((repo / "package.json").read_text())["version"] == "1.1.0"  # not rolled back
+    publishes = npm_registry.journal.entries(operation="publish")
+    assert [(e.outcome.value, e.status, e.otp.value) for e in publishes] == [
+        ("challenged", 401, "none"),
+        ("challenged", 401, "none"),
+    ]
+    assert publishes[1].reason == NP_OTP_REASON + "; the OTP sent was wrong, used or expired"
