@@ -29,7 +29,6 @@ from typing import Any
 
 from .api.clients import npmrc_text
 from .api.registry import NpmRegistry
-from .api.tools import egress_variables
 from .demo import demo
 from .domain.errors import UsageError
 from .domain.journal import JournalEntry
@@ -122,7 +121,7 @@ def serve(args: argparse.Namespace) -> int:
     # A control-API reset keeps these (keep=True): they are how this server was started.
     reg.configure(auto_approve_web_auth=args.auto_approve_web_auth, visibility_delay=args.visibility_delay, keep=True)
     reg.start()
-    egress = egress_variables(reg.server)
+    egress = reg.server.egress.script_env(reg.url)
     if args.env_file:
         try:
             # Whole or not at all (renamed into place): a script may wait for the file to appear.

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pytest_npm_registry.domain.errors import UsageError
+from pytest_npm_registry.wire.egress import LOOPBACK
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 NPM_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
@@ -33,7 +34,6 @@ NPM_ERROR_CODE = re.compile(r"^npm error code (\S+)$", re.MULTILINE)
 #: attempt to reach a host other than the registry fails at once instead of leaving the machine
 #: (the facade puts its server's egress proxy there: :func:`npm_config`).
 CLOSED_PROXY = "http://127.0.0.1:9/"
-LOOPBACK = "127.0.0.1,localhost,::1"
 BASE_CONFIG = {
     "fetch-retries": "0",
     "fetch-retry-mintimeout": "100",

@@ -27,7 +27,6 @@ from pytest_npm_registry.domain.models import secret_hash
 
 from . import versions
 from .clients import (
-    LOOPBACK,
     NPM_ERROR_CODE,
     NpmResult,
     Reply,
@@ -54,19 +53,6 @@ PUBLIC_REGISTRY = "https://registry.npmjs.org/"
 
 _PNPM_ERROR = re.compile(r"\b(ERR_PNPM_[A-Z0-9_]+)")
 _YARN_ERROR = re.compile(r"➤ (YN(?!0000)\d{4}): (.*)")
-
-
-def egress_variables(server: RegistryServer) -> dict[str, str]:
-    """The environment that leads a process's Node clients out through the server's egress proxy
-    (the mock Sigstore; every other host a 403) and keeps the registry direct: ``HTTPS_PROXY`` and
-    ``HTTP_PROXY`` in both cases, ``NO_PROXY``, ``NODE_EXTRA_CA_CERTS`` (the egress CA's file) and
-    ``NODE_USE_ENV_PROXY=1`` (Node's own ``fetch``, which npm 12's TUF client uses).
-    What ``reg.ci_env()`` and ``serve`` give scripts; ``reg.env()`` also sets npm's own
-    ``npm_config_*proxy``, which would outrank a script's ``~/.npmrc``."""
-    host = server.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    direct = LOOPBACK if host in LOOPBACK.split(",") else f"{LOOPBACK},{host}"
-    standard = {k: v for k, v in server.egress.client_env().items() if not k.startswith("npm_config_")}
-    return {**standard, "NO_PROXY": direct, "no_proxy": direct}
 
 
 # -- installing tools -------------------------------------------------------------------------------
@@ -288,7 +274,7 @@ class ToolsMixin:
                 "it may write ~/.npmrc into"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(npmrc_text(self.url, token_key(token), npm_config(self._egress_url(), **config)))
+        path.write_text(npmrc_text(self.url, token_key(token), npm_config(self.server.egress.url, **config)))
         return path
 
     def env(
@@ -306,7 +292,7 @@ class ToolsMixin:
         # what npm writes there itself (`npm login`, `npm logout`) stays for the next run, as on a
         # real machine.
         if key or config or not userconfig.exists():
-            userconfig.write_text(npmrc_text(self.url, key, npm_config(self._egress_url(), **config)))
+            userconfig.write_text(npmrc_text(self.url, key, npm_config(self.server.egress.url, **config)))
         environment = isolated_env(self.workdir, userconfig)
         # The way out is the server's egress proxy (mock Sigstore, every other host refused).
         environment.update(self.server.egress.client_env())
@@ -316,10 +302,6 @@ class ToolsMixin:
         if npm is not None or node is not None:
             environment["PATH"] = resolve_clients("npm", npm, node=node).path(environment.get("PATH"))
         return environment
-
-    def _egress_url(self) -> str | None:
-        egress = self.server.egress
-        return egress.url if egress.running else None
 
     def ci_env(
         self, token: TokenLike = None, *, setup_node: bool = False, npm: str | None = None, node: str | None = None
@@ -347,10 +329,10 @@ class ToolsMixin:
         ``os.environ``. ``npm="12"`` / ``node="22"``: that pinned npm and Node first on ``PATH``.
         """
         environment = ci_environment(
-            self.workdir, self.url, token_key(token), setup_node=setup_node, config=npm_config(self._egress_url())
+            self.workdir, self.url, token_key(token), setup_node=setup_node, config=npm_config(self.server.egress.url)
         )
         # The way out, as in env(): the egress proxy, so `npm publish --provenance` signs.
-        environment.update(egress_variables(self.server))
+        environment.update(self.server.egress.script_env(self.url))
         # Before npm's first run: `npm audit signatures` trusts the TUF root it finds in its cache.
         # sigstore-js's data beside the job's HOME, which stays as empty as a fresh job's.
         environment["XDG_DATA_HOME"] = str(Path(environment["HOME"]).parent / "data")

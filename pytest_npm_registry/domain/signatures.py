@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .sigstore import spki_der
@@ -62,12 +63,14 @@ class RegistrySigner:
                 self._key = ec.generate_private_key(ec.SECP256R1())
             return self._key
 
-    @property
+    # Both derive from the key, which never changes: worked out once, not on every version of
+    # every packument read.
+    @cached_property
     def public_key(self) -> str:
         """The public key as npm's keys endpoint gives it: base64 SPKI DER (no PEM armour)."""
         return base64.b64encode(spki_der(self.key.public_key())).decode()
 
-    @property
+    @cached_property
     def keyid(self) -> str:
         digest = hashlib.sha256(spki_der(self.key.public_key())).digest()
         return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

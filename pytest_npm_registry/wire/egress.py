@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -50,6 +51,8 @@ class Connect(NamedTuple):
     allowed: bool
 
 
+#: Hosts a client reaches directly, never through the proxy (``NO_PROXY``, npm's ``noproxy``).
+LOOPBACK = "127.0.0.1,localhost,::1"
 #: sigstore-js's own data folder under HOME (``appDataPath('sigstore-js')`` without XDG_DATA_HOME).
 SIGSTORE_JS_DATA = Path(".local/share/sigstore-js")
 
@@ -183,10 +186,6 @@ class EgressProxy:
             self.tuf.registry_keys = True
 
     @property
-    def running(self) -> bool:
-        return self._proxy is not None
-
-    @property
     def url(self) -> str:
         assert self._proxy is not None, "EgressProxy.start() first"
         return f"http://127.0.0.1:{self._proxy.server_address[1]}/"
@@ -210,6 +209,15 @@ class EgressProxy:
             "NODE_EXTRA_CA_CERTS": str(self.ca_file),
             "NODE_USE_ENV_PROXY": "1",
         }
+
+    def script_env(self, registry_url: str) -> dict[str, str]:
+        """What a script is given (``reg.ci_env()``, ``serve``): :meth:`client_env`'s standard
+        variables, not npm's ``npm_config_*proxy`` (they would outrank the script's own
+        ``~/.npmrc``), and ``NO_PROXY`` keeping the registry direct."""
+        host = urlsplit(registry_url).hostname or ""
+        direct = LOOPBACK if host in LOOPBACK.split(",") else f"{LOOPBACK},{host}"
+        standard = {k: v for k, v in self.client_env().items() if not k.startswith("npm_config_")}
+        return {**standard, "NO_PROXY": direct, "no_proxy": direct}
 
     def seed_tuf_cache(self, npm_cache: Path, data_home: Path | None = None) -> Path:
         """Put our TUF root where npm's TUF client looks first (``<npm cache>/_tuf/<mirror>/root.json``):
