@@ -210,6 +210,17 @@ class EgressProxy:
             "NODE_USE_ENV_PROXY": "1",
         }
 
+    @property
+    def tuf_root_file(self) -> Path:
+        """Our TUF root as a file, for scripts outside Python (``serve`` prints where it goes):
+        what :meth:`seed_tuf_cache` writes. Made when first asked: the TUF keys cost a start that
+        never audits about 50 ms."""
+        assert self._dir is not None, "EgressProxy.start() first"
+        path = Path(self._dir.name) / "tuf-root.json"
+        if not path.is_file():
+            path.write_bytes(self.registry.tuf.root())
+        return path
+
     def script_env(self, registry_url: str) -> dict[str, str]:
         """What a script is given (``reg.ci_env()``, ``serve``): :meth:`client_env`'s standard
         variables, not npm's ``npm_config_*proxy`` (they would outrank the script's own
@@ -248,9 +259,6 @@ class EgressProxy:
         folder = Path(self._dir.name)
         self.ca_file = folder / "ca.pem"
         self.ca_file.write_text(pem(authority.cert))
-        # For scripts outside Python (``serve`` prints where it goes): what seed_tuf_cache writes.
-        self.tuf_root_file = folder / "tuf-root.json"
-        self.tuf_root_file.write_bytes(self.registry.tuf.root())
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only when serving
 
         (folder / "server.pem").write_text(pem(cert))
@@ -278,10 +286,16 @@ class EgressProxy:
         return app(environ, start_response)
 
     def stop(self) -> None:
-        for server in (self._proxy, self._tls):
-            if server is not None:
-                server.shutdown()
-                server.server_close()
+        servers = [server for server in (self._proxy, self._tls) if server is not None]
+        # Both at once: each shutdown() waits out its serve_forever's poll interval, and one
+        # after the other that was 100 ms of every registry's close.
+        stoppers = [threading.Thread(target=server.shutdown) for server in servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        for server in servers:
+            server.server_close()
         self._proxy = self._tls = None
         if self._dir is not None:
             self._dir.cleanup()

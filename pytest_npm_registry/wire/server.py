@@ -380,8 +380,11 @@ class RegistryServer(HTTPServer):
         self.egress.start()
 
     def stop(self) -> None:
-        self.egress.stop()
+        # The egress proxy's servers stop while the registry's does: each waits out a poll.
+        egress = threading.Thread(target=self.egress.stop, name="npm-registry-egress-stop")
+        egress.start()
         super().stop()
+        egress.join()
 
     def thread_target(self) -> None:
         # pytest-httpserver polls for shutdown every 0.5 s; stop() should not cost that long.
