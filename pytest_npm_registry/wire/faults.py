@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 from pytest_httpserver import HTTPServer
 from pytest_httpserver.httpserver import METHOD_ALL, RequestHandler
@@ -53,24 +54,25 @@ _ROUTES = RouteMatcher()
 TRUNCATE_HEADER = "x-npm-registry-truncate-after"
 
 
+def route_of(request: Request) -> tuple[str | None, dict[str, Any]]:
+    """The route table's endpoint for ``request`` and its values (``None, {}`` when no route takes it)."""
+    try:
+        endpoint, values = _ROUTES.match(request.path, request.method)
+    except HTTPException:
+        return None, {}
+    return endpoint, values
+
+
 def published_name(request: Request) -> str | None:
     """The package of ``PUT /<name>`` or ``PUT /@scope/name`` (what the route table sends to the
     publish endpoint); None for any other request."""
-    if request.method != "PUT":
-        return None
-    try:
-        endpoint, values = _ROUTES.match(request.path, "PUT")
-    except HTTPException:  # no route: not a publish
-        return None
-    return str(values["name"]) if endpoint == "npm.package" else None
+    endpoint, values = route_of(request)
+    return str(values["name"]) if request.method == "PUT" and endpoint == "npm.package" else None
 
 
 def endpoint_of(request: Request) -> str | None:
     """The route table's endpoint for ``request`` (None when no route takes it)."""
-    try:
-        return _ROUTES.match(request.path, request.method)[0]
-    except HTTPException:
-        return None
+    return route_of(request)[0]
 
 
 def is_publish(request: Request) -> bool:
@@ -388,10 +390,7 @@ class Faults:
         forged = signer.sign(name, version, "sha512-tampered")
 
         def extra(request: Request) -> bool:
-            try:
-                endpoint, values = _ROUTES.match(request.path, request.method)
-            except HTTPException:
-                return False
+            endpoint, values = route_of(request)
             return endpoint in ("npm.package", "npm.version") and request.method == "GET" and values["name"] == name
 
         def handle(request: Request, forward: Next) -> Response:
@@ -422,10 +421,7 @@ class Faults:
         label = f"tamper_attestation {kind} {name}@{version}"
 
         def extra(request: Request) -> bool:
-            try:
-                endpoint, values = _ROUTES.match(request.path, request.method)
-            except HTTPException:
-                return False
+            endpoint, values = route_of(request)
             return endpoint == "npm.attestations" and values["spec"] == f"{name}@{version}"
 
         def handle(request: Request, forward: Next) -> Response:
