@@ -49,12 +49,11 @@ BASE_CONFIG = {
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
 
 
-def npm_config(proxy: str | None = None, **config: str) -> dict[str, str]:
+def npm_config(proxy: str, **config: str) -> dict[str, str]:
     """:data:`BASE_CONFIG` with npm's own requests to other hosts sent to ``proxy`` (the server's
     egress proxy: the mock Sigstore and its TUF answer there, every other host gets a 403 naming
     it) instead of the closed port, then ``config``."""
-    through = {"proxy": proxy, "https-proxy": proxy} if proxy else {}
-    return {**BASE_CONFIG, **through, **config}
+    return {**BASE_CONFIG, "proxy": proxy, "https-proxy": proxy, **config}
 
 
 #: What to type at a prompt: text, or a callable computing it (``None`` types nothing). A callable
